@@ -1,0 +1,183 @@
+"""Runs the variants N times each, interleaved, and collects their samples.
+
+Every round runs each variant once, starting one variant later than the round before, so
+machine noise and cache effects hit all variants alike and no variant always follows the
+same one. A variant whose run fails (non-zero exit, launcher error) is marked failed with
+the error and left out of the following rounds; its samples so far are kept.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+
+from bench import bundle as bundle_mod
+from bench import launcher
+
+MEMCG_ROOT = "/sys/fs/cgroup/memory"
+CGROUP_ROOT = "/sys/fs/cgroup"
+RUN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+# Sample fields: the launcher's (launcher.c) under the report's names.
+FIELDS = (("wall_ms", None), ("max_rss_kib", "waited_maxrss_kib"), ("own_rss_kib", "own_hwm_kib"),
+          ("tree_max_rss_kib", "tree_maxrss_kib"), ("tree_peak_kib", "memcg_peak_kib"))
+
+
+class Session:
+    """The scratch state of one benchmark: bundle, state roots, the memory cgroup."""
+
+    def __init__(self, build_dir):
+        self.name = f"slrbench-{os.getpid()}"
+        self.dir = os.path.join("/run", self.name)
+        self.bundle = os.path.join(self.dir, "bundle")
+        self.roots = os.path.join(self.dir, "state")
+        self.output = os.path.join(self.dir, "output")
+        self.cgroups_path = f"/{self.name}/container"
+        self.memcg = os.path.join(MEMCG_ROOT, self.name)
+        self.launcher = launcher.build(build_dir)
+
+    def __enter__(self):
+        os.makedirs(self.roots)
+        bundle_mod.build(self.bundle, self.cgroups_path)
+        if os.path.isdir(MEMCG_ROOT):
+            os.mkdir(self.memcg)
+        else:
+            self.memcg = None  # no cgroup v1 memory controller: tree_peak_kib is null
+        return self
+
+    def __exit__(self, *exc):
+        # The cgroups the runtimes made for the container sit under <controller>/<name>.
+        for controller in sorted(os.listdir(CGROUP_ROOT)):
+            top = os.path.join(CGROUP_ROOT, controller, self.name)
+            for parent, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+                try:
+                    os.rmdir(parent)
+                except OSError:
+                    pass  # still busy (e.g. a pool left running): reported below
+            if os.path.exists(top):
+                print(f"bench: warning: cgroup {top} still in use, left in place")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Result:
+    """What a variant produced: samples per field, and an error once it failed."""
+
+    def __init__(self, variant):
+        self.variant = variant
+        self.samples = {field: [] for field, _ in FIELDS}
+        self.error = variant.unavailable
+        self.status = "not available" if variant.unavailable else "ok"
+        self.descendants_left = 0
+
+    def fail(self, message):
+        self.status, self.error = "failed", message
+
+
+def _output_tail(path, lines=3):
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read().strip()
+    except OSError:
+        return ""
+    return " | ".join(text.splitlines()[-lines:])
+
+
+def _run_once(session, result, container_id, trace):
+    """One run of one variant; returns the sample, or an error message."""
+    variant = result.variant
+    if variant.trigger:
+        start = time.perf_counter_ns()
+        try:
+            status = variant.trigger(container_id)
+        except Exception as exc:  # the pool client's failure is this variant's result
+            return None, f"{type(exc).__name__}: {exc}"
+        wall_ns = time.perf_counter_ns() - start
+        if status != 0:
+            return None, f"exit status {status}"
+        # The trigger runs inside this process: no process tree of its own to measure.
+        return dict({field: None for field, _ in FIELDS}, wall_ms=wall_ns / 1e6), None
+    output = session.output
+    try:
+        measured = launcher.measure(session.launcher, variant.command(container_id), output, RUN_ENV,
+                                    memcg=session.memcg, hide_cgroup2=variant.hide_cgroup2, trace=trace)
+    except RuntimeError as exc:
+        return None, f"launcher: {exc}"
+    if measured["exit_status"] != 0:
+        tail = _output_tail(output)
+        return None, f"exit status {measured['exit_status']}" + (f": {tail}" if tail else "")
+    if measured["descendants_running"]:
+        result.descendants_left += 1
+    sample = {"wall_ms": measured["wall_ns"] / 1e6}
+    for field, key in FIELDS[1:]:
+        sample[field] = measured[key]
+    return sample, None
+
+
+def _clean_up_after_failure(variant, container_id):
+    command = variant.delete_command(container_id)
+    if command:
+        subprocess.run(command, capture_output=True, env=RUN_ENV, timeout=60)
+
+
+def _setup(results):
+    for result in results:
+        setup = result.variant.setup
+        if result.status != "ok" or not setup:
+            continue
+        done = subprocess.run(setup, capture_output=True, text=True, env=RUN_ENV, timeout=120)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or [""])[-1]
+            result.fail(f"setup {' '.join(setup)}: exit status {done.returncode}: {last}")
+
+
+def _teardown(results):
+    for result in results:
+        if result.variant.teardown and result.status != "not available":
+            subprocess.run(result.variant.teardown, capture_output=True, env=RUN_ENV, timeout=120)
+
+
+def _run_variant(session, result, round_no, warmup, traced):
+    """The variant's run(s) of one round: the timed one, then a traced one when asked."""
+    for trace in ([False, True] if traced and not result.variant.trigger else [False]):
+        container_id = f"{session.name}-{result.variant.name}-{round_no + warmup}" + ("-traced" if trace else "")
+        sample, error = _run_once(session, result, container_id, trace)
+        if error:
+            what = (f"warm-up run {round_no + warmup + 1}" if round_no < 0
+                    else f"{'traced ' if trace else ''}run {round_no + 1}")
+            result.fail(f"{what}: {error}")
+            _clean_up_after_failure(result.variant, container_id)
+            return
+        if round_no < 0:
+            continue  # warm-up
+        if trace:
+            result.samples["own_rss_kib"].append(sample["own_rss_kib"])
+            continue
+        for field, value in sample.items():
+            if field != "own_rss_kib":  # timed runs are not traced
+                result.samples[field].append(value)
+
+
+def run(session, variants, n, warmup, own_rss_every, progress=print):
+    """Runs warm-up rounds then n measured rounds; returns one Result per variant.
+
+    The timed runs are never traced; every own_rss_every-th round (0: never) each variant
+    runs once more under ptrace, for its own RSS only.
+    """
+    results = [Result(variant) for variant in variants]
+    _setup(results)
+    try:
+        for round_no in range(-warmup, n):
+            active = [r for r in results if r.status == "ok"]
+            if not active:
+                break
+            shift = round_no % len(active)
+            traced = round_no >= 0 and own_rss_every and round_no % own_rss_every == 0
+            for result in active[shift:] + active[:shift]:
+                _run_variant(session, result, round_no, warmup, traced)
+                if result.status != "ok":
+                    progress(f"bench: {result.variant.name} failed: {result.error}")
+            if round_no >= 0 and (round_no + 1) % max(1, n // 10) == 0:
+                progress(f"bench: {round_no + 1}/{n} rounds")
+    finally:
+        _teardown(results)
+    return results

@@ -1,0 +1,109 @@
+"""What the benchmark runs: one Variant per way of starting the same container.
+
+A variant is either available (it has a command line) or not (it has a reason); an
+available variant that fails at run time is reported as failed by the driver.
+"""
+
+import os
+import shutil
+import subprocess
+
+from bench import faststart
+from bench.variant import Variant
+
+FLOOR_PYTHON = "/usr/bin/python3"  # Debian's interpreter, the one the venv is made from
+
+
+def _first_line(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except OSError as exc:
+        return f"unknown ({exc.strerror})"
+    lines = (out.stdout or out.stderr).strip().splitlines()
+    return lines[0] if lines else "unknown"
+
+
+def _oci_runtime(name, label, binary, root, bundle, hide_cgroup2=False):
+    if not binary:
+        return Variant(name, label, unavailable=f"{name} is not installed (Debian package {name})")
+    return Variant(name, label,
+                   argv=[binary, "--root", root, "run", "--bundle", bundle, "{id}"],
+                   delete_argv=[binary, "--root", root, "delete", "--force", "{id}"],
+                   version=_first_line([binary, "--version"]), hide_cgroup2=hide_cgroup2)
+
+
+def _slr_version(python):
+    return _first_line([python, "-c", "import slruntime; print('slruntime', slruntime.__version__)"])
+
+
+def _isolated_boot(python):
+    """The -c program that starts slr under `python -I -S`: without site there is no
+    sys.path entry for the venv, so it names the package's and the venv's directories."""
+    out = subprocess.run(
+        [python, "-c", "import os, sysconfig, slruntime\n"
+                       "print(os.path.dirname(os.path.dirname(slruntime.__file__)))\n"
+                       "print(sysconfig.get_path('purelib'))\nprint(sysconfig.get_path('platlib'))"],
+        capture_output=True, text=True)
+    if out.returncode != 0:
+        return None, out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "cannot import slruntime"
+    paths = list(dict.fromkeys(out.stdout.split()))
+    return (f"import sys; sys.path[:0] = {paths!r}; from slruntime.cli import main; "
+            "sys.exit(main())"), None
+
+
+def discover(repo, root_dir, bundle):
+    """All variants, in the order of the report; root_dir holds one state root per runtime."""
+    venv_python = os.path.join(repo, ".venv", "bin", "python")
+    slr = os.path.join(repo, ".venv", "bin", "slr")
+    compact = os.path.join(repo, "build", "compact", os.uname().machine, "slr")
+
+    def root(name):
+        return os.path.join(root_dir, name)
+
+    variants = []
+    if os.access(FLOOR_PYTHON, os.X_OK):
+        variants.append(Variant("python-floor", "python3 -I -S -c pass",
+                                argv=[FLOOR_PYTHON, "-I", "-S", "-c", "pass"],
+                                version=_first_line([FLOOR_PYTHON, "--version"])))
+    else:
+        variants.append(Variant("python-floor", "python3 -I -S -c pass",
+                                unavailable=f"{FLOOR_PYTHON} not found"))
+    variants.append(_oci_runtime("runc", "runc run", shutil.which("runc"), root("runc"), bundle))
+    variants.append(_oci_runtime("crun", "crun run", shutil.which("crun"), root("crun"), bundle,
+                                 hide_cgroup2=True))
+
+    if os.access(slr, os.X_OK):
+        run_args = ["--root", root("slr"), "run", "--bundle", bundle, "{id}"]
+        delete_args = ["--root", root("slr"), "delete", "--force", "{id}"]
+        version = _slr_version(venv_python)
+        variants.append(Variant("slr-start", "slr --version", argv=[slr, "--version"], version=version))
+        variants.append(Variant("slr", "slr run", argv=[slr] + run_args,
+                                delete_argv=[slr] + delete_args, version=version))
+        boot, error = _isolated_boot(venv_python)
+        if boot:
+            variants.append(Variant("slr-isolated", "python3 -I -S slr run",
+                                    argv=[venv_python, "-I", "-S", "-c", boot] + run_args,
+                                    delete_argv=[slr] + delete_args, version=version))
+        else:
+            variants.append(Variant("slr-isolated", "python3 -I -S slr run",
+                                    unavailable=f"slruntime not importable: {error}"))
+    else:
+        for name, label in (("slr-start", "slr --version"), ("slr", "slr run"),
+                            ("slr-isolated", "python3 -I -S slr run")):
+            variants.append(Variant(name, label, unavailable=f"{slr} not found (run tools/setup)"))
+
+    if os.access(compact, os.X_OK):
+        version = _first_line([compact, "--version"])
+        variants.append(Variant("slr-compact-start", "compact slr --version", argv=[compact, "--version"],
+                                version=version))
+        variants.append(Variant("slr-compact", "compact slr run",
+                                argv=[compact, "--root", root("slr-compact"), "run", "--bundle", bundle, "{id}"],
+                                delete_argv=[compact, "--root", root("slr-compact"), "delete", "--force", "{id}"],
+                                version=version))
+    else:
+        for name, label in (("slr-compact-start", "compact slr --version"), ("slr-compact", "compact slr run")):
+            variants.append(Variant(name, label,
+                                    unavailable=f"{os.path.relpath(compact, repo)} not built (runtime/compact)"))
+
+    variants.extend(faststart.variants(venv_python, slr, root("slr-fast"), bundle))
+    return variants

@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop tests of slruntime: the QEMU CI image, labgrid targets and tests."""

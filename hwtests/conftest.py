@@ -1,0 +1,71 @@
+"""pytest setup of hwtests: `pytest hwtests --lg-env hwtests/env/<target>.yaml`.
+
+For the QEMU env files the LG_* variables they use are filled in before
+labgrid reads the file (labgrid's pytest_configure runs last): the CI image
+is built or reused, or a Yocto deploy dir is used (LG_YOCTO_DEPLOY_DIR).
+"""
+import os
+import re
+
+import pytest
+
+from .guest import SCRATCH, Guest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env_file(config):
+    return config.getoption("lg_env", default=None) or os.environ.get("LG_ENV")
+
+
+def pytest_configure(config):
+    env_file = _env_file(config)
+    match = re.fullmatch(r"qemu-(x86_64|aarch64)\.yaml", os.path.basename(env_file or ""))
+    if match:
+        from .qemu import lg_variables
+        os.environ.update(lg_variables(match.group(1)))
+
+
+@pytest.fixture(scope="session")
+def target_name(pytestconfig):
+    """The env file's name (qemu-x86_64, raspberrypi4-64, ...): names the results."""
+    return os.path.splitext(os.path.basename(_env_file(pytestconfig)))[0]
+
+
+@pytest.fixture(scope="session")
+def results_dir(target_name):
+    path = os.environ.get("HWTESTS_RESULTS") or os.path.join(REPO, "results", target_name)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def strategy(target):
+    return target.get_driver("SlrStrategy")
+
+
+@pytest.fixture(scope="session")
+def guest(strategy, target):
+    """A logged-in shell on the booted target, with /tmp/hwtests for bundles."""
+    strategy.transition("shell")
+    shell = target.get_driver("ShellDriver")
+    # Kernel messages would interleave with command output on the console.
+    shell.run("dmesg -n 1")
+    g = Guest(shell)
+    g.run(f"rm -rf {SCRATCH} && mkdir -p {SCRATCH}")
+    return g
+
+
+@pytest.fixture(scope="session")
+def qemu(target):
+    """The QEMUDriver (for QMP), or None on a lab board."""
+    from labgrid.driver import QEMUDriver
+    from labgrid.exceptions import NoDriverFoundError
+    try:
+        return target.get_driver(QEMUDriver)
+    except NoDriverFoundError:
+        return None
+
+
+def runtime_available(guest, command):
+    return guest.status(f"command -v {command}")[0] == 0

@@ -1,0 +1,216 @@
+"""Builds the QEMU CI image of one architecture: kernel, initramfs, squashfs root.
+
+The result lives in build/hwtests/image/<arch>-<key>/ where the key hashes
+every input (the exact .deb files, the layer's layout files, the runtime
+sources, the compact binary, this builder's code, SOURCE_DATE_EPOCH); a
+stable link build/hwtests/image/<arch> points at the newest one.  The same
+inputs give the same bytes (tested by hwtests/test_image_build.py).
+"""
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from . import initramfs, rootfs
+from .apt import TargetApt
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Both can be moved with environment variables (e.g. a cache shared by several
+# clones, or the layout files of another checkout of the layer).
+DEFAULT_CACHE = os.environ.get("HWTESTS_CACHE") or os.path.join(REPO, "build", "hwtests")
+LAYOUT_FILES = os.environ.get("HWTESTS_LAYOUT_DIR") or os.path.join(
+    REPO, "meta-slruntime/recipes-core/slruntime-rootfs-config/files")
+RUNTIME_PACKAGE = os.path.join(REPO, "runtime/slruntime")
+COMPACT_DIR = os.path.join(REPO, "runtime/compact")
+PYSECCOMP = "pyseccomp==0.1.2"
+
+KERNEL_METAPACKAGE = {"x86_64": "linux-image-cloud-amd64", "aarch64": "linux-image-cloud-arm64"}
+KERNEL_FILE = {"x86_64": "vmlinuz", "aarch64": "vmlinuz"}
+HOSTNAME = "slr-ci"
+# Used when SOURCE_DATE_EPOCH is unset: a constant, so that rebuilding
+# unchanged inputs in a new clone hits the cache (2023-11-14).
+DEFAULT_EPOCH = 1700000000
+
+
+class Image:
+    """Paths of a built image."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.kernel = os.path.join(directory, "vmlinuz")
+        self.initrd = os.path.join(directory, "initrd.img")
+        self.rootfs = os.path.join(directory, "rootfs.squashfs")
+        self.manifest = os.path.join(directory, "manifest.json")
+
+
+def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False, log=print):
+    os.umask(0o022)
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
+    apt = TargetApt(arch, cache_dir)
+    apt.update(force=refresh)
+    kernel_package = _kernel_package(apt, arch)
+    debs = apt.download(rootfs.ROOTFS_PACKAGES + [kernel_package])
+    versions = apt.show(["python3.11-minimal"])
+    _check_python_version(versions["python3.11-minimal"]["Version"])
+    host_busybox = _host_busybox(cache_dir, apt, debs["busybox-static"])
+    wheel = _pyseccomp_wheel(cache_dir)
+    compact = _compact_binary(arch)
+
+    inputs = {
+        "arch": arch,
+        "epoch": epoch,
+        "debs": {name: _sha256_file(path) for name, path in sorted(debs.items())},
+        "layout": _tree_digest(layout_dir),
+        "runtime": _tree_digest(RUNTIME_PACKAGE),
+        "pyseccomp": _sha256_file(wheel),
+        "compact": _sha256_file(compact) if compact else None,
+        "builder": _tree_digest(os.path.dirname(os.path.abspath(__file__))),
+    }
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+    images = os.path.join(cache_dir, "image")
+    final = os.path.join(images, f"{arch}-{key}")
+    if os.path.exists(os.path.join(final, "manifest.json")):
+        log(f"image: {arch} up to date: {final}")
+    else:
+        log(f"image: building {arch} ({key})")
+        os.makedirs(images, exist_ok=True)
+        work = tempfile.mkdtemp(prefix=f".{arch}-", dir=images)
+        try:
+            _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
+                      layout_dir, epoch, inputs)
+            shutil.rmtree(final, ignore_errors=True)
+            os.rename(os.path.join(work, "out"), final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    link = os.path.join(images, arch)
+    tmp_link = link + ".new"
+    if os.path.lexists(tmp_link):
+        os.remove(tmp_link)
+    os.symlink(os.path.basename(final), tmp_link)
+    os.replace(tmp_link, link)
+    return Image(final)
+
+
+def _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
+              layout_dir, epoch, inputs):
+    root = os.path.join(work, "root")
+    kernel_tree = os.path.join(work, "kernel")
+    out = os.path.join(work, "out")
+    os.makedirs(out)
+
+    rootfs.unpack([p for n, p in debs.items() if n != kernel_package], root)
+    python = rootfs.python_of(root)
+    rootfs.prune(root, python)
+    rootfs.link_applets(root, rootfs.busybox_applets(host_busybox))
+    os.symlink(python, os.path.join(root, "usr/bin/python3"))
+    rootfs.compile_stdlib(root, python)
+    rootfs.install_runtime(root, RUNTIME_PACKAGE, wheel, compact)
+    rootfs.install_base_files(root, HOSTNAME, arch)
+    layout = rootfs.install_layout(root, layout_dir)
+    rootfs.install_bundle(root)
+    rootfs.check_libraries(root)
+
+    rootfs_image = os.path.join(out, "rootfs.squashfs")
+    subprocess.run(
+        ["mksquashfs", root, rootfs_image, "-noappend", "-quiet", "-no-progress",
+         "-comp", "gzip", "-reproducible", "-all-root", "-mkfs-time", str(epoch),
+         "-all-time", str(epoch), "-no-xattrs"],
+        check=True, stdout=subprocess.DEVNULL)
+
+    subprocess.run(["dpkg-deb", "-x", debs[kernel_package], kernel_tree], check=True)
+    kernel_version = kernel_package.removeprefix("linux-image-")
+    shutil.copyfile(os.path.join(kernel_tree, f"boot/vmlinuz-{kernel_version}"),
+                    os.path.join(out, "vmlinuz"))
+    modules = initramfs.build(
+        os.path.join(out, "initrd.img"), os.path.join(root, "bin/busybox"),
+        os.path.join(kernel_tree, "lib/modules", kernel_version), epoch)
+
+    manifest = dict(inputs, kernel=kernel_version, python=python,
+                    initramfs_modules=modules, layout_files=layout,
+                    files={name: _sha256_file(os.path.join(out, name))
+                           for name in ("vmlinuz", "initrd.img", "rootfs.squashfs")})
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def _kernel_package(apt, arch):
+    depends = apt.show([KERNEL_METAPACKAGE[arch]])[KERNEL_METAPACKAGE[arch]]["Depends"]
+    return depends.split(",")[0].split()[0]
+
+
+def _check_python_version(debian_version):
+    upstream = debian_version.split("-")[0]
+    if upstream != platform.python_version():
+        raise rootfs.ImageError(
+            f"the image gets Python {upstream} but the builder runs {platform.python_version()}:"
+            " the .pyc must come from the target's exact Python (run the builder with"
+            " Debian's python3 of the same release)")
+
+
+def _host_busybox(cache_dir, target_apt, target_deb):
+    """The host-architecture busybox-static of the same version, to list applets."""
+    host_arch = platform.machine()
+    if target_apt.debian_arch == {"x86_64": "amd64", "aarch64": "arm64"}.get(host_arch):
+        deb = target_deb
+    else:
+        version = target_apt.show(["busybox-static"])["busybox-static"]["Version"]
+        host_apt = TargetApt(host_arch, cache_dir)
+        host_apt.update()
+        deb = host_apt.download(["busybox-static"])["busybox-static"]
+        if host_apt.show(["busybox-static"])["busybox-static"]["Version"] != version:
+            raise rootfs.ImageError(f"no host busybox-static {version} to list applets")
+    tree = os.path.join(cache_dir, "host-busybox", os.path.basename(deb))
+    if not os.path.exists(os.path.join(tree, "bin/busybox")):
+        os.makedirs(tree, exist_ok=True)
+        subprocess.run(["dpkg-deb", "-x", deb, tree], check=True)
+    return os.path.join(tree, "bin/busybox")
+
+
+def _pyseccomp_wheel(cache_dir):
+    wheels = os.path.join(cache_dir, "pip")
+    name = PYSECCOMP.replace("==", "-") + "-py3-none-any.whl"
+    path = os.path.join(wheels, name)
+    if not os.path.exists(path):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                        "--disable-pip-version-check", "--only-binary", ":all:",
+                        "-d", wheels, PYSECCOMP], check=True, capture_output=True)
+    return path
+
+
+def _compact_binary(arch):
+    """runtime/compact's frozen slr for this architecture, when it was built."""
+    for candidate in (os.path.join(COMPACT_DIR, "build", arch, "slr"),
+                      os.path.join(COMPACT_DIR, "dist", f"slr-{arch}")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tree_digest(directory):
+    """Hash of the names, modes and contents of the files under directory."""
+    digest = hashlib.sha256()
+    if not os.path.isdir(directory):
+        return None
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".pyc"):
+                continue
+            path = os.path.join(dirpath, name)
+            digest.update(os.path.relpath(path, directory).encode() + b"\0")
+            digest.update(oct(os.stat(path).st_mode & 0o777).encode())
+            digest.update(_sha256_file(path).encode())
+    return digest.hexdigest()

@@ -1,0 +1,78 @@
+"""SlrStrategy: labgrid strategy of every hwtests target, QEMU or lab board.
+
+off -> shell: (boards with an SD mux) write the image to the SD card through
+the host side of the mux, switch the card to the board, power on, wait for
+the login prompt and log in.  The time from power-on to a working shell is
+kept in `boot_seconds` for the benchmark.
+
+labgrid's own ShellStrategy waits for systemd, which a busybox-init image
+does not have; hence this strategy.  The env files load it with `imports:`.
+"""
+import enum
+import time
+
+import attr
+from labgrid.factory import target_factory
+from labgrid.step import step
+from labgrid.strategy.common import Strategy, StrategyError, never_retry
+
+
+class Status(enum.Enum):
+    unknown = 0
+    off = 1
+    shell = 2
+
+
+@target_factory.reg_driver
+@attr.s(eq=False)
+class SlrStrategy(Strategy):
+    bindings = {
+        "power": "PowerProtocol",
+        "console": "ConsoleProtocol",
+        "shell": "ShellDriver",
+        "sdmux": {"USBSDMuxDriver", "USBSDWireDriver", None},
+        "storage": {"USBStorageDriver", None},
+    }
+    # Name of the `images:` entry flashed to the SD card before booting a
+    # board; unused on QEMU (no sdmux binding).
+    flash_image = attr.ib(default="wic", validator=attr.validators.instance_of(str))
+
+    status = attr.ib(default=Status.unknown)
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        self.boot_seconds = None
+
+    @never_retry
+    @step(args=["status"])
+    def transition(self, status, *, step):  # pylint: disable=redefined-outer-name
+        if not isinstance(status, Status):
+            status = Status[status]
+        if status == Status.unknown:
+            raise StrategyError(f"can not transition to {status}")
+        if status == self.status:
+            step.skip("nothing to do")
+            return
+        if status == Status.off:
+            self.target.deactivate(self.shell)
+            self.target.deactivate(self.console)
+            self.target.activate(self.power)
+            self.power.off()
+        elif status == Status.shell:
+            self.transition(Status.off)
+            if self.sdmux is not None and self.storage is not None:
+                self._flash()
+            self.target.activate(self.console)
+            started = time.monotonic()
+            self.power.on()
+            self.target.activate(self.shell)
+            self.boot_seconds = time.monotonic() - started
+        self.status = status
+
+    def _flash(self):
+        self.target.activate(self.sdmux)
+        self.sdmux.set_mode("host")
+        self.target.activate(self.storage)
+        self.storage.write_image(self.target.env.config.get_image_path(self.flash_image))
+        self.target.deactivate(self.storage)
+        self.sdmux.set_mode("dut")

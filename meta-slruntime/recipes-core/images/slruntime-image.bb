@@ -1,0 +1,5 @@
+SUMMARY = "Minimal read-only image running OCI containers with slruntime"
+DESCRIPTION = "Boots to a console with slr and slr-compact, the root file system \
+read-only and all mutable state (/run/slr, /var/lib/slr, /tmp, /var/volatile) on tmpfs."
+
+require slruntime-image.inc

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""Builds the compact slr: one executable holding a static CPython, the slruntime package
+and exactly the stdlib modules it can import, frozen, with _ctypes, _json and _prctl
+compiled in as builtins. See README.md in this directory for the options and the
+cross-compilation (Yocto) use.
+
+Run it with a Python of the target's major.minor version: it compiles the bytecode.
+"""
+
+import argparse
+import os
+import shlex
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import tomllib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import generate_c  # noqa: E402  (modules of this tool, next to it)
+import import_closure  # noqa: E402
+import native_modules  # noqa: E402
+import sources  # noqa: E402
+
+DEFAULT_PACKAGE_DIR = os.path.join(os.path.dirname(HERE), "slruntime")
+# Imported by the interpreter itself while it starts (the codec registry and the UTF-8
+# codec of stdio) or by codecs.lookup() for the encodings any runtime code may name.
+STARTUP_MODULES = ("encodings", "encodings.aliases", "encodings.utf_8", "encodings.ascii",
+                   "encodings.latin_1")
+# C modules the compact binary always links in when anything imports them, even where the
+# import is guarded: the pure-Python fallbacks are slower (json) or absent (prctl).
+WANTED_NATIVE = ("_ctypes", "_json", "_prctl")
+PRCTL_VERSION = "1.8.1"
+# slr commands that run on a build host, not on the device, left out unless
+# --with-host-commands: they need what a frozen binary cannot carry.
+HOST_COMMAND_PACKAGES = {
+    "slruntime.profile": "`slr profile` analyses an image with pyelftools and capstone, "
+                         "whose libcapstone.so is found next to capstone's __file__",
+}
+
+
+class BuildError(Exception):
+    """The build cannot proceed; the message says why."""
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(
+        description="Freeze slr and the stdlib modules it needs into one static executable.")
+    parser.add_argument("--output", required=True, help="path of the executable to write")
+    parser.add_argument("--package-dir", default=DEFAULT_PACKAGE_DIR,
+                        help="the slruntime package directory (default: %(default)s)")
+    parser.add_argument("--entry-point", help="module:function to run (default: the `slr` "
+                        "script of the pyproject.toml next to the package)")
+    parser.add_argument("--cc", help="C compiler command, may hold flags "
+                        "(default: $CC, else cc)")
+    parser.add_argument("--nm", help="nm of the target toolchain (default: $NM, else the "
+                        "compiler's prefix + nm, else nm)")
+    parser.add_argument("--python-include", help="directory of the target's Python.h "
+                        "(default: this Python's)")
+    parser.add_argument("--libpython", help="the target's static libpythonX.Y.a "
+                        "(default: this Python's)")
+    parser.add_argument("--stdlib", help="the target's stdlib directory with the .py files "
+                        "(default: this Python's)")
+    parser.add_argument("--path", action="append", default=None, metavar="DIR",
+                        help="directory of pure-Python dependencies (pyseccomp, prctl); "
+                        "repeatable (default: this Python's site-packages)")
+    parser.add_argument("--python-src", help="CPython source tree of the target's version "
+                        "(its Modules/ compiles the C modules libpython lacks)")
+    parser.add_argument("--prctl-src", help="python-prctl source tree (_prctlmodule.c, "
+                        "prctl.py)")
+    parser.add_argument("--sources-cache", help="fetch CPython and python-prctl sources "
+                        "into this directory when --python-src/--prctl-src are not given "
+                        "(Debian hosts: apt-get source, pip download)")
+    parser.add_argument("--extra-module", action="append", default=[], metavar="NAME",
+                        help="freeze this module too (and what it imports); repeatable")
+    parser.add_argument("--exclude-module", action="append", default=[], metavar="NAME",
+                        help="leave out this module or package (of the stdlib, a dependency "
+                        "or slruntime itself, e.g. a host-only subcommand); its imports "
+                        "fail in the binary; repeatable")
+    parser.add_argument("--with-host-commands", action="store_true",
+                        help="also freeze the host-side commands' packages (" +
+                        ", ".join(HOST_COMMAND_PACKAGES) + "), left out by default")
+    parser.add_argument("--optimize", type=int, choices=(0, 1, 2), default=0,
+                        help="bytecode optimisation level, as python -O (default: 0)")
+    parser.add_argument("--build-dir", help="intermediate files (default: OUTPUT.build)")
+    parser.add_argument("--no-strip", action="store_true", help="keep symbols")
+    return parser.parse_args(argv)
+
+
+def header_version(include_dir):
+    """PY_VERSION of the headers, e.g. "3.11.2"."""
+    patchlevel = os.path.join(include_dir, "patchlevel.h")
+    try:
+        with open(patchlevel, encoding="utf-8") as header:
+            for line in header:
+                if line.startswith("#define PY_VERSION "):
+                    return line.split('"')[1].rstrip("+")
+    except OSError as error:
+        raise BuildError(f"--python-include: cannot read {patchlevel}: {error.strerror}")
+    raise BuildError(f"--python-include: no PY_VERSION in {patchlevel}")
+
+
+def entry_point(args):
+    if args.entry_point:
+        spec = args.entry_point
+    else:
+        pyproject = os.path.join(os.path.dirname(os.path.abspath(args.package_dir)),
+                                 "pyproject.toml")
+        try:
+            with open(pyproject, "rb") as source:
+                spec = tomllib.load(source)["project"]["scripts"]["slr"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError) as error:
+            raise BuildError(f"no --entry-point and no `slr` script in {pyproject}: {error}")
+    module, _, function = spec.partition(":")
+    if not module or not function:
+        raise BuildError(f"entry point {spec!r} is not module:function")
+    return module, function
+
+
+def toolchain(args):
+    cc = shlex.split(args.cc or os.environ.get("CC") or "cc")
+    nm = args.nm or os.environ.get("NM")
+    if not nm:
+        compiler = os.path.basename(cc[0])
+        prefix = compiler[: compiler.rfind("-") + 1] if "-" in compiler else ""
+        nm = prefix + "nm" if prefix and shutil.which(prefix + "nm") else "nm"
+    cflags = shlex.split(os.environ.get("CFLAGS", ""))
+    ldflags = shlex.split(os.environ.get("LDFLAGS", ""))
+    return cc, shlex.split(nm), cflags, ldflags
+
+
+def run(command, what):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(f"{what} failed: {shlex.join(command)}\n{result.stderr.strip()}")
+
+
+def find_sources(args, needed, version):
+    """(python_src, prctl_src): given, fetched into the cache, or None if not needed."""
+    python_src, prctl_src = args.python_src, args.prctl_src
+    try:
+        if python_src is None and needed & {"_ctypes", "_json"} and args.sources_cache:
+            python_src = sources.cpython_modules(os.path.abspath(args.sources_cache), version)
+        if prctl_src is None and args.sources_cache:
+            prctl_src = sources.prctl_source(os.path.abspath(args.sources_cache),
+                                             PRCTL_VERSION)
+    except sources.FetchError as error:
+        raise BuildError(f"fetching sources: {error}")
+    return python_src, prctl_src
+
+
+def build(args):
+    cc, nm, cflags, ldflags = toolchain(args)
+    include = args.python_include or sysconfig.get_config_var("INCLUDEPY")
+    libpython = args.libpython or os.path.join(sysconfig.get_config_var("LIBPL"),
+                                               sysconfig.get_config_var("LIBRARY"))
+    stdlib = args.stdlib or sysconfig.get_path("stdlib")
+    version = header_version(include)
+    here = "%d.%d" % sys.version_info[:2]
+    if ".".join(version.split(".")[:2]) != here:
+        raise BuildError(f"the target is Python {version} but this is Python {here}: run "
+                         f"the tool with a Python {version.rsplit('.', 1)[0]}")
+    if args.stdlib is None and version != "%d.%d.%d" % sys.version_info[:3]:
+        raise BuildError(f"the target is Python {version} but this is Python "
+                         f"{sys.version.split()[0]}: pass the target's --stdlib")
+    for path, option in ((libpython, "--libpython"), (stdlib, "--stdlib"),
+                         (args.package_dir, "--package-dir")):
+        if not os.path.exists(path):
+            raise BuildError(f"{option}: {path} does not exist")
+    module, function = entry_point(args)
+    excluded = list(args.exclude_module)
+    if not args.with_host_commands:
+        excluded += list(HOST_COMMAND_PACKAGES)
+    package_name = os.path.basename(os.path.abspath(args.package_dir))
+
+    in_libpython = native_modules.libpython_modules(nm, libpython)
+    python_src, prctl_src = find_sources(args, set(WANTED_NATIVE) - in_libpython, version)
+
+    # Where modules come from, in order: the package, python-prctl's source, the pure-Python
+    # dependencies, the target's stdlib and its C extensions.
+    dependency_dirs = args.path if args.path is not None else site.getsitepackages()
+    search_path = [os.path.dirname(os.path.abspath(args.package_dir))]
+    search_path += [prctl_src] if prctl_src else []
+    search_path += dependency_dirs + [stdlib, os.path.join(stdlib, "lib-dynload")]
+    closure = import_closure.ImportClosure(
+        search_path, [stdlib], in_libpython | set(WANTED_NATIVE), [package_name], excluded)
+    roots = (list(STARTUP_MODULES) + [module]
+             + import_closure.package_modules(args.package_dir, package_name)
+             + args.extra_module)
+    roots = [r for r in roots if not any(r == e or r.startswith(e + ".") for e in excluded)]
+    try:
+        for root in roots:
+            closure.add(root)
+    except import_closure.ClosureError as error:
+        raise BuildError(str(error))
+
+    # C modules: in libpython already, compiled here, or left out. Only the runtime's own
+    # unconditional imports and WANTED_NATIVE must be there; others are reached through
+    # guarded imports or lazy imports of rarely used stdlib functions (logging.handlers'
+    # SMTP handler -> ssl -> _ssl) and fail at import if ever reached.
+    compiled, skipped = [], {}
+    for name in sorted(closure.extensions):
+        if name in in_libpython:
+            continue
+        recipe = native_modules.recipe(name, python_src, prctl_src, cc, cflags)
+        importer = closure.extensions[name]
+        if recipe is not None:
+            compiled.append(recipe)
+        elif name not in WANTED_NATIVE and (name in closure.optional_extensions
+                                            or not importer.startswith(package_name + ".")):
+            skipped[name] = importer
+        else:
+            hint = ("--prctl-src" if name == "_prctl" else "--python-src") + \
+                " (or --sources-cache)"
+            raise BuildError(f"C module {name} (imported by {closure.extensions[name]}) is "
+                             f"not in {libpython} and has no source: pass {hint}")
+    builtins = (set(native_modules.CORE_INITTAB) | set(native_modules.BOOTSTRAP_MODULES)
+                | (set(closure.extensions) - set(skipped)))
+    absent = sorted(builtins - in_libpython - {m.name for m in compiled})
+    if absent:
+        raise BuildError(f"{libpython} lacks the core modules {', '.join(absent)}")
+
+    build_dir = os.path.abspath(args.build_dir or args.output + ".build")
+    os.makedirs(build_dir, exist_ok=True)
+
+    # Modules the interpreter already holds frozen (deep-frozen in libpython) stay theirs.
+    import _imp
+    in_interpreter = set(_imp._frozen_module_names())
+    frozen = [closure.modules[n] for n in sorted(closure.modules) if n not in in_interpreter]
+    for frozen_module in frozen:
+        if frozen_module.is_app:
+            warn_about_file_use(frozen_module)
+
+    table_c = os.path.join(build_dir, "frozen_modules.c")
+    blob_size = generate_c.write_frozen_table(
+        table_c, os.path.join(build_dir, "frozen_modules.bin"), frozen, module, function,
+        args.optimize)
+    inittab_c = os.path.join(build_dir, "inittab.c")
+    generate_c.write_inittab(inittab_c, builtins, native_modules.init_function)
+    write_manifest(os.path.join(build_dir, "modules.txt"), closure, frozen, in_interpreter,
+                   builtins, compiled, skipped)
+
+    python_flags = ["-I", include, "-O2", "-DNDEBUG", "-fwrapv"]
+    objects = []
+    for source in (os.path.join(HERE, "slr_main.c"), table_c, inittab_c):
+        objects.append(compile_c(cc, cflags + python_flags, source, build_dir))
+    for recipe in compiled:
+        flags = cflags + python_flags + recipe.cflags
+        if recipe.core:
+            flags += ["-I", os.path.join(include, "internal"), "-DPy_BUILD_CORE_BUILTIN"]
+        for source in recipe.sources:
+            objects.append(compile_c(cc, flags, source, build_dir, prefix=recipe.name))
+    libraries = [library for recipe in compiled for library in recipe.libraries]
+    link = (cc + cflags + ldflags + ["-o", args.output] + objects + [libpython]
+            + ["-no-pie", "-Wl,--as-needed"] + native_modules.library_arguments(cc, cflags, dict.fromkeys(libraries))
+            + native_modules.libpython_link_libraries(libpython)
+            + ([] if args.no_strip else ["-s"]))
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    run(link, "linking")
+    print(f"{args.output}: {len(frozen)} frozen modules ({blob_size // 1024} KiB bytecode), "
+          f"{len(builtins)} builtins ({len(compiled)} compiled here: "
+          f"{', '.join(r.name for r in compiled) or 'none'}), "
+          f"{os.path.getsize(args.output) // 1024} KiB; list in {build_dir}/modules.txt")
+
+
+def compile_c(cc, flags, source, build_dir, prefix="slr"):
+    obj = os.path.join(build_dir, f"{prefix}-{os.path.basename(source)[:-2]}.o")
+    run(cc + flags + ["-c", source, "-o", obj], f"compiling {source}")
+    return obj
+
+
+def warn_about_file_use(module):
+    """Frozen modules have no __file__: say where the package relies on one."""
+    with open(module.path, encoding="utf-8") as source:
+        for number, line in enumerate(source, 1):
+            if "__file__" in line and not line.lstrip().startswith("#"):
+                print(f"warning: {module.path}:{number}: uses __file__, which frozen "
+                      f"modules do not have", file=sys.stderr)
+
+
+def write_manifest(path, closure, frozen, in_interpreter, builtins, compiled, skipped):
+    """modules.txt: every module of the binary, how it is provided and who imports it."""
+    compiled_names = {r.name for r in compiled}
+    lines = ["# kind name <- first importer (build_compact.py; see README.md)"]
+    for m in frozen:
+        lines.append(f"frozen {m.name} <- {m.importer}")
+    # os.path is not a module file but set by os, deep-frozen with it.
+    importers = {**closure.missing, **{n: m.importer for n, m in closure.modules.items()}}
+    for name in sorted(set(importers) & in_interpreter):
+        lines.append(f"frozen-in-libpython {name} <- {importers[name]}")
+    for name in sorted(builtins):
+        kind = "builtin-compiled" if name in compiled_names else "builtin"
+        lines.append(f"{kind} {name} <- {closure.extensions.get(name, '<interpreter>')}")
+    for name, importer in sorted(skipped.items()):
+        lines.append(f"left-out {name} <- {importer}")
+    for name, importer in sorted(closure.missing.items()):
+        if name not in in_interpreter:
+            lines.append(f"not-found-optional {name} <- {importer}")
+    for name, importer in sorted(closure.excluded_imports.items()):
+        lines.append(f"excluded {name} <- {importer}")
+    with open(path, "w", encoding="utf-8") as manifest:
+        manifest.write("\n".join(lines) + "\n")
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    build_dir = args.build_dir or args.output + ".build"
+    new_build_dir = not os.path.exists(build_dir)
+    try:
+        build(args)
+    except BuildError as error:
+        print(f"build_compact: {error}", file=sys.stderr)
+        if os.path.exists(args.output):
+            os.unlink(args.output)
+        if new_build_dir:
+            shutil.rmtree(build_dir, ignore_errors=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

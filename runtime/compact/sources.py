@@ -1,0 +1,123 @@
+"""Fetches the C sources the compact build compiles, on a Debian host, into a cache:
+
+- CPython's Modules/ (for _json, _ctypes and plain stdlib modules missing from the static
+  libpython) from the Debian source package matching the headers' version, with
+  `apt-get source` and a private deb-src list (the host may have no deb-src lines, and its
+  apt configuration is not ours to change);
+- python-prctl's sdist (for _prctl and prctl.py) with `pip download --no-binary`.
+
+Cross builds (Yocto) pass --python-src and --prctl-src instead and never fetch.
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+
+class FetchError(Exception):
+    """A source could not be fetched."""
+
+
+def _os_codename():
+    with open("/etc/os-release", encoding="utf-8") as release:
+        for line in release:
+            if line.startswith("VERSION_CODENAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    raise FetchError("cannot tell the Debian release from /etc/os-release")
+
+
+def _apt(cache, *arguments, cwd=None):
+    options = [
+        f"-oDir::Etc::SourceList={cache}/apt/sources.list",
+        "-oDir::Etc::SourceParts=/nonexistent",
+        f"-oDir::State::Lists={cache}/apt/lists",
+        f"-oDir::Cache={cache}/apt/cache",
+        "-oAPT::Sandbox::User=root",
+    ]
+    command = [arguments[0]] + options + list(arguments[1:])
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise FetchError(f"{' '.join(arguments)}: {result.stderr.strip().splitlines()[-1:]}")
+    return result.stdout
+
+
+def _safe(members):
+    """Regular files and directories staying inside the extraction directory (this
+    Python may predate tarfile's extraction filters)."""
+    return [m for m in members
+            if (m.isfile() or m.isdir()) and not os.path.isabs(m.name)
+            and ".." not in m.name.split("/")]
+
+
+def cpython_modules(cache, version):
+    """A directory holding CPython `version`'s Modules/ tree (fetched once per cache)."""
+    target = os.path.join(cache, f"cpython-{version}")
+    if os.path.isfile(os.path.join(target, "Modules", "_json.c")):
+        return target
+    major_minor = ".".join(version.split(".")[:2])
+    package = f"python{major_minor}"
+    codename = _os_codename()
+    for directory in ("apt/lists/partial", "apt/cache/archives/partial", "download"):
+        os.makedirs(os.path.join(cache, directory), exist_ok=True)
+    with open(os.path.join(cache, "apt", "sources.list"), "w", encoding="utf-8") as sources:
+        sources.write(f"deb-src http://deb.debian.org/debian {codename} main\n"
+                      f"deb-src http://deb.debian.org/debian {codename}-updates main\n"
+                      f"deb-src http://deb.debian.org/debian-security {codename}-security main\n")
+    _apt(cache, "apt-get", "-qq", "update")
+    versions = [line.split(":", 1)[1].strip()
+                for line in _apt(cache, "apt-cache", "showsrc", package).splitlines()
+                if line.startswith("Version:")]
+    # Every Debian revision of this upstream version has the same orig tarball; some
+    # revisions may be missing from the mirror, so try them all.
+    candidates = [v for v in versions if v.split(":")[-1].split("-")[0] == version]
+    download = os.path.join(cache, "download")
+    for candidate in candidates:
+        try:
+            _apt(cache, "apt-get", "-qq", "source", "--download-only",
+                 f"{package}={candidate}", cwd=download)
+            break
+        except FetchError:
+            continue
+    orig = glob.glob(os.path.join(download, f"{package}_{version}.orig.tar.*"))
+    if not orig:
+        raise FetchError(f"no source of {package} {version} in Debian {codename} "
+                         f"(versions offered: {', '.join(versions) or 'none'})")
+    with tarfile.open(orig[0]) as archive:
+        members = [m for m in _safe(archive.getmembers())
+                   if m.name.split("/")[1:2] == ["Modules"]]
+        staging = target + ".partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        for member in members:
+            member.name = member.name.split("/", 1)[1]
+        archive.extractall(staging, members=members)
+    os.replace(staging, target)
+    return target
+
+
+def prctl_source(cache, version):
+    """A directory holding python-prctl `version`'s sdist (fetched once per cache)."""
+    target = os.path.join(cache, f"python-prctl-{version}")
+    if os.path.isfile(os.path.join(target, "_prctlmodule.c")):
+        return target
+    download = os.path.join(cache, "download")
+    os.makedirs(download, exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+         "--no-deps", "--no-binary", ":all:", "-d", download, f"python-prctl=={version}"],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        raise FetchError(f"pip download python-prctl=={version}: "
+                         f"{result.stderr.strip().splitlines()[-1:]}")
+    sdist = glob.glob(os.path.join(download, f"python-prctl-{version}.tar.gz"))
+    if not sdist:
+        raise FetchError(f"pip download left no python-prctl-{version}.tar.gz")
+    staging = target + ".partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    with tarfile.open(sdist[0]) as archive:
+        archive.extractall(staging, members=_safe(archive.getmembers()))
+    os.replace(os.path.join(staging, f"python-prctl-{version}"), target)
+    shutil.rmtree(staging)
+    return target

@@ -1,0 +1,5 @@
+import sys
+
+from slruntime.cli import main
+
+sys.exit(main())

@@ -1,0 +1,420 @@
+"""Control groups: cgroup v2 (unified), with a v1 fallback for hosts that only offer v1.
+
+A hybrid host (v1 controllers plus an empty cgroup2 at /sys/fs/cgroup/unified) is
+driven as v1, as runc does. The cgroup of a container is recorded in its state as
+{"version": 1|2, "paths": {controller: dir}} so later commands need no detection.
+"""
+
+import errno
+import os
+
+from slruntime.errors import SlrError
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP2_SUPER_MAGIC = 0x63677270
+V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer",
+                  "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc")
+
+
+class CgroupError(SlrError):
+    pass
+
+
+def _write(path, value):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise CgroupError(f"cgroup: cannot open {path}: {exc.strerror}") from None
+    try:
+        os.write(fd, str(value).encode())
+    except OSError as exc:
+        raise CgroupError(f"cgroup: writing {value!r} to {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _is_cgroup2(path):
+    # os.statvfs has no f_type; the presence of cgroup.controllers tells a cgroup2 mount.
+    return os.path.exists(os.path.join(path, "cgroup.controllers"))
+
+
+def detect_version():
+    if _is_cgroup2(CGROUP_ROOT):
+        return 2
+    if os.path.isdir(os.path.join(CGROUP_ROOT, "memory")) or os.path.isdir(os.path.join(CGROUP_ROOT, "pids")):
+        return 1
+    return 0
+
+
+def _v1_mounts():
+    """controller -> mount point of its v1 hierarchy (from /proc/self/mountinfo)."""
+    mounts = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            if fields[sep + 1] != "cgroup":
+                continue
+            for opt in fields[sep + 3].split(","):
+                if opt in V1_CONTROLLERS:
+                    mounts.setdefault(opt, fields[4])
+    return mounts
+
+
+# What every container may use whatever its device rules say (as runc): mknod of
+# any node (access still needs a rule), the standard character devices and ptys.
+DEFAULT_ALLOWED_DEVICES = (
+    ("c", -1, -1, "m"), ("b", -1, -1, "m"),
+    ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"), ("c", 1, 8, "rwm"),
+    ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"), ("c", 5, 1, "rwm"), ("c", 5, 2, "rwm"),
+    ("c", 136, -1, "rwm"),
+)
+
+
+def _device_allow_rules(devices):
+    if devices is None:
+        return []
+    rules = [{"allow": True, "type": t, "major": ma, "minor": mi, "access": a}
+             for t, ma, mi, a in DEFAULT_ALLOWED_DEVICES]
+    rules += [{"allow": True, "type": "c" if d.type == "u" else d.type, "major": d.major,
+               "minor": d.minor, "access": "rwm"} for d in devices if d.type in ("c", "b", "u")]
+    return rules
+
+
+def default_path(container_id):
+    return f"/slr/{container_id}"
+
+
+def _relative(cgroups_path):
+    rel = cgroups_path.strip("/")
+    if not rel or ".." in rel.split("/"):
+        raise CgroupError(f"cgroup: invalid cgroupsPath {cgroups_path!r}")
+    return rel
+
+
+class Cgroup:
+    """A container's cgroup; `paths` maps a controller (or "" for v2) to its directory."""
+
+    def __init__(self, version, paths, created=()):
+        self.version = version
+        self.paths = paths
+        self.created = list(created)
+
+    @classmethod
+    def from_state(cls, record):
+        if not record:
+            return None
+        return cls(record["version"], record["paths"], record.get("created", ()))
+
+    def to_state(self):
+        return {"version": self.version, "paths": self.paths, "created": self.created}
+
+    @classmethod
+    def create(cls, cgroups_path, resources, rootless=False):
+        version = detect_version()
+        rel = _relative(cgroups_path)
+        if version == 2:
+            group = cls(2, {"": os.path.join(CGROUP_ROOT, rel)})
+        elif version == 1:
+            group = cls(1, {c: os.path.join(m, rel) for c, m in _v1_mounts().items()})
+        else:
+            raise CgroupError("cgroup: no cgroup filesystem is mounted at /sys/fs/cgroup")
+        try:
+            group._make_dirs()
+        except CgroupError:
+            if rootless and not resources:
+                return None  # unprivileged and nothing to enforce: run without a cgroup
+            group.destroy()
+            raise
+        return group
+
+    def _make_dirs(self):
+        for controller, path in self.paths.items():
+            missing = []
+            probe = path
+            while not os.path.isdir(probe):
+                missing.append(probe)
+                probe = os.path.dirname(probe)
+            for directory in reversed(missing):
+                try:
+                    os.mkdir(directory, 0o755)
+                except FileExistsError:
+                    continue
+                except OSError as exc:
+                    raise CgroupError(f"cgroup: cannot create {directory}: {exc.strerror}") from None
+                self.created.append(directory)
+                if controller == "cpuset":
+                    self._inherit_cpuset(directory)
+            if self.version == 2:
+                self._enable_controllers(path)
+
+    @staticmethod
+    def _inherit_cpuset(directory):
+        # A v1 cpuset starts empty and refuses tasks until cpus and mems are set.
+        parent = os.path.dirname(directory)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not _read(os.path.join(directory, name)):
+                _write(os.path.join(directory, name), _read(os.path.join(parent, name)) or "0")
+
+    @staticmethod
+    def _enable_controllers(path):
+        """Delegate every available controller down to `path`'s parent."""
+        rel = os.path.relpath(path, CGROUP_ROOT).split("/")
+        current = CGROUP_ROOT
+        for part in rel[:-1] if rel != ["."] else []:
+            available = _read(os.path.join(current, "cgroup.controllers")).split()
+            enabled = _read(os.path.join(current, "cgroup.subtree_control")).split()
+            wanted = [c for c in available if c not in enabled]
+            for controller in wanted:
+                try:
+                    _write(os.path.join(current, "cgroup.subtree_control"), "+" + controller)
+                except CgroupError:
+                    pass  # e.g. cpu with realtime tasks in the root: the rest still works
+            current = os.path.join(current, part)
+        available = _read(os.path.join(current, "cgroup.controllers")).split()
+        enabled = _read(os.path.join(current, "cgroup.subtree_control")).split()
+        for controller in available:
+            if controller not in enabled:
+                try:
+                    _write(os.path.join(current, "cgroup.subtree_control"), "+" + controller)
+                except CgroupError:
+                    pass
+
+    def add(self, pid):
+        for path in self.paths.values():
+            _write(os.path.join(path, "cgroup.procs"), pid)
+
+    # --- resources -------------------------------------------------------------
+
+    def apply(self, resources, devices=None):
+        """Apply linux.resources; `devices` (linux.devices, at create) are allowed on
+        top of the rules, with the defaults every container needs."""
+        if self.version == 2:
+            self._apply_v2(resources)
+        else:
+            self._apply_v1(resources, devices)
+
+    def _set(self, controller, name, value):
+        directory = self.paths.get(controller)
+        if directory is None:
+            raise CgroupError(f"cgroup: the {controller or 'unified'} controller is not available on this host")
+        _write(os.path.join(directory, name), value)
+
+    def _apply_v1(self, res, devices):
+        mem = res.get("memory") or {}
+        if mem.get("limit") is not None:
+            self._set("memory", "memory.limit_in_bytes", mem["limit"])
+        if mem.get("reservation") is not None:
+            self._set("memory", "memory.soft_limit_in_bytes", mem["reservation"])
+        if mem.get("swap") is not None:
+            self._set("memory", "memory.memsw.limit_in_bytes", mem["swap"])
+        if mem.get("swappiness") is not None:
+            self._set("memory", "memory.swappiness", mem["swappiness"])
+        if mem.get("disableOOMKiller"):
+            self._set("memory", "memory.oom_control", 1)
+        cpu = res.get("cpu") or {}
+        for key, name in (("shares", "cpu.shares"), ("period", "cpu.cfs_period_us"),
+                          ("quota", "cpu.cfs_quota_us"), ("realtimePeriod", "cpu.rt_period_us"),
+                          ("realtimeRuntime", "cpu.rt_runtime_us")):
+            if cpu.get(key) is not None:
+                self._set("cpu", name, cpu[key])
+        if cpu.get("cpus"):
+            self._set("cpuset", "cpuset.cpus", cpu["cpus"])
+        if cpu.get("mems"):
+            self._set("cpuset", "cpuset.mems", cpu["mems"])
+        pids = res.get("pids") or {}
+        if pids.get("limit") is not None:
+            self._set("pids", "pids.max", "max" if pids["limit"] <= 0 else pids["limit"])
+        blkio = res.get("blockIO") or {}
+        if blkio.get("weight") is not None:
+            self._set("blkio", "blkio.weight", blkio["weight"])
+        if blkio.get("leafWeight") is not None:
+            self._set("blkio", "blkio.leaf_weight", blkio["leafWeight"])
+        for dev in blkio.get("weightDevice") or []:
+            if dev.get("weight") is not None:
+                self._set("blkio", "blkio.weight_device", f"{dev['major']}:{dev['minor']} {dev['weight']}")
+        for key, name in (("throttleReadBpsDevice", "read_bps_device"), ("throttleWriteBpsDevice", "write_bps_device"),
+                          ("throttleReadIOPSDevice", "read_iops_device"), ("throttleWriteIOPSDevice", "write_iops_device")):
+            for dev in blkio.get(key) or []:
+                self._set("blkio", "blkio.throttle." + name, f"{dev['major']}:{dev['minor']} {dev['rate']}")
+        for limit in res.get("hugepageLimits") or []:
+            self._set("hugetlb", f"hugetlb.{limit['pageSize']}.limit_in_bytes", limit["limit"])
+        net = res.get("network") or {}
+        if net.get("classID") is not None:
+            self._set("net_cls", "net_cls.classid", net["classID"])
+        for prio in net.get("priorities") or []:
+            self._set("net_prio", "net_prio.ifpriomap", f"{prio['name']} {prio['priority']}")
+        if "devices" in self.paths and (res.get("devices") or devices):
+            self._apply_device_rules(list(res.get("devices") or ()) + _device_allow_rules(devices))
+        if res.get("unified"):
+            raise CgroupError("cgroup: linux.resources.unified needs cgroup v2, this host has v1")
+
+    def _apply_device_rules(self, rules):
+        # Order matters: the config's rules first, then what must stay allowed.
+        for rule in rules:
+            kind = rule.get("type", "a")
+            major = "*" if rule.get("major", -1) in (None, -1) else rule["major"]
+            minor = "*" if rule.get("minor", -1) in (None, -1) else rule["minor"]
+            entry = "a" if kind == "a" and major == "*" and minor == "*" else f"{kind} {major}:{minor} {rule.get('access', 'rwm')}"
+            self._set("devices", "devices.allow" if rule["allow"] else "devices.deny", entry)
+
+    def _apply_v2(self, res):
+        mem = res.get("memory") or {}
+        if mem.get("limit") is not None:
+            self._set("", "memory.max", "max" if mem["limit"] < 0 else mem["limit"])
+        if mem.get("reservation") is not None:
+            self._set("", "memory.low", "max" if mem["reservation"] < 0 else mem["reservation"])
+        if mem.get("swap") is not None:
+            # v1 semantics: swap is memory+swap; v2's swap.max counts swap alone.
+            limit = mem.get("limit")
+            if mem["swap"] < 0:
+                swap = "max"
+            elif limit is None or limit < 0:
+                raise CgroupError("cgroup: memory.swap needs memory.limit on cgroup v2")
+            else:
+                swap = mem["swap"] - limit
+                if swap < 0:
+                    raise CgroupError("cgroup: memory.swap must be at least memory.limit")
+            self._set("", "memory.swap.max", swap)
+        if mem.get("disableOOMKiller"):
+            raise CgroupError("cgroup: disableOOMKiller is not available on cgroup v2")
+        cpu = res.get("cpu") or {}
+        if cpu.get("shares"):
+            weight = 1 + ((cpu["shares"] - 2) * 9999) // 262142
+            self._set("", "cpu.weight", max(1, min(10000, weight)))
+        if cpu.get("quota") is not None or cpu.get("period") is not None:
+            quota = cpu.get("quota")
+            period = cpu.get("period") or 100000
+            self._set("", "cpu.max", f"{'max' if quota is None or quota < 0 else quota} {period}")
+        if cpu.get("burst") is not None:
+            self._set("", "cpu.max.burst", cpu["burst"])
+        if cpu.get("idle") is not None:
+            self._set("", "cpu.idle", cpu["idle"])
+        if cpu.get("realtimeRuntime") or cpu.get("realtimePeriod"):
+            raise CgroupError("cgroup: realtime cpu limits are not available on cgroup v2")
+        if cpu.get("cpus"):
+            self._set("", "cpuset.cpus", cpu["cpus"])
+        if cpu.get("mems"):
+            self._set("", "cpuset.mems", cpu["mems"])
+        pids = res.get("pids") or {}
+        if pids.get("limit") is not None:
+            self._set("", "pids.max", "max" if pids["limit"] <= 0 else pids["limit"])
+        blkio = res.get("blockIO") or {}
+        if blkio.get("weight"):
+            # Map the v1 range [10, 1000] onto v2's [1, 10000].
+            self._set("", "io.weight", 1 + (blkio["weight"] - 10) * 9999 // 990)
+        for key, name in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
+                          ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops")):
+            for dev in blkio.get(key) or []:
+                self._set("", "io.max", f"{dev['major']}:{dev['minor']} {name}={dev['rate']}")
+        for limit in res.get("hugepageLimits") or []:
+            self._set("", f"hugetlb.{limit['pageSize']}.max", limit["limit"])
+        for key, value in (res.get("unified") or {}).items():
+            if "/" in key or key.startswith("."):
+                raise CgroupError(f"cgroup: invalid unified key {key!r}")
+            self._set("", key, value)
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def freeze(self, frozen):
+        if self.version == 2:
+            self._set("", "cgroup.freeze", 1 if frozen else 0)
+        else:
+            self._set("freezer", "freezer.state", "FROZEN" if frozen else "THAWED")
+
+    def is_frozen(self):
+        try:
+            if self.version == 2:
+                return _read(os.path.join(self.paths[""], "cgroup.freeze")) == "1"
+            if "freezer" in self.paths:
+                return _read(os.path.join(self.paths["freezer"], "freezer.state")) != "THAWED"
+        except OSError:
+            pass
+        return False
+
+    def pids(self):
+        path = self.paths.get("") if self.version == 2 else (self.paths.get("pids") or self.paths.get("memory") or next(iter(self.paths.values()), None))
+        if path is None:
+            return []
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as f:
+                return [int(line) for line in f if line.strip()]
+        except OSError:
+            return []
+
+    def stats(self):
+        """A runc-like subset of `events --stats` data."""
+        def num(controller, name):
+            try:
+                value = _read(os.path.join(self.paths[controller], name))
+            except (OSError, KeyError):
+                return None
+            return None if value == "max" else int(value)
+
+        def kv(controller, name):
+            try:
+                with open(os.path.join(self.paths[controller], name)) as f:
+                    return {k: int(v) for k, v in (line.split() for line in f)}
+            except (OSError, KeyError, ValueError):
+                return {}
+
+        if self.version == 2:
+            cpu = kv("", "cpu.stat")
+            return {
+                "cpu": {"usage": {"total": cpu.get("usage_usec", 0) * 1000, "user": cpu.get("user_usec", 0) * 1000,
+                                  "kernel": cpu.get("system_usec", 0) * 1000},
+                        "throttling": {"periods": cpu.get("nr_periods", 0), "throttledPeriods": cpu.get("nr_throttled", 0),
+                                       "throttledTime": cpu.get("throttled_usec", 0) * 1000}},
+                "memory": {"usage": {"usage": num("", "memory.current") or 0, "max": num("", "memory.peak") or 0,
+                                     "limit": num("", "memory.max") or 0},
+                           "raw": kv("", "memory.stat")},
+                "pids": {"current": num("", "pids.current") or 0, "limit": num("", "pids.max") or 0},
+            }
+        return {
+            "cpu": {"usage": {"total": num("cpuacct", "cpuacct.usage") or 0},
+                    "throttling": {"periods": kv("cpu", "cpu.stat").get("nr_periods", 0),
+                                   "throttledPeriods": kv("cpu", "cpu.stat").get("nr_throttled", 0),
+                                   "throttledTime": kv("cpu", "cpu.stat").get("throttled_time", 0)}},
+            "memory": {"usage": {"usage": num("memory", "memory.usage_in_bytes") or 0,
+                                 "max": num("memory", "memory.max_usage_in_bytes") or 0,
+                                 "limit": num("memory", "memory.limit_in_bytes") or 0,
+                                 "failcnt": num("memory", "memory.failcnt") or 0},
+                       "raw": kv("memory", "memory.stat")},
+            "pids": {"current": num("pids", "pids.current") or 0, "limit": num("pids", "pids.max") or 0},
+        }
+
+    def kill_all(self, sig):
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def destroy(self):
+        """Remove the directories this container created, deepest first; a shared
+        parent that still holds other containers' cgroups stays."""
+        import time
+
+        for directory in sorted(self.created, key=len, reverse=True):
+            for _ in range(100):
+                try:
+                    os.rmdir(directory)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY or _has_child_groups(directory):
+                        break
+                    time.sleep(0.01)  # the last task is still exiting
+
+
+def _has_child_groups(directory):
+    try:
+        return any(entry.is_dir() for entry in os.scandir(directory))
+    except OSError:
+        return False

@@ -1,0 +1,259 @@
+"""The `slr` command line, following runc's conventions (flags, exit codes, JSON).
+
+argparse alone costs more start-up time than the rest of a container start, so the
+parser is a small table-driven one; each command imports only what it needs.
+"""
+
+import os
+import sys
+
+from slruntime import __version__
+from slruntime.errors import SlrError
+
+USAGE = """usage: slr [global options] COMMAND [options] [arguments]
+
+Global options:
+  --root DIR            state directory (default /run/slr; $XDG_RUNTIME_DIR/slr unprivileged)
+  --log FILE            log file (default stderr)
+  --log-format FORMAT   text or json
+  --debug               log debug messages
+  --systemd-cgroup      (not supported: slr manages cgroupfs directly)
+
+Commands:
+  create    create a container            start     start a created container
+  run       create and start a container  state     print a container's state as JSON
+  kill      signal a container            delete    delete a container
+  list      list containers               ps        list a container's processes
+  exec      run a process in a container  pause     freeze a container
+  resume    thaw a container              update    change a container's resources
+  events    print resource statistics     spec      write a default config.json
+  features  print supported features      profile   generate a seccomp profile from an image
+  fgac      run the access-control server for rootless containers
+  version   print the version
+
+Run `slr COMMAND --help` for a command's options.
+"""
+
+
+class Option:
+    __slots__ = ("names", "dest", "takes_value", "multiple", "convert", "help")
+
+    def __init__(self, names, dest, takes_value=True, multiple=False, convert=str, help=""):
+        self.names = names
+        self.dest = dest
+        self.takes_value = takes_value
+        self.multiple = multiple
+        self.convert = convert
+        self.help = help
+
+
+def _int(text):
+    return int(text, 10)
+
+
+BUNDLE = Option(("--bundle", "-b"), "bundle", help="bundle directory (default: current directory)")
+PID_FILE = Option(("--pid-file",), "pid_file", help="write the container process's pid to FILE")
+CONSOLE_SOCKET = Option(("--console-socket",), "console_socket", help="unix socket that receives the pty master")
+PRESERVE_FDS = Option(("--preserve-fds",), "preserve_fds", convert=_int, help="pass N extra fds (from 3) to the container")
+NO_PIVOT = Option(("--no-pivot",), "no_pivot", False, help="use MS_MOVE + chroot instead of pivot_root")
+NO_NEW_KEYRING = Option(("--no-new-keyring",), "no_new_keyring", False, help="accepted for runc compatibility")
+FORMAT = Option(("--format", "-f"), "format", help="table or json")
+CREATE_OPTIONS = (BUNDLE, PID_FILE, CONSOLE_SOCKET, PRESERVE_FDS, NO_PIVOT, NO_NEW_KEYRING)
+
+GLOBAL_OPTIONS = (
+    Option(("--root",), "root"),
+    Option(("--log",), "log"),
+    Option(("--log-format",), "log_format"),
+    Option(("--debug",), "debug", False),
+    Option(("--systemd-cgroup",), "systemd_cgroup", False),
+    Option(("--rootless",), "rootless"),
+    Option(("--criu",), "criu"),
+    Option(("--help", "-h"), "help", False),
+    Option(("--version", "-v"), "version", False),
+)
+
+RESOURCE_OPTIONS = (
+    Option(("--resources", "-r"), "resources", help="resources JSON file (- for stdin)"),
+    Option(("--memory",), "memory", convert=_int), Option(("--memory-reservation",), "memory_reservation", convert=_int),
+    Option(("--memory-swap",), "memory_swap", convert=_int), Option(("--cpu-shares",), "cpu_shares", convert=_int),
+    Option(("--cpu-quota",), "cpu_quota", convert=_int), Option(("--cpu-period",), "cpu_period", convert=_int),
+    Option(("--cpuset-cpus",), "cpuset_cpus"), Option(("--cpuset-mems",), "cpuset_mems"),
+    Option(("--pids-limit",), "pids_limit", convert=_int), Option(("--blkio-weight",), "blkio_weight", convert=_int),
+)
+
+EXEC_OPTIONS = (
+    Option(("--process", "-p"), "process_file", help="process.json to run"),
+    Option(("--tty", "-t"), "tty", False), CONSOLE_SOCKET,
+    Option(("--detach", "-d"), "detach", False), PID_FILE,
+    Option(("--env", "-e"), "env", multiple=True), Option(("--cwd",), "cwd"),
+    Option(("--user", "-u"), "user"), Option(("--cap", "-c"), "cap", multiple=True),
+    Option(("--no-new-privs",), "no_new_privs", False), PRESERVE_FDS,
+    Option(("--additional-gids", "-g"), "additional_gids", multiple=True),
+    Option(("--process-label",), "process_label"), Option(("--apparmor",), "apparmor"),
+    Option(("--cgroup",), "cgroup"), Option(("--ignore-paused",), "ignore_paused", False),
+)
+
+# command -> (options, positional names, whether extra positionals are allowed)
+COMMANDS = {
+    "create": (CREATE_OPTIONS, ("id",), False),
+    "run": (CREATE_OPTIONS + (Option(("--detach", "-d"), "detach", False), Option(("--keep",), "keep", False)), ("id",), False),
+    "start": ((), ("id",), False),
+    "state": ((), ("id",), False),
+    "kill": ((Option(("--all", "-a"), "all", False),), ("id", "?signal"), False),
+    "delete": ((Option(("--force", "-f"), "force", False),), ("id",), False),
+    "list": ((FORMAT, Option(("--quiet", "-q"), "quiet", False)), (), False),
+    "ps": ((FORMAT,), ("id",), True),
+    "exec": (EXEC_OPTIONS, ("id",), True),
+    "pause": ((), ("id",), False),
+    "resume": ((), ("id",), False),
+    "update": (RESOURCE_OPTIONS, ("id",), False),
+    "events": ((Option(("--stats",), "stats", False), Option(("--interval",), "interval", convert=_int)), ("id",), False),
+    "spec": ((BUNDLE, Option(("--rootless",), "rootless", False)), (), False),
+    "features": ((), (), False),
+    "version": ((), (), False),
+}
+
+
+class UsageError(SlrError):
+    pass
+
+
+def _lookup(options, name):
+    for option in options:
+        if name in option.names or (name.startswith("-") and not name.startswith("--") and "-" + name in option.names):
+            return option
+    return None
+
+
+def parse_options(options, argv, positional_names=(), extra_ok=False, stop_at_positional=False):
+    """Parse `argv` against `options`; returns (values, positionals)."""
+    values = {o.dest: ([] if o.multiple else (False if not o.takes_value else None)) for o in options}
+    positionals = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            positionals.extend(argv[i + 1:])
+            break
+        if arg.startswith("-") and arg != "-" and not (positionals and stop_at_positional):
+            name, has_inline, inline = arg.partition("=")
+            option = _lookup(options, name)
+            if option is None:
+                raise UsageError(f"flag provided but not defined: {name}")
+            if option.takes_value:
+                if has_inline:
+                    raw = inline
+                else:
+                    i += 1
+                    if i >= len(argv):
+                        raise UsageError(f"flag needs an argument: {name}")
+                    raw = argv[i]
+                try:
+                    value = option.convert(raw)
+                except ValueError:
+                    raise UsageError(f"invalid value {raw!r} for flag {name}") from None
+                if option.multiple:
+                    values[option.dest].append(value)
+                else:
+                    values[option.dest] = value
+            else:
+                values[option.dest] = inline.lower() not in ("false", "0") if has_inline else True
+        else:
+            positionals.append(arg)
+        i += 1
+    required = [n for n in positional_names if not n.startswith("?")]
+    if len(positionals) < len(required):
+        raise UsageError(f"missing argument: {required[len(positionals)].replace('id', 'container id')}")
+    if not extra_ok and len(positionals) > len(positional_names):
+        raise UsageError(f"unexpected argument: {positionals[len(positional_names)]}")
+    return values, positionals
+
+
+def _command_help(name):
+    options, positional_names, extra = COMMANDS[name]
+    args = " ".join(f"<{n.lstrip('?')}>" if not n.startswith("?") else f"[{n[1:]}]" for n in positional_names)
+    lines = [f"usage: slr {name} [options] {args}{' [args...]' if extra else ''}", ""]
+    for option in options:
+        flag = ", ".join(option.names) + (" VALUE" if option.takes_value else "")
+        lines.append(f"  {flag:32} {option.help}")
+    return "\n".join(lines) + "\n"
+
+
+def default_root():
+    if os.geteuid() == 0:
+        return "/run/slr"
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(runtime_dir, "slr") if runtime_dir else f"/tmp/slr-{os.geteuid()}"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    from slruntime import log
+
+    logger = log.setup()
+    try:
+        i = 0
+        while i < len(argv) and argv[i].startswith("-"):
+            option = _lookup(GLOBAL_OPTIONS, argv[i].partition("=")[0])
+            i += 2 if option is not None and option.takes_value and "=" not in argv[i] else 1
+        globals_, _ = parse_options(GLOBAL_OPTIONS, argv[:i])
+        if globals_["log_format"] not in (None, "text", "json"):
+            raise UsageError(f"invalid log format {globals_['log_format']!r}: use text or json")
+        logger = log.setup(globals_["log"], globals_["log_format"] or "text", globals_["debug"])
+        if globals_["version"]:
+            return _version()
+        if i >= len(argv) or globals_["help"]:
+            sys.stdout.write(USAGE)
+            return 0 if globals_["help"] else 1
+        if globals_["systemd_cgroup"]:
+            raise SlrError("--systemd-cgroup is not supported: slr manages cgroups through cgroupfs "
+                           "(set cgroupsPath to a path, or configure your engine for cgroupfs)")
+        command, rest = argv[i], argv[i + 1:]
+        if command in ("profile", "fgac"):
+            return _delegate(command, rest)
+        if command not in COMMANDS:
+            raise UsageError(f"unknown command {command!r}; run `slr --help`")
+        if "--help" in rest or "-h" in rest:
+            sys.stdout.write(_command_help(command))
+            return 0
+        options, positional_names, extra = COMMANDS[command]
+        values, positionals = parse_options(options, rest, positional_names, extra, stop_at_positional=extra)
+        from slruntime import commands
+
+        root = globals_["root"] or default_root()
+        code = getattr(commands, "cmd_" + command)(root, values, positionals)
+        sys.stdout.flush()
+        return code
+    except SlrError as exc:
+        _report_error(logger, str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _report_error(logger, message):
+    # The error goes to stderr for people and scripts, and to --log (if set) for engines.
+    try:
+        sys.stderr.write(f"slr: {message}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+    if logger.path:
+        logger.error(message)
+
+
+def _version():
+    from slruntime import OCI_VERSION
+
+    sys.stdout.write(f"slr version {__version__}\nspec: {OCI_VERSION}\n")
+    return 0
+
+
+def _delegate(command, argv):
+    if command == "profile":
+        from slruntime.profile.cli import main as profile_main
+
+        return profile_main(argv)
+    from slruntime.fgac.cli import main as fgac_main
+
+    return fgac_main(argv)

@@ -1,0 +1,260 @@
+"""One function per `slr` command: arguments in, exit code out, runc-shaped output."""
+
+import os
+import sys
+
+from slruntime import jsonlite
+from slruntime.errors import SlrError
+from slruntime.state import Container
+
+
+def _print_json(value, indent=2):
+    sys.stdout.write(jsonlite.dumps(value, indent) + "\n")
+
+
+def _bundle(values):
+    return values.get("bundle") or os.getcwd()
+
+
+def _create_options(values):
+    return {"pid_file": values.get("pid_file"), "console_socket": values.get("console_socket"),
+            "preserve_fds": values.get("preserve_fds") or 0, "no_pivot": values.get("no_pivot", False),
+            "detach": values.get("detach", False)}
+
+
+def cmd_create(root, values, args):
+    from slruntime import container
+
+    container.create(root, args[0], _bundle(values), _create_options(values))
+    return 0
+
+
+def cmd_run(root, values, args):
+    from slruntime import container
+
+    return container.run(root, args[0], _bundle(values), _create_options(values))
+
+
+def cmd_start(root, values, args):
+    from slruntime import container
+
+    container.start(Container.load(root, args[0]))
+    return 0
+
+
+def cmd_state(root, values, args):
+    _print_json(Container.load(root, args[0]).runc_state())
+    return 0
+
+
+def parse_signal(text):
+    """SIGTERM, TERM, term or 15 -> 15."""
+    import _signal
+
+    if text.isdigit():
+        number = int(text)
+        if not 0 < number < 65:
+            raise SlrError(f"invalid signal {text!r}")
+        return number
+    name = text.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    number = getattr(_signal, name, None)
+    if not isinstance(number, int) or name in ("SIG_DFL", "SIG_IGN", "SIG_BLOCK", "SIG_UNBLOCK", "SIG_SETMASK"):
+        raise SlrError(f"invalid signal {text!r}")
+    return number
+
+
+def cmd_kill(root, values, args):
+    from slruntime import container
+
+    signal = parse_signal(args[1]) if len(args) > 1 else 15
+    container.kill(Container.load(root, args[0]), signal, values["all"])
+    return 0
+
+
+def cmd_delete(root, values, args):
+    from slruntime import container
+    from slruntime.errors import ContainerNotFound
+
+    try:
+        target = Container.load(root, args[0])
+    except ContainerNotFound:
+        if values["force"]:
+            return 0  # runc: deleting a missing container with --force is not an error
+        raise
+    container.delete(target, values["force"])
+    return 0
+
+
+def cmd_list(root, values, args):
+    containers = [c.runc_state() for c in Container.all(root)]
+    fmt = values.get("format") or "table"
+    if values["quiet"]:
+        for c in containers:
+            sys.stdout.write(c["id"] + "\n")
+    elif fmt == "json":
+        _print_json(containers, None)
+    elif fmt == "table":
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(c["id"], str(c["pid"]), c["status"], c["bundle"], c["created"], c["owner"] or "root")
+                 for c in containers]
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        for row in rows:
+            sys.stdout.write("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n")
+    else:
+        raise SlrError(f"invalid format {fmt!r}: use table or json")
+    return 0
+
+
+def _container_pids(container):
+    cgroup = container.cgroup()
+    if cgroup is not None:
+        return cgroup.pids()
+    return [container.pid] if container.init_alive() else []
+
+
+def cmd_ps(root, values, args):
+    container = Container.load(root, args[0])
+    pids = _container_pids(container)
+    fmt = values.get("format") or "table"
+    if fmt == "json":
+        _print_json(pids, None)
+        return 0
+    if fmt != "table":
+        raise SlrError(f"invalid format {fmt!r}: use table or json")
+    sys.stdout.write("PID   CMD\n")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        sys.stdout.write(f"{pid:<5} {cmd}\n")
+    return 0
+
+
+def cmd_exec(root, values, args):
+    from slruntime import execute
+
+    container = Container.load(root, args[0])
+    options = dict(values, args=args[1:])
+    return execute.execute(container, options)
+
+
+def _freeze(root, container_id, frozen):
+    from slruntime.errors import WrongState
+
+    container = Container.load(root, container_id)
+    status = container.status()
+    wanted = "running" if frozen else "paused"
+    if status != wanted:
+        raise WrongState(f"container not {wanted}: {status}")
+    cgroup = container.cgroup()
+    if cgroup is None:
+        raise SlrError("container has no cgroup to freeze")
+    cgroup.freeze(frozen)
+    return 0
+
+
+def cmd_pause(root, values, args):
+    return _freeze(root, args[0], True)
+
+
+def cmd_resume(root, values, args):
+    return _freeze(root, args[0], False)
+
+
+def _resources_from_flags(values):
+    if values.get("resources"):
+        source = values["resources"]
+        try:
+            text = sys.stdin.read() if source == "-" else open(source).read()
+            return jsonlite.loads(text)
+        except (OSError, ValueError) as exc:
+            raise SlrError(f"--resources {source}: {exc}") from None
+    res = {}
+
+    def put(section, key, value):
+        if value is not None:
+            res.setdefault(section, {})[key] = value
+
+    put("memory", "limit", values.get("memory"))
+    put("memory", "reservation", values.get("memory_reservation"))
+    put("memory", "swap", values.get("memory_swap"))
+    put("cpu", "shares", values.get("cpu_shares"))
+    put("cpu", "quota", values.get("cpu_quota"))
+    put("cpu", "period", values.get("cpu_period"))
+    put("cpu", "cpus", values.get("cpuset_cpus"))
+    put("cpu", "mems", values.get("cpuset_mems"))
+    put("pids", "limit", values.get("pids_limit"))
+    put("blockIO", "weight", values.get("blkio_weight"))
+    return res
+
+
+def cmd_update(root, values, args):
+    from slruntime import spec as specmod
+    from slruntime.state import CONFIG_FILE
+
+    container = Container.load(root, args[0])
+    if container.status() == "stopped":
+        raise SlrError("container not running")
+    resources = specmod.parse_resources(_resources_from_flags(values), "resources")
+    cgroup = container.cgroup()
+    if cgroup is None:
+        raise SlrError("container has no cgroup to update")
+    cgroup.apply(resources)
+    config_path = os.path.join(container.dir, CONFIG_FILE)
+    config = jsonlite.load_file(config_path)
+    merged = config.setdefault("linux", {}).setdefault("resources", {})
+    for section, settings in resources.items():
+        if isinstance(settings, dict) and isinstance(merged.get(section), dict):
+            merged[section].update(settings)
+        else:
+            merged[section] = settings
+    jsonlite.write_file_atomic(config_path, config)
+    return 0
+
+
+def cmd_events(root, values, args):
+    import time
+
+    container = Container.load(root, args[0])
+    interval = values.get("interval") or 5
+    while True:
+        if container.status() == "stopped":
+            raise SlrError("container not running")
+        cgroup = container.cgroup()
+        data = cgroup.stats() if cgroup is not None else {}
+        sys.stdout.write(jsonlite.dumps({"type": "stats", "id": container.id, "data": data}) + "\n")
+        sys.stdout.flush()
+        if values["stats"]:
+            return 0
+        time.sleep(interval)
+
+
+def cmd_spec(root, values, args):
+    from slruntime.specgen import default_config
+
+    bundle = values.get("bundle") or os.getcwd()
+    path = os.path.join(bundle, "config.json")
+    if os.path.exists(path):
+        raise SlrError(f"File {path} exists. Remove it first")
+    config = default_config(rootless=values["rootless"])
+    with open(path, "w") as f:
+        f.write(jsonlite.dumps(config, 2) + "\n")
+    return 0
+
+
+def cmd_features(root, values, args):
+    from slruntime.features import features
+
+    _print_json(features())
+    return 0
+
+
+def cmd_version(root, values, args):
+    from slruntime import OCI_VERSION, __version__
+
+    sys.stdout.write(f"slr version {__version__}\nspec: {OCI_VERSION}\n")
+    return 0

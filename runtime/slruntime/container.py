@@ -1,0 +1,305 @@
+"""Container lifecycle on the runtime's side: create, start, run, kill, delete, exec.
+
+Every operation that fails part-way undoes what it did: no state directory, cgroup,
+mount or process survives a failed create.
+"""
+
+import os
+
+from slruntime import hooks, jsonlite, libc, spec as specmod
+from slruntime.errors import SlrError, WrongState
+from slruntime.state import CONFIG_FILE, Container, process_start_time
+from slruntime.sync import Channel
+
+SIGKILL = 9
+
+
+def _is_rootless():
+    return os.geteuid() != 0
+
+
+def create(root, container_id, bundle, options):
+    """Create a container up to the point where only its process remains to start.
+    options: pid_file, console_socket, preserve_fds, no_pivot, subreaper."""
+    rootless = _is_rootless()
+    spec = specmod.load_bundle(bundle, rootless)
+    if spec.process is None:
+        raise SlrError("config.json: process: is required to create a container")
+    specmod.check_rootfs(spec)
+    if spec.linux.seccomp is None:
+        image_default = _image_default_seccomp(spec)
+        if image_default is not None:
+            spec.linux.seccomp = image_default
+    container = Container.reserve(root, container_id, spec.bundle, spec.annotations)
+    container.data["rootfs"] = spec.root_path
+    try:
+        _create(container, spec, options, rootless)
+    except BaseException:
+        destroy(container, spec)
+        raise
+    return container
+
+
+def _image_default_seccomp(spec):
+    """A profile carried with the image (see slruntime.profile), when asked for."""
+    if "org.slruntime.seccomp.profile" not in spec.annotations:
+        return None
+    from slruntime.profile import image_default
+
+    try:
+        profile = image_default.load(spec.bundle, spec.annotations)
+    except ValueError as exc:
+        raise SlrError(f"config.json: annotations: {exc}") from None
+    if profile is not None:
+        specmod._parse_seccomp(profile, "image default seccomp profile")
+    return profile
+
+
+def _create(container, spec, options, rootless):
+    from slruntime import init, namespaces
+    from slruntime.cgroups import Cgroup, default_path
+
+    jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
+    os.mkfifo(container.fifo, 0o600)
+    lx = spec.linux
+    join_fds = namespaces.open_join_targets(lx.namespaces)
+    runtime_side, child_side = Channel.pair()
+    init_options = {"fifo": container.fifo, "console_socket": options.get("console_socket"),
+                    "no_pivot": options.get("no_pivot", False),
+                    "preserve_fds": options.get("preserve_fds", 0)}
+    if options.get("subreaper"):
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+    stage1 = os.fork()
+    if stage1 == 0:
+        runtime_side.close()
+        init.stage1(spec, child_side, join_fds, init_options)
+    child_side.close()
+    for _, fd in join_fds:
+        os.close(fd)
+    try:
+        cgroup = Cgroup.create(lx.cgroups_path or default_path(container.id), lx.resources, rootless)
+        if cgroup is not None:
+            container.data["cgroup"] = cgroup.to_state()
+            container.save()
+            cgroup.add(stage1)
+            cgroup.apply(lx.resources, lx.devices)
+        runtime_side.send({"type": "go", "cgroup": container.data["cgroup"]})
+        user_ns = lx.namespace("user")
+        if user_ns is not None and user_ns.path is None:
+            runtime_side.expect("userns")
+            namespaces.write_id_maps(stage1, lx.uid_mappings, lx.gid_mappings)
+            runtime_side.send({"type": "mapped"})
+        init_pid = runtime_side.expect("pid")["pid"]
+        container.data.update(pid=init_pid, init_start_time=process_start_time(init_pid))
+        container.save()
+        if spec.process.oom_score_adj is not None:
+            _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
+        runtime_side.expect("hooks")
+        state = container.oci_state("creating")
+        hooks.run(spec.hooks, "prestart", state)
+        hooks.run(spec.hooks, "createRuntime", state)
+        state["status"] = "created"
+        runtime_side.send({"type": "ok", "state": state})
+        runtime_side.expect("created")
+    finally:
+        runtime_side.close()
+        _reap(stage1)
+    container.data["status"] = "created"
+    container.save()
+    if options.get("pid_file"):
+        write_pid_file(options["pid_file"], container.pid)
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _write_oom_score_adj(pid, value):
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as exc:
+        raise SlrError(f"process.oomScoreAdj {value}: {exc.strerror}") from None
+
+
+def write_pid_file(path, pid):
+    path = os.path.abspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def saved_spec(container):
+    """The validated config the container was created with."""
+    config = jsonlite.load_file(os.path.join(container.dir, CONFIG_FILE))
+    return specmod.parse(config, container.data["bundle"])
+
+
+def start(container):
+    status = container.status()
+    if status != "created":
+        raise WrongState(f"cannot start a container in the {status} state")
+    try:
+        fd = os.open(container.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SlrError(f"container {container.id}: init is not waiting for start: {exc.strerror}") from None
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+    os.unlink(container.fifo)
+    container.data["status"] = "running"
+    container.save()
+    spec = saved_spec(container)
+    if spec.hooks.get("poststart"):
+        hooks.run(spec.hooks, "poststart", container.oci_state("running"), warn_only=True, log=_log())
+
+
+def _log():
+    from slruntime import log
+
+    return log.get()
+
+
+def kill(container, signal, all_processes=False):
+    status = container.status()
+    if status == "stopped":
+        raise WrongState("container not running")
+    cgroup = container.cgroup()
+    if all_processes and cgroup is not None:
+        cgroup.kill_all(signal)
+        if status == "paused" and signal == SIGKILL:
+            cgroup.freeze(False)
+        return
+    try:
+        os.kill(container.pid, signal)
+    except ProcessLookupError:
+        raise WrongState("container not running") from None
+
+
+def destroy(container, spec=None):
+    """Kill whatever is left, remove the cgroup, run poststop hooks, forget the container."""
+    cgroup = container.cgroup()
+    pid = container.pid
+    if pid and container.init_alive():
+        try:
+            os.kill(pid, SIGKILL)
+        except ProcessLookupError:
+            pass
+    if cgroup is not None:
+        cgroup.kill_all(SIGKILL)
+        if cgroup.is_frozen():
+            cgroup.freeze(False)
+    if pid:
+        wait_gone(pid, container.data.get("init_start_time"))
+    if cgroup is not None:
+        cgroup.destroy()
+    if spec is None:
+        try:
+            spec = saved_spec(container)
+        except (OSError, ValueError, SlrError):
+            spec = None
+    if spec is not None and spec.hooks.get("poststop") and container.data.get("status") != "creating":
+        hooks.run(spec.hooks, "poststop", container.oci_state("stopped"), warn_only=True, log=_log())
+    container.remove()
+
+
+def wait_gone(pid, start_time, timeout=10.0):
+    """Wait until `pid` (as recorded with its start time) no longer runs; reaps it
+    when it is our child (e.g. `slr run`, which is the init's subreaper)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while process_start_time(pid) == start_time and start_time is not None:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            raise SlrError(f"process {pid} did not exit after SIGKILL")
+        time.sleep(0.002)
+
+
+def delete(container, force=False):
+    status = container.status()
+    if status in ("running", "paused") and not force:
+        raise WrongState(f"cannot delete container {container.id} that is not stopped: {status}")
+    if status == "creating" and not force:
+        raise WrongState(f"cannot delete container {container.id} that is being created")
+    destroy(container)
+
+
+# Signals `slr run` passes on to the container instead of dying of them.
+FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT")
+
+
+def forward_signals(pid):
+    import _signal
+
+    def forward(signum, _frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for name in FORWARDED_SIGNALS:
+        _signal.signal(getattr(_signal, name), forward)
+
+
+def wait_exit_code(pid):
+    """Wait for our child (or adopted orphan) `pid`; reap any other orphan on the way.
+    Returns the exit code the way a shell reports it (128+N for signal N)."""
+    while True:
+        try:
+            reaped, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        if reaped == pid:
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def run(root, container_id, bundle, options):
+    """create + start; in the foreground, wait and delete, returning the exit code."""
+    detach = options.get("detach", False)
+    options = dict(options, subreaper=not detach)
+    proxy = None
+    if not detach and not options.get("console_socket"):
+        proxy = _foreground_terminal(bundle, options)
+    container = create(root, container_id, bundle, options)
+    try:
+        if proxy is not None:
+            proxy.accept_console()
+        if not detach:
+            forward_signals(container.pid)
+        start(container)
+        if detach:
+            return 0
+        if proxy is not None:
+            proxy.copy_until_exit(container.pid)
+        return wait_exit_code(container.pid)
+    finally:
+        if not detach:
+            destroy(container)
+        if proxy is not None:
+            proxy.close()
+
+
+def _foreground_terminal(bundle, options):
+    """A pty proxy when process.terminal is set and nobody gave a console socket."""
+    config_path = os.path.join(os.path.abspath(bundle), "config.json")
+    try:
+        wants_terminal = jsonlite.load_file(config_path).get("process", {}).get("terminal") is True
+    except (OSError, ValueError, AttributeError):
+        return None  # create reports the bad config properly
+    if not wants_terminal:
+        return None
+    from slruntime.terminal import ConsoleProxy
+
+    proxy = ConsoleProxy()
+    options["console_socket"] = proxy.socket_path
+    return proxy

@@ -1,0 +1,188 @@
+"""`slr exec`: start another process in a running container.
+
+The new process joins the init's namespaces (user first, mount last), is placed in
+the container's cgroup, gets the container's seccomp profile, and is made
+non-dumpable until exec so the container cannot reach this interpreter through
+/proc (the CVE-2019-5736 class).
+"""
+
+import os
+
+from slruntime import container as lifecycle, libc, namespaces, process, spec as specmod
+from slruntime.errors import SlrError, WrongState
+from slruntime.sync import Channel, fork_and_report
+
+_SIGKILL = 9
+
+
+def build_process(container, options):
+    """The process to run: -p process.json, or the command line on top of the
+    container's own process settings (as runc does)."""
+    base = lifecycle.saved_spec(container)
+    if options.get("process_file"):
+        from slruntime import jsonlite
+
+        try:
+            raw = jsonlite.load_file(options["process_file"])
+        except (OSError, ValueError) as exc:
+            raise SlrError(f"{options['process_file']}: {exc}") from None
+        try:
+            return base, specmod._parse_process(raw, "", os.geteuid() != 0)
+        except specmod.SpecError as exc:
+            raise SlrError(f"{options['process_file']}: {str(exc).split(': ', 1)[1]}") from None
+    if not options.get("args"):
+        raise SlrError("exec: a command to run is required")
+    raw = dict(base.raw["process"])
+    raw["args"] = options["args"]
+    raw["terminal"] = bool(options.get("tty"))
+    if options.get("env"):
+        raw["env"] = list(raw.get("env", [])) + options["env"]
+    if options.get("cwd"):
+        raw["cwd"] = options["cwd"]
+    if options.get("user"):
+        uid, _, gid = options["user"].partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise SlrError(f"exec: --user {options['user']!r} must be UID[:GID]")
+        raw["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+    if options.get("no_new_privs"):
+        raw["noNewPrivileges"] = True
+    if options.get("cap"):
+        caps = dict(raw.get("capabilities") or {})
+        for name in ("bounding", "effective", "permitted"):
+            caps[name] = list(caps.get(name, [])) + options["cap"]
+        raw["capabilities"] = caps
+    try:
+        return base, specmod._parse_process(raw, "process", os.geteuid() != 0)
+    except specmod.SpecError as exc:
+        raise SlrError(f"exec: {str(exc).split(': ', 1)[1]}") from None
+
+
+def execute(container, options):
+    status = container.status()
+    if status not in ("created", "running"):
+        raise WrongState(f"cannot exec in a {status} container")
+    spec, proc = build_process(container, options)
+    detach = options.get("detach", False)
+    proxy = None
+    console_socket = options.get("console_socket")
+    if proc.terminal and not console_socket and not detach:
+        from slruntime.terminal import ConsoleProxy
+
+        proxy = ConsoleProxy()
+        console_socket = proxy.socket_path
+    join_fds = _open_init_namespaces(container, spec)
+    runtime_side, child_side = Channel.pair()
+    if not detach:
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+    stage1 = os.fork()
+    if stage1 == 0:
+        runtime_side.close()
+        _child(spec, proc, child_side, join_fds, console_socket, options.get("preserve_fds") or 0)
+    child_side.close()
+    for _, fd in join_fds:
+        os.close(fd)
+    pid = None
+    try:
+        cgroup = container.cgroup()
+        if cgroup is not None:
+            cgroup.add(stage1)
+        runtime_side.send({"type": "go", "state": container.oci_state("running")})
+        pid = runtime_side.expect("pid", "the exec process")["pid"]
+        if proxy is not None:
+            try:
+                proxy.accept_console()
+            except OSError:
+                runtime_side.expect("ready", "the exec process")  # raises the child's own error
+                raise SlrError("exec: the process sent no pty") from None
+        runtime_side.expect("ready", "the exec process")
+    except BaseException:
+        _kill(stage1)
+        if pid:
+            _kill(pid)
+        if proxy is not None:
+            proxy.close()
+        raise
+    finally:
+        runtime_side.close()
+        lifecycle._reap(stage1)
+    if options.get("pid_file"):
+        lifecycle.write_pid_file(options["pid_file"], pid)
+    if detach:
+        return 0
+    lifecycle.forward_signals(pid)
+    try:
+        if proxy is not None:
+            proxy.copy_until_exit(pid)
+        return lifecycle.wait_exit_code(pid)
+    finally:
+        if proxy is not None:
+            proxy.close()
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, _SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _open_init_namespaces(container, spec):
+    """The init's namespaces by /proc path, joined in namespaces' safe order."""
+    init_pid = container.pid
+    opened = []
+    for ns_type in ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount"):
+        if spec.linux.namespace(ns_type) is None:
+            continue
+        path = f"/proc/{init_pid}/ns/{namespaces.PROC_NAMES[ns_type]}"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise SlrError(f"exec: cannot open {path}: {exc.strerror}") from None
+        opened.append((ns_type, fd))
+    if container.pid and not container.init_alive():
+        for _, fd in opened:
+            os.close(fd)
+        raise WrongState("cannot exec in a stopped container")
+    return opened
+
+
+def _child(spec, proc, channel, join_fds, console_socket, preserve_fds):
+    """Stage 1 joins the namespaces; its child (in the pid namespace) execs. Never returns."""
+    from slruntime import seccomp
+    from slruntime.init import _fail
+
+    try:
+        libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)
+        libc.prctl(libc.PR_SET_DUMPABLE, 0)
+        go = channel.expect("go", "the runtime")
+        lx = spec.linux
+        console = process.connect_unix(console_socket, "console socket") if proc.terminal and console_socket else None
+        seccomp_filter = seccomp.build(lx.seccomp) if lx.seccomp else None
+        listener = None
+        if lx.seccomp and lx.seccomp.get("listenerPath"):
+            listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
+                        lx.seccomp.get("listenerMetadata"))
+        namespaces.join(join_fds)
+        fork_and_report(channel)
+        if proc.exec_cpu_affinity:
+            process.set_cpu_affinity(proc.exec_cpu_affinity[0])
+        executable = process.find_executable(proc.args[0], proc.env, proc.cwd)
+        if proc.terminal:
+            if console is None:
+                raise SlrError("exec --tty needs --console-socket when detached")
+            master, slave = process.open_pty(proc.console_size)
+            process.send_console(console, master)
+            process.become_terminal(slave)
+        allow_setgroups = process.setgroups_allowed()
+        state = go["state"]
+        channel.send({"type": "ready"})
+        channel.close()
+        channel.write_fd = None
+        process.finalize_and_exec(proc, executable, seccomp_filter, listener, state, preserve_fds, allow_setgroups)
+    except SlrError as exc:
+        _fail(channel, str(exc))
+    except OSError as exc:
+        _fail(channel, f"exec: {exc}")
+    except BaseException as exc:  # a forked child must never return into the caller
+        _fail(channel, f"exec: internal error: {exc!r}")
+    os._exit(1)

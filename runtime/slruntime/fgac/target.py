@@ -1,0 +1,64 @@
+"""The process that made a notified syscall, seen from the server.
+
+Everything is opened through /proc/PID, then the caller confirms the notification is
+still valid (notify.id_valid): that proves the PID was not recycled in between, so
+the descriptors below belong to the real caller.
+"""
+
+import os
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+PATH_MAX = 4096
+
+
+class Target:
+    def __init__(self, pid):
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        self.mem_fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        # The caller's root directory: its pivot_root/chroot view of the filesystem.
+        self.root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.umask, self.fsuid, self.fsgid = _read_status(pid)
+
+    def read_string(self, address, limit=PATH_MAX):
+        """A NUL-terminated string from the target's memory, read page by page so an
+        unmapped page after a short string does not fail the read. Returns None for a
+        NULL pointer; raises OSError(EFAULT) for unreadable memory and
+        OSError(ENAMETOOLONG) past `limit` bytes (the kernel's own limit for paths)."""
+        if address == 0:
+            return None
+        out = bytearray()
+        while len(out) < limit:
+            chunk_len = min(_PAGE - (address % _PAGE), limit - len(out))
+            try:
+                chunk = os.pread(self.mem_fd, chunk_len, address)
+            except OSError as exc:
+                raise OSError(14, "bad address") from exc
+            if not chunk:
+                raise OSError(14, "bad address")
+            end = chunk.find(b"\0")
+            if end >= 0:
+                out += chunk[:end]
+                return os.fsdecode(bytes(out))
+            out += chunk
+            address += len(chunk)
+        raise OSError(36, "string too long")
+
+    def close(self):
+        for fd in (self.pidfd, self.mem_fd, self.root_fd):
+            os.close(fd)
+
+
+def _read_status(pid):
+    """umask and filesystem uid/gid (as host ids) of the caller: mknod creates the node
+    the way the kernel would have for the caller itself."""
+    umask, fsuid, fsgid = 0o022, 0, 0
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"Umask:"):
+                umask = int(line.split()[1], 8)
+            elif line.startswith(b"Uid:"):
+                fsuid = int(line.split()[4])
+            elif line.startswith(b"Gid:"):
+                fsgid = int(line.split()[4])
+    return umask, fsuid, fsgid

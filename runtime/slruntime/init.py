@@ -1,0 +1,155 @@
+"""What runs inside the new container: the namespace stage and the container's init.
+
+  runtime --fork--> stage 1: joins/creates namespaces (user first, mapped by the
+                    runtime), then forks the init, reports its pid and exits
+  stage 1 --fork--> init: pid 1 of a new pid namespace; builds the rootfs, runs
+                    createContainer hooks, pivots, waits on exec.fifo, execs
+
+Both talk to the runtime over a sync.Channel; any failure is sent as one line and
+the process exits, so the runtime can clean up and report it.
+"""
+
+import os
+
+from slruntime import hooks, libc, namespaces, process, rootfs
+from slruntime.errors import SlrError
+from slruntime.sync import fork_and_report
+
+_SIGKILL = 9
+
+
+def stage1(spec, channel, join_fds, options):
+    """Never returns."""
+    try:
+        libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)  # a dead runtime must not leave us behind
+        go = channel.expect("go", "the runtime")
+        namespaces.join(join_fds)
+        lx = spec.linux
+        user_ns = lx.namespace("user")
+        if user_ns is not None and user_ns.path is None:
+            libc.unshare(libc.CLONE_NEWUSER)
+            channel.send({"type": "userns"})
+            channel.expect("mapped", "the runtime")
+            # Become the namespace's root (when mapped) to build the rootfs as it.
+            if _maps_zero(lx.gid_mappings):
+                os.setresgid(0, 0, 0)
+            if _maps_zero(lx.uid_mappings):
+                os.setresuid(0, 0, 0)
+        libc.unshare(namespaces.new_flags(lx.namespaces))
+        time_ns = lx.namespace("time")
+        if time_ns is not None and time_ns.path is None and lx.time_offsets:
+            namespaces.write_time_offsets(lx.time_offsets)
+        fork_and_report(channel)
+        container_init(spec, channel, go, options)
+    except SlrError as exc:
+        _report(channel, str(exc))
+    except OSError as exc:
+        _report(channel, f"container setup: {exc}")
+    except BaseException as exc:  # a forked child must never return into the caller
+        _report(channel, f"container setup: internal error: {exc!r}")
+    os._exit(1)
+
+
+def _maps_zero(mappings):
+    return any(m.container_id == 0 for m in mappings)
+
+
+def _report(channel, message):
+    try:
+        channel.send({"error": message})
+    except OSError:
+        pass
+
+
+def container_init(spec, channel, go, options):
+    """Never returns."""
+    try:
+        _setup_and_wait(spec, channel, go, options)
+    except SlrError as exc:
+        _fail(channel, str(exc))
+    except OSError as exc:
+        _fail(channel, f"container init: {exc}")
+    except BaseException as exc:  # a forked child must never return into the caller
+        _fail(channel, f"container init: internal error: {exc!r}")
+    os._exit(1)
+
+
+def _fail(channel, message):
+    if channel.write_fd is not None:
+        _report(channel, message)
+    else:  # after create returned: the container's stderr is all we have
+        try:
+            os.write(2, f"slr: {message}\n".encode())
+        except OSError:
+            pass
+
+
+def _setup_and_wait(spec, channel, go, options):
+    from slruntime import seccomp
+    from slruntime.cgroups import Cgroup
+
+    # Keep /proc/PID/exe, mem and fds of this interpreter out of the container's
+    # reach until exec replaces it (the CVE-2019-5736 class); exec resets it.
+    libc.prctl(libc.PR_SET_DUMPABLE, 0)
+    proc = spec.process
+    lx = spec.linux
+    in_userns = lx.namespace("user") is not None
+    if proc.exec_cpu_affinity:
+        process.set_cpu_affinity(proc.exec_cpu_affinity[0])
+    cgroup = Cgroup.from_state(go.get("cgroup"))
+    propagation = rootfs.prepare(spec, in_userns, cgroup)
+
+    channel.send({"type": "hooks"})
+    state = channel.expect("ok", "the runtime")["state"]
+    hooks.run(spec.hooks, "createContainer", state)
+
+    # Everything the host provides must be opened or imported before pivot_root.
+    fifo_fd = os.open(options["fifo"], os.O_RDWR | os.O_CLOEXEC)
+    console = process.connect_unix(options["console_socket"], "console socket") if proc.terminal and options.get("console_socket") else None
+    seccomp_filter = seccomp.build(lx.seccomp) if lx.seccomp else None
+    listener = None
+    if lx.seccomp and lx.seccomp.get("listenerPath"):
+        listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
+                    lx.seccomp.get("listenerMetadata"))
+    if spec.hooks.get("startContainer"):
+        import subprocess  # noqa: F401  (hooks.run needs it after the pivot)
+
+    rootfs.enter(spec.root_path, options.get("no_pivot", False))
+    rootfs.finish(spec, propagation, in_userns)
+    if spec.hostname is not None:
+        libc.sethostname(spec.hostname)
+    if spec.domainname is not None:
+        libc.setdomainname(spec.domainname)
+    _apply_sysctl(lx.sysctl)
+    executable = process.find_executable(proc.args[0], proc.env, proc.cwd)
+    if proc.terminal:
+        if console is None:
+            raise SlrError("process.terminal needs --console-socket (or `slr run` in the foreground)")
+        master, slave = process.open_pty(proc.console_size)
+        process.send_console(console, master)
+        process.become_terminal(slave)
+    allow_setgroups = process.setgroups_allowed()
+
+    channel.send({"type": "created"})
+    channel.close()
+    channel.write_fd = None
+    if os.read(fifo_fd, 1) != b"0":
+        raise SlrError("exec.fifo: unexpected start signal")
+    os.close(fifo_fd)
+    state["status"] = "running"
+    hooks.run(spec.hooks, "startContainer", state)
+    process.finalize_and_exec(proc, executable, seccomp_filter, listener, state,
+                              options.get("preserve_fds", 0), allow_setgroups)
+
+
+def _apply_sysctl(sysctl):
+    for key, value in sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SlrError(f"sysctl {key}={value}: {exc.strerror}") from None

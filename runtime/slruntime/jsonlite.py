@@ -1,0 +1,154 @@
+"""JSON through CPython's C accelerator without importing the `json` package.
+
+`import json` pulls in `re` and `enum`, which costs a container runtime several
+milliseconds on every start; `_json` alone gives the same parser and encoder.
+Falls back to the `json` package where `_json` is absent (some cross builds).
+"""
+
+try:
+    import _json
+except ImportError:  # pragma: no cover - interpreters built without the accelerator
+    _json = None
+
+
+class JSONError(ValueError):
+    """Malformed JSON; the message names the position like `json` does."""
+
+
+class _ScanContext:
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    memo = None
+
+    @staticmethod
+    def parse_constant(name):
+        raise JSONError(f"invalid constant {name}")
+
+
+if _json is not None:
+    _scan_once = _json.make_scanner(_ScanContext())
+    _quote = _json.encode_basestring_ascii
+else:  # pragma: no cover
+    import json as _stdjson
+
+    _quote = _stdjson.encoder.encode_basestring_ascii
+
+
+def _line_col(text, pos):
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - text.rfind("\n", 0, pos)
+
+
+def loads(text):
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode("utf-8")
+    if _json is None:  # pragma: no cover
+        try:
+            return _stdjson.loads(text)
+        except ValueError as exc:
+            raise JSONError(str(exc)) from None
+    pos = _skip_ws(text, 0)
+    try:
+        value, end = _scan_once(text, pos)
+    except StopIteration as exc:
+        line, col = _line_col(text, exc.value)
+        raise JSONError(f"expecting value at line {line} column {col}") from None
+    except (ValueError, SystemError):
+        # _json builds most of its messages with json.decoder, which it only finds
+        # when already imported: on this rare path, let the json package explain.
+        import json
+
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise JSONError(str(exc)) from None
+        raise
+    end = _skip_ws(text, end)
+    if end != len(text):
+        line, col = _line_col(text, end)
+        raise JSONError(f"extra data at line {line} column {col}")
+    return value
+
+
+def _skip_ws(text, pos):
+    n = len(text)
+    while pos < n and text[pos] in " \t\n\r":
+        pos += 1
+    return pos
+
+
+def dumps(value, indent=None):
+    """Serialise dicts, lists, strings, numbers, booleans and None."""
+    parts = []
+    _encode(value, parts, indent, 0)
+    return "".join(parts)
+
+
+def _encode(value, out, indent, level):
+    if isinstance(value, str):
+        out.append(_quote(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(float.__repr__(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        out.append("{")
+        sep, pad, end = _separators(indent, level)
+        first = True
+        for key, item in value.items():
+            out.append(pad if first else sep)
+            first = False
+            out.append(_quote(str(key)))
+            out.append(": " if indent is not None else ":")
+            _encode(item, out, indent, level + 1)
+        out.append(end + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        out.append("[")
+        sep, pad, end = _separators(indent, level)
+        for i, item in enumerate(value):
+            out.append(sep if i else pad)
+            _encode(item, out, indent, level + 1)
+        out.append(end + "]")
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _separators(indent, level):
+    if indent is None:
+        return ",", "", ""
+    inner = "\n" + " " * (indent * (level + 1))
+    return "," + inner, inner, "\n" + " " * (indent * level)
+
+
+def load_file(path):
+    with open(path, "rb") as f:
+        return loads(f.read())
+
+
+def write_file_atomic(path, value, indent=None, mode=0o600):
+    """Write JSON to `path` through a temporary file and rename, so readers never
+    see a half-written file."""
+    import os
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, dumps(value, indent).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)

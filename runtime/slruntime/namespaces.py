@@ -1,0 +1,116 @@
+"""Namespaces: which to create, which to join by path, and user-namespace id maps."""
+
+import os
+import shutil
+
+from slruntime import libc
+from slruntime.errors import SlrError
+
+CLONE_FLAGS = {
+    "pid": libc.CLONE_NEWPID, "network": libc.CLONE_NEWNET, "mount": libc.CLONE_NEWNS,
+    "ipc": libc.CLONE_NEWIPC, "uts": libc.CLONE_NEWUTS, "user": libc.CLONE_NEWUSER,
+    "cgroup": libc.CLONE_NEWCGROUP, "time": libc.CLONE_NEWTIME,
+}
+PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+              "user": "user", "cgroup": "cgroup", "time": "time"}
+# Joining order: the user namespace first (it grants the rights to join the others),
+# the mount namespace last (it changes how the other paths resolve).
+_JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
+
+
+def open_join_targets(namespaces):
+    """Open every namespace path up front, in the runtime's own mount namespace, so a
+    bad path is an error before anything is created."""
+    opened = []
+    for ns_type in _JOIN_ORDER:
+        for ns in namespaces:
+            if ns.type == ns_type and ns.path:
+                try:
+                    fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError as exc:
+                    raise SlrError(f"namespace {ns.type}: cannot open {ns.path}: {exc.strerror}") from None
+                opened.append((ns.type, fd))
+    return opened
+
+
+def join(opened):
+    for ns_type, fd in opened:
+        try:
+            libc.setns(fd, CLONE_FLAGS[ns_type])
+        except OSError as exc:
+            raise SlrError(f"namespace {ns_type}: setns: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+
+
+def new_flags(namespaces, exclude=("user",)):
+    flags = 0
+    for ns in namespaces:
+        if ns.path is None and ns.type not in exclude:
+            flags |= CLONE_FLAGS[ns.type]
+    return flags
+
+
+def _format(mappings):
+    return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
+
+
+def write_id_maps(pid, uid_mappings, gid_mappings):
+    """Write /proc/PID/{uid,gid}_map. As root directly; unprivileged, a single
+    mapping of our own ids is allowed directly, anything else goes through the
+    setuid helpers newuidmap/newgidmap (package uidmap) and /etc/sub[ug]id."""
+    euid = os.geteuid()
+    if euid == 0 or _only_self(uid_mappings, euid):
+        _write_map(pid, "uid_map", _format(uid_mappings))
+    else:
+        _helper("newuidmap", pid, uid_mappings)
+    if euid == 0:
+        _write_map(pid, "gid_map", _format(gid_mappings))
+    elif _only_self(gid_mappings, os.getegid()):
+        _write_map(pid, "setgroups", "deny")
+        _write_map(pid, "gid_map", _format(gid_mappings))
+    else:
+        _helper("newgidmap", pid, gid_mappings)
+
+
+def _only_self(mappings, host_id):
+    return len(mappings) == 1 and mappings[0].host_id == host_id and mappings[0].size == 1
+
+
+def _write_map(pid, name, text):
+    try:
+        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise SlrError(f"user namespace: writing {name} {text.strip()!r}: {exc.strerror}") from None
+
+
+def _helper(tool, pid, mappings):
+    path = shutil.which(tool)
+    if path is None:
+        raise SlrError(f"user namespace: mapping several ids unprivileged needs {tool} (package uidmap)")
+    argv = [path, str(pid)]
+    for m in mappings:
+        argv += [str(m.container_id), str(m.host_id), str(m.size)]
+    child = os.fork()
+    if child == 0:
+        try:
+            os.execv(path, argv)
+        finally:
+            os._exit(127)
+    _, status = os.waitpid(child, 0)
+    if status != 0:
+        raise SlrError(f"user namespace: {tool} failed (check /etc/sub{tool[3:6]} for this user)")
+
+
+def write_time_offsets(offsets):
+    """Must happen after unshare(CLONE_NEWTIME) and before any process enters it."""
+    lines = "".join(f"{clock} {secs} {nsecs}\n" for clock, (secs, nsecs) in offsets.items())
+    try:
+        with open("/proc/self/timens_offsets", "w") as f:
+            f.write(lines)
+    except OSError as exc:
+        raise SlrError(f"time namespace: writing offsets: {exc.strerror}") from None

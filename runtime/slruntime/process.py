@@ -1,0 +1,184 @@
+"""The container process: terminal, user, rlimits, scheduling, capabilities, then exec.
+
+Called in the container (init after start, or an `exec` process after setns) with
+every module it needs already imported: after pivot_root the host's files are gone.
+The order follows runc's: no_new_privs before seccomp, seccomp last, capabilities
+dropped before exec, and every descriptor but stdio and --preserve-fds closed on exec.
+"""
+
+import fcntl
+import os
+import struct
+import termios
+
+from slruntime import capabilities, libc, seccomp
+from slruntime.errors import SlrError
+
+TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
+IOPRIO_WHO_PROCESS = 1
+
+
+def find_executable(name, env, cwd):
+    """Resolve process.args[0] with the container's PATH, as execvp would; fails
+    before start (as runc does) so a typo is a create error, not a dead container."""
+    if "/" in name:
+        path = name if name.startswith("/") else os.path.join(cwd, name)
+        if not os.path.exists(path):
+            raise SlrError(f'exec: "{name}": no such file or directory')
+        return path
+    search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for entry in env:
+        if entry.startswith("PATH="):
+            search = entry[5:]
+    for directory in search.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise SlrError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def open_pty(console_size):
+    """A new pty from the container's devpts; returns (master, slave) descriptors."""
+    try:
+        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+    except OSError as exc:
+        raise SlrError(f"terminal: cannot allocate a pty in the container: {exc.strerror}") from None
+    if console_size:
+        rows, cols = console_size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    return master, slave
+
+
+def send_console(sock, master):
+    """Hand the pty master to whoever listens on --console-socket (runc's protocol)."""
+    import _socket
+
+    try:
+        sock.sendmsg([b"/dev/ptmx"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
+    except OSError as exc:
+        raise SlrError(f"terminal: sending the pty to the console socket: {exc.strerror}") from None
+    finally:
+        sock.close()
+        os.close(master)
+
+
+def become_terminal(slave):
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+
+
+def connect_unix(path, what):
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as exc:
+        sock.close()
+        raise SlrError(f"{what} {path}: {exc.strerror}") from None
+    return sock
+
+
+def set_cpu_affinity(cpus):
+    if cpus:
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError as exc:
+            raise SlrError(f"execCPUAffinity: {exc.strerror}") from None
+
+
+def apply_scheduling(proc):
+    if proc.scheduler:
+        s = proc.scheduler
+        try:
+            libc.sched_setattr(0, s["policy"], s["flags"], s["nice"], s["priority"],
+                               s["runtime"], s["deadline"], s["period"])
+        except OSError as exc:
+            raise SlrError(f"process.scheduler: {exc.strerror}") from None
+    if proc.io_priority:
+        klass, level = proc.io_priority
+        try:
+            libc.ioprio_set(IOPRIO_WHO_PROCESS, 0, (klass << 13) | level)
+        except OSError as exc:
+            raise SlrError(f"process.ioPriority: {exc.strerror}") from None
+
+
+def set_rlimits(rlimits):
+    for resource, soft, hard in rlimits:
+        try:
+            libc.setrlimit(resource, soft, hard)
+        except OSError as exc:
+            raise SlrError(f"rlimit {resource} ({soft}/{hard}): {exc.strerror}") from None
+
+
+def change_user(proc, setgroups_allowed):
+    try:
+        if setgroups_allowed:
+            os.setgroups(proc.additional_gids)
+        elif proc.additional_gids:
+            raise SlrError("process.user.additionalGids: setgroups is denied in this user namespace")
+        os.setresgid(proc.gid, proc.gid, proc.gid)
+        os.setresuid(proc.uid, proc.uid, proc.uid)
+    except OSError as exc:
+        raise SlrError(f"process.user: cannot become {proc.uid}:{proc.gid}: {exc.strerror}") from None
+
+
+def setgroups_allowed():
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
+def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds, allow_setgroups):
+    """The last steps in the container; does not return."""
+    set_rlimits(proc.rlimits)
+    apply_scheduling(proc)
+    if proc.umask is not None:
+        os.umask(proc.umask)
+    if seccomp_filter is not None and not proc.no_new_privileges:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
+        _load_seccomp(seccomp_filter, listener, state_for_listener)
+        seccomp_filter = None
+    caps = proc.capabilities
+    if caps is not None:
+        capabilities.drop_bounding(caps)
+        libc.prctl(libc.PR_SET_KEEPCAPS, 1)
+    change_user(proc, allow_setgroups)
+    if caps is not None:
+        capabilities.apply(caps)
+        libc.prctl(libc.PR_SET_KEEPCAPS, 0)
+    try:
+        os.chdir(proc.cwd)
+    except OSError as exc:
+        raise SlrError(f"process.cwd {proc.cwd}: {exc.strerror}") from None
+    if not os.getcwd().startswith("/"):
+        raise SlrError(f"process.cwd {proc.cwd} is outside the container")  # CVE-2024-21626 class
+    if proc.no_new_privileges:
+        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+    if proc.exec_cpu_affinity:
+        set_cpu_affinity(proc.exec_cpu_affinity[1])
+    libc.close_range_cloexec(3 + preserve_fds)
+    if seccomp_filter is not None:
+        _load_seccomp(seccomp_filter, listener, state_for_listener)
+    env = dict(e.split("=", 1) for e in proc.env)
+    try:
+        os.execve(executable, proc.args, env)
+    except OSError as exc:
+        raise SlrError(f'exec: "{proc.args[0]}": {exc.strerror}') from None
+
+
+def _load_seccomp(seccomp_filter, listener, state):
+    seccomp.load(seccomp_filter)
+    if listener is not None:
+        sock, metadata = listener
+        seccomp.send_to_listener(sock, seccomp.notify_fd(seccomp_filter), state, metadata)
+        sock.close()

@@ -1,0 +1,1 @@
+"""slr profile: seccomp profiles from system-call analysis of a rootfs (see README.md)."""

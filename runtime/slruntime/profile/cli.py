@@ -1,0 +1,174 @@
+"""`slr profile` / `python -m slruntime.profile`: generate a seccomp profile for an image."""
+
+import argparse
+import json
+import os
+import sys
+
+USAGE_EPILOG = """\
+Without --entry, every executable ELF file of the rootfs is analysed (and, for a bundle,
+process.args[0]); shared libraries no program links are treated as loadable with dlopen().
+With --bundle the profile is written to BUNDLE/seccomp.profile.json unless --output says
+otherwise; --install then names it in config.json (annotation org.slruntime.seccomp.profile),
+so slr applies it when config.json has no linux.seccomp.
+"""
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="slr profile", epilog=USAGE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Generate an OCI linux.seccomp profile from the system calls an image can make.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--rootfs", metavar="DIR", help="analyse this root filesystem")
+    source.add_argument("--bundle", metavar="DIR", help="analyse this OCI bundle (config.json + rootfs)")
+    parser.add_argument("--entry", metavar="PATH", action="append", default=[],
+                        help="program to analyse (path in the rootfs; repeatable)")
+    parser.add_argument("--arch", choices=("x86_64", "aarch64"),
+                        help="architecture of the profile (default: that of the first program)")
+    parser.add_argument("--output", metavar="FILE",
+                        help="where to write the linux.seccomp object (- for stdout)")
+    parser.add_argument("--report", metavar="FILE",
+                        help="write a report: '-' prints a summary, *.json gets the full report, other files the summary")
+    parser.add_argument("--install", action="store_true",
+                        help="with --bundle: point config.json's annotation at the profile")
+    return parser
+
+
+class CliError(Exception):
+    pass
+
+
+def _bundle_config(bundle):
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, encoding="utf-8") as stream:
+            config = json.load(stream)
+    except OSError as err:
+        raise CliError(f"cannot read {path}: {err.strerror}") from None
+    except ValueError as err:
+        raise CliError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise CliError(f"{path}: not a JSON object")
+    return config
+
+
+def _bundle_rootfs(bundle, config):
+    root = (config.get("root") or {}).get("path", "rootfs")
+    return root if os.path.isabs(root) else os.path.join(bundle, root)
+
+
+def _entries_from_bundle(analysis, config):
+    process = config.get("process") or {}
+    args = process.get("args") or []
+    if not args:
+        return []
+    env_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for item in process.get("env") or []:
+        if item.startswith("PATH="):
+            env_path = item[5:]
+    host = analysis.rootfs.find_program(args[0], env_path)
+    if host is None:
+        raise CliError(f"process.args[0] {args[0]!r} is not found in the rootfs")
+    return [analysis.rootfs.inside(host)]
+
+
+def _dedupe(analysis, paths):
+    """Entry paths grouped by the file they name (busybox applets are one binary)."""
+    groups = {}
+    for path in paths:
+        host = analysis.rootfs.resolve(path)
+        key = os.path.realpath(host) if host else path
+        groups.setdefault(key, []).append(path)
+    return list(groups.values())
+
+
+def run(args):
+    from slruntime.profile.analysis import Analysis, AnalysisError
+    from slruntime.profile.generate import Profile, report_text
+    from slruntime.profile import image_default
+
+    config = None
+    if args.bundle:
+        config = _bundle_config(args.bundle)
+        rootfs = _bundle_rootfs(args.bundle, config)
+    else:
+        if args.install:
+            raise CliError("--install needs --bundle")
+        rootfs = args.rootfs
+    try:
+        analysis = Analysis(rootfs, args.arch)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+
+    entries = list(args.entry)
+    libraries = []
+    if not entries:
+        if config is not None:
+            entries = _entries_from_bundle(analysis, config)
+        executables, libraries = analysis.rootfs.elf_files()
+        entries += executables
+        if not entries:
+            raise CliError(f"no executable ELF files in {rootfs}")
+    results = []
+    linked = set()
+    try:
+        for group in _dedupe(analysis, entries):
+            result = analysis.analyse_entry(group[0])
+            result.aliases = group[1:]
+            results.append(result)
+            linked.update(result.objects)
+        unlinked = [path for path in libraries if path not in linked]
+        if unlinked:
+            results.append(analysis.analyse_libraries(unlinked))
+    except AnalysisError as err:
+        raise CliError(str(err)) from None
+
+    profile = Profile(analysis.arch, results)
+
+    document = json.dumps(profile.seccomp(), indent=2) + "\n"
+    output = args.output or (os.path.join(args.bundle, image_default.DEFAULT_FILE) if args.bundle else "-")
+    _write(output, document)
+    if args.report:
+        report = profile.report()
+        if args.report.endswith(".json"):
+            _write(args.report, json.dumps(report, indent=2) + "\n")
+        else:
+            _write(args.report, report_text(report))
+    if args.install:
+        relative = os.path.relpath(os.path.abspath(output), os.path.abspath(args.bundle))
+        try:
+            image_default.install(args.bundle, relative)
+        except ValueError as err:
+            raise CliError(str(err)) from None
+    return 0
+
+
+def _write(path, text):
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    temporary = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(temporary, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except OSError as err:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise CliError(f"cannot write {path}: {err.strerror}") from None
+
+
+def main(argv=None):
+    """Entry point of `slr profile ARGS` (argv without the command name); returns the exit code."""
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.install and args.output and args.output != "-":
+        bundle = os.path.realpath(args.bundle or ".")
+        if os.path.commonpath([bundle, os.path.realpath(args.output)]) != bundle:
+            sys.stderr.write("slr profile: --install needs the --output file inside the bundle\n")
+            return 2
+    try:
+        return run(args)
+    except CliError as err:
+        sys.stderr.write(f"slr profile: {err}\n")
+        return 1

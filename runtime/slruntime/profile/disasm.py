@@ -1,0 +1,374 @@
+"""Code facts of one ELF object, from a linear-sweep disassembly with capstone.
+
+The code is cut into regions, one per known function start (symbols, direct call targets,
+code addresses stored in data or taken by instructions, entry points). For every region
+the scan records:
+
+- the system call numbers of its `syscall` (x86_64) / `svc #0` (aarch64) instructions,
+  read from the last constant written to rax / x8 before them;
+- `wrapper_arg`: when the number is copied from an argument register instead (glibc's
+  and musl's `syscall()`, musl's `__syscall_cp`), the index of that argument: call sites
+  that pass a constant there then resolve it;
+- direct calls and branches that leave the region, with the constants (or incoming
+  arguments) in the argument registers at that point;
+- addresses the code refers to (rip-relative operands, adrp/add/ldr pairs, absolute
+  constants in position-dependent code): they make the functions and data they point to
+  reachable, which is how indirect calls are followed (a function pointer has to come from
+  somewhere the code can name);
+- `forward`: for a stub that only jumps on (PLT entries), where it jumps.
+
+A linear sweep is exact for compiler output of both architectures as long as the text
+holds no data, which holds for the GCC/Clang output of glibc, musl and Debian binaries.
+"""
+
+import bisect
+import re
+
+import capstone
+
+_HEX = re.compile(r"0x[0-9a-f]+")
+_RIP = re.compile(r"\[rip ([+-]) (0x[0-9a-f]+|\d+)\]")
+
+
+class Region:
+    __slots__ = ("syscalls", "wrapper_arg", "unresolved", "calls", "refs", "forward")
+
+    def __init__(self):
+        self.syscalls = set()
+        self.wrapper_arg = None
+        self.unresolved = 0          # syscall instructions whose number is unknown
+        self.calls = []              # (target address, {arg index: ("imm", n) | ("arg", j)})
+        self.refs = set()            # addresses referred to
+        self.forward = None          # ("code", addr) or ("slot", addr): a pure jump stub
+
+
+class CodeFacts:
+    def __init__(self, starts, regions):
+        self.starts = starts          # sorted region start addresses
+        self.regions = regions        # Region per start
+
+    def region_at(self, address):
+        """Index of the region holding `address` (None before the first start)."""
+        index = bisect.bisect_right(self.starts, address) - 1
+        return index if index >= 0 else None
+
+
+# --- x86_64 --------------------------------------------------------------------------
+
+_X86_REGS = {}
+for _names in ("rax eax ax al", "rbx ebx bx bl", "rcx ecx cx cl", "rdx edx dx dl",
+               "rsi esi si sil", "rdi edi di dil", "rbp ebp bp bpl"):
+    for _name in _names.split():
+        _X86_REGS[_name] = _names.split()[0]
+for _i in range(8, 16):
+    for _suffix in ("", "d", "w", "b"):
+        _X86_REGS[f"r{_i}{_suffix}"] = f"r{_i}"
+_X86_ARGS = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
+_X86_CALL_CLOBBERED = ("rax", "rdi", "rsi", "rdx", "rcx", "r8", "r9", "r10", "r11")
+_X86_COPIES = ("mov", "movsxd", "movsx", "movzx")
+_X86_READ_ONLY = ("cmp", "test", "push", "bt")
+
+
+class _X86:
+    number_reg = "rax"
+    args = _X86_ARGS
+    call_clobbered = _X86_CALL_CLOBBERED
+
+    def __init__(self, obj):
+        self.md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        self.absolute = obj.position_dependent
+        self.obj = obj
+
+    @staticmethod
+    def call_target(mnemonic, op):
+        if mnemonic == "call" and op.startswith("0x"):
+            return int(op, 16)
+        return None
+
+    def scan(self, scanner, address, size, mnemonic, op):
+        state = scanner.state
+        if mnemonic.startswith("bnd "):
+            mnemonic = mnemonic[4:]
+        if mnemonic == "endbr64" or mnemonic.startswith("nop"):
+            return
+        scanner.count_instruction()
+        rip = _RIP.search(op)
+        if rip:
+            disp = int(rip.group(2), 0)
+            scanner.ref(address + size + (disp if rip.group(1) == "+" else -disp))
+        elif self.absolute:
+            for constant in _HEX.findall(op):
+                value = int(constant, 16)
+                if mnemonic[0] != "j" and mnemonic != "call" and (self.obj.in_code(value) or self.obj.in_data(value)):
+                    scanner.ref(value)
+        if mnemonic == "syscall":
+            scanner.syscall_site()
+        elif mnemonic == "call":
+            scanner.call(self.call_target(mnemonic, op), tail=False)
+        elif mnemonic[0] == "j":
+            target = int(op, 16) if op.startswith("0x") else None
+            if mnemonic == "jmp":
+                if target is None and rip:
+                    scanner.forward(("slot", scanner.last_ref))
+                elif target is not None:
+                    scanner.forward(("code", target))
+                scanner.call(target, tail=True)
+                scanner.reset_unknown()
+            elif target is not None:
+                scanner.branch(target)
+        elif mnemonic in ("ret", "hlt", "ud2"):
+            scanner.reset_unknown()
+        else:
+            dest, _, src = op.partition(", ")
+            canon = _X86_REGS.get(dest)
+            if canon is None or mnemonic in _X86_READ_ONLY:
+                return
+            if mnemonic in ("mov", "movabs") and (src.startswith(("0x", "-0x")) or src.isdigit()):
+                scanner.constant(canon, int(src, 0))
+            elif mnemonic in _X86_COPIES and src in _X86_REGS:
+                scanner.copy(canon, _X86_REGS[src])
+            elif mnemonic == "xor" and src == dest:
+                scanner.constant(canon, 0)
+            else:
+                state[canon] = None
+
+
+# --- aarch64 -------------------------------------------------------------------------
+
+_A64_ARGS = tuple(f"x{i}" for i in range(8))
+_A64_READ_ONLY = ("cmp", "cmn", "tst", "ccmp", "ccmn", "fcmp", "prfm", "svc", "ret", "br",
+                  "blr", "cbz", "cbnz", "tbz", "tbnz", "hint", "dmb", "dsb", "isb")
+_A64_IMM = re.compile(r"#(-?0x[0-9a-f]+|-?\d+)")
+_A64_MEM = re.compile(r"\[(x\d+|sp)(?:, #(-?0x[0-9a-f]+|-?\d+))?\]")
+
+
+def _a64_reg(name):
+    """Canonical 64-bit name of a general register (w3 -> x3), or None."""
+    if len(name) > 1 and name[0] in "xw" and name[1:].isdigit():
+        return "x" + name[1:]
+    return None
+
+
+class _A64:
+    number_reg = "x8"
+    args = _A64_ARGS
+    call_clobbered = tuple(f"x{i}" for i in range(19))
+
+    def __init__(self, obj):
+        self.md = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+
+    @staticmethod
+    def call_target(mnemonic, op):
+        if mnemonic == "bl" and op.startswith("#"):
+            return int(op[1:], 0)
+        return None
+
+    def scan(self, scanner, address, size, mnemonic, op):
+        state, pages = scanner.state, scanner.pages
+        if mnemonic in ("nop", "bti", "paciasp", "pacibsp", "autiasp", "autibsp"):
+            return
+        scanner.count_instruction()
+        operands = op.split(", ")
+        dest = _a64_reg(operands[0]) if operands else None
+        if mnemonic == "svc":
+            if op == "#0":
+                scanner.syscall_site()
+            return
+        if mnemonic == "bl":
+            scanner.call(self.call_target(mnemonic, op), tail=False)
+            return
+        if mnemonic == "blr":
+            scanner.call(None, tail=False)
+            return
+        if mnemonic == "b":
+            target = int(op[1:], 0)
+            scanner.forward(("code", target))
+            scanner.call(target, tail=True)
+            scanner.reset_unknown()
+            return
+        if mnemonic == "br":
+            if scanner.stub_slot is not None:
+                scanner.forward(("slot", scanner.stub_slot))
+            scanner.call(None, tail=True)
+            scanner.reset_unknown()
+            return
+        if mnemonic in ("ret", "brk", "udf"):
+            scanner.reset_unknown()
+            return
+        if mnemonic.startswith("b.") or mnemonic in ("cbz", "cbnz", "tbz", "tbnz"):
+            scanner.branch(int(operands[-1][1:], 0))
+            return
+        if mnemonic in ("adrp", "adr"):
+            value = int(operands[1][1:], 0)
+            pages[dest] = value
+            state[dest] = None
+            if mnemonic == "adr":
+                scanner.ref(value)
+            return
+        memory = _A64_MEM.search(op)
+        if memory:
+            base = pages.get(memory.group(1))
+            if base is not None:
+                scanner.ref(base + int(memory.group(2) or "0", 0))
+                if mnemonic == "ldr" and dest == "x17":
+                    scanner.stub_slot = base + int(memory.group(2) or "0", 0)
+        elif mnemonic == "ldr" and len(operands) == 2 and operands[1].startswith("#"):
+            scanner.ref(int(operands[1][1:], 0))       # literal load
+        if mnemonic.startswith("st") or mnemonic in _A64_READ_ONLY or dest is None:
+            return
+        if mnemonic == "add" and len(operands) == 3 and operands[1] in pages and operands[2].startswith("#"):
+            value = pages[operands[1]] + int(operands[2][1:], 0)
+            scanner.ref(value)
+            pages[dest] = value
+            state[dest] = None
+            return
+        pages.pop(dest, None)
+        if mnemonic in ("mov", "movz") and len(operands) == 2:
+            immediate = _A64_IMM.fullmatch(operands[1])
+            if immediate:
+                scanner.constant(dest, int(immediate.group(1), 0))
+                return
+            source = _a64_reg(operands[1])
+            if source:
+                scanner.copy(dest, source)
+                return
+        state[dest] = None
+
+
+# --- the scan ------------------------------------------------------------------------
+
+class _Scanner:
+    """Walks instructions region by region, keeping the per-region register state."""
+
+    def __init__(self, arch):
+        self.arch = arch
+        self.region = None
+        self.state = {}
+        self.pages = {}
+        self.constants = {}
+        self.pending = set()
+        self.last_ref = None
+        self.stub_slot = None
+        self.instructions = 0
+
+    def enter(self, region):
+        if self.region is not None:
+            self.finish()
+        self.region = region
+        # At a function start the argument registers hold the caller's arguments.
+        self.state = {reg: ("arg", i) for i, reg in enumerate(self.arch.args)}
+        self.pages = {}
+        self.constants = {}           # register -> every constant the region writes to it
+        self.pending = set()          # registers that held a syscall number we could not follow
+        self.stub_slot = None
+        self.instructions = 0
+
+    def finish(self):
+        # The number was set on another path through the function than the linear one
+        # (e.g. glibc's _exit: exit_group, then exit): take every constant the function
+        # writes to the register the number came from.
+        for reg in self.pending:
+            if self.constants.get(reg):
+                self.region.syscalls.update(self.constants[reg])
+            else:
+                self.region.unresolved += 1
+
+    def constant(self, reg, value):
+        self.state[reg] = ("imm", value)
+        self.constants.setdefault(reg, set()).add(value)
+
+    def copy(self, dest, source):
+        value = self.state.get(source)
+        self.state[dest] = value if value is not None else ("reg", source)
+
+    def reset_unknown(self):
+        # After an unconditional transfer the next instruction is reached from elsewhere.
+        self.state = {}
+        self.pages = {}
+
+    def count_instruction(self):
+        self.instructions += 1
+
+    def forward(self, target):
+        # Only a region that starts with the jump (possibly after adrp/ldr/add on aarch64)
+        # is a stub.
+        region = self.region
+        if self.instructions <= 4 and region.forward is None and not region.calls and not region.syscalls:
+            region.forward = target
+
+    def ref(self, address):
+        self.last_ref = address
+        self.region.refs.add(address)
+
+    def syscall_site(self):
+        value = self.state.get(self.arch.number_reg)
+        region = self.region
+        if value is not None and value[0] == "imm":
+            region.syscalls.add(value[1])
+        elif value is not None and value[0] == "arg":
+            region.wrapper_arg = value[1]
+        elif value is not None:
+            self.pending.add(value[1])
+        else:
+            self.pending.add(self.arch.number_reg)
+
+    def call(self, target, tail):
+        if target is not None:
+            args = {}
+            for index, reg in enumerate(self.arch.args):
+                value = self.state.get(reg)
+                if value is not None:
+                    args[index] = value
+            self.region.calls.append((target, args))
+        if not tail:
+            # Caller-saved registers are clobbered by the call.
+            for reg in self.arch.call_clobbered:
+                self.state[reg] = None
+            self.pages = {}
+
+    def branch(self, target):
+        self.region.calls.append((target, {}))
+
+
+_ARCH_SCANNERS = {"x86_64": _X86, "aarch64": _A64}
+
+
+def analyse(obj):
+    """CodeFacts of an ElfObject."""
+    arch = _ARCH_SCANNERS[obj.arch](obj)
+    starts = set(obj.functions)
+    starts.update(obj.init_functions)
+    if obj.entry:
+        starts.add(obj.entry)
+    for value in obj.pointers.values():
+        if isinstance(value, int) and obj.in_code(value):
+            starts.add(value)
+    for start, end in obj.code_ranges:
+        starts.add(start)
+        code = obj.read(start, end - start)
+        for address, size, mnemonic, op in arch.md.disasm_lite(code, start):
+            target = arch.call_target(mnemonic, op)
+            if target is not None:
+                starts.add(target)
+    starts = sorted(a for a in starts if obj.in_code(a))
+    regions = [Region() for _ in starts]
+    scanner = _Scanner(arch)
+    for start, end in obj.code_ranges:
+        code = obj.read(start, end - start)
+        index = bisect.bisect_right(starts, start) - 1
+        next_start = starts[index + 1] if index + 1 < len(starts) else end
+        scanner.enter(regions[index])
+        for address, size, mnemonic, op in arch.md.disasm_lite(code, start):
+            if address >= next_start:
+                index = bisect.bisect_right(starts, address) - 1
+                next_start = starts[index + 1] if index + 1 < len(starts) else end
+                scanner.enter(regions[index])
+            arch.scan(scanner, address, size, mnemonic, op)
+        scanner.finish()
+        scanner.region = None
+    # Branches that stay inside their region are not edges.
+    for index, region in enumerate(regions):
+        low = starts[index]
+        high = starts[index + 1] if index + 1 < len(starts) else None
+        region.calls = [c for c in region.calls if c[0] < low or (high is not None and c[0] >= high)]
+    return CodeFacts(starts, regions)

@@ -1,0 +1,69 @@
+"""The image-default seccomp profile, stored with the bundle.
+
+A bundle carries its generated profile as a file (by default `seccomp.profile.json`, the
+OCI `linux.seccomp` object) and names it in config.json:
+
+    "annotations": {"org.slruntime.seccomp.profile": "seccomp.profile.json"}
+
+The path is relative to the bundle directory. The runtime applies that profile when
+config.json has no `linux.seccomp` of its own. This module is imported on container
+start: it uses only os and the runtime's lean JSON.
+"""
+
+import os
+
+from slruntime import jsonlite
+
+ANNOTATION = "org.slruntime.seccomp.profile"
+DEFAULT_FILE = "seccomp.profile.json"
+
+
+def load(bundle_dir, annotations):
+    """The linux.seccomp object the annotation names, or None without the annotation.
+
+    Raises ValueError (one line naming the problem) for a path escaping the bundle, a
+    missing or unreadable file, malformed JSON or a document that is not a seccomp object.
+    """
+    relative = (annotations or {}).get(ANNOTATION)
+    if relative is None:
+        return None
+    if not isinstance(relative, str) or not relative or relative.startswith("/"):
+        raise ValueError(f"{ANNOTATION}: must be a path relative to the bundle, got {relative!r}")
+    bundle = os.path.realpath(bundle_dir)
+    path = os.path.realpath(os.path.join(bundle, relative))
+    if os.path.commonpath([bundle, path]) != bundle:
+        raise ValueError(f"{ANNOTATION}: {relative} escapes the bundle directory")
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except OSError as err:
+        raise ValueError(f"{ANNOTATION}: cannot read {relative}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{ANNOTATION}: {relative} is not UTF-8 text") from None
+    try:
+        profile = jsonlite.loads(text)
+    except ValueError as err:
+        raise ValueError(f"{ANNOTATION}: {relative} is not valid JSON: {err}") from None
+    if not isinstance(profile, dict) or not isinstance(profile.get("defaultAction"), str):
+        raise ValueError(f"{ANNOTATION}: {relative} is not a linux.seccomp object (no defaultAction)")
+    return profile
+
+
+def install(bundle_dir, relative=DEFAULT_FILE):
+    """Name `relative` as the image-default profile in the bundle's config.json."""
+    config_path = os.path.join(bundle_dir, "config.json")
+    try:
+        with open(config_path, encoding="utf-8") as stream:
+            config = jsonlite.loads(stream.read())
+    except OSError as err:
+        raise ValueError(f"cannot read {config_path}: {err.strerror}") from None
+    except ValueError as err:
+        raise ValueError(f"{config_path} is not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path}: not a JSON object")
+    annotations = config.setdefault("annotations", {})
+    if not isinstance(annotations, dict):
+        raise ValueError(f"{config_path}: annotations: not an object")
+    annotations[ANNOTATION] = relative
+    mode = os.stat(config_path).st_mode & 0o777
+    jsonlite.write_file_atomic(config_path, config, indent=2, mode=mode)

@@ -1,0 +1,738 @@
+"""config.json -> validated spec objects.
+
+The whole configuration is checked here, before the runtime touches the system, so a
+bad config never leaves a state directory, cgroup, mount or process behind. Every
+error names the JSON path, e.g. `config.json: linux.namespaces[2].type: unknown
+namespace "foo"`. Unknown properties are ignored, as the runtime-spec requires.
+"""
+
+import os
+
+from slruntime import jsonlite
+from slruntime.errors import SpecError
+
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+
+CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)  # index == capability number
+CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
+    "RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7,
+    "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
+    "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+SECCOMP_ACTIONS = (
+    "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
+    "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY",
+)
+SECCOMP_OPERATORS = (
+    "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
+    "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ",
+)
+SECCOMP_ARCHES = (
+    "SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64",
+)
+SECCOMP_FLAGS = (
+    "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+)
+
+SCHEDULER_POLICIES = {
+    "SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
+    "SCHED_IDLE": 5, "SCHED_DEADLINE": 6,
+}
+SCHEDULER_FLAGS = {
+    "SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
+    "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
+    "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+    "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40,
+}
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+
+ROOTFS_PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable")
+HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+_MAX_U64 = (1 << 64) - 1
+
+
+# --- typed accessors -------------------------------------------------------------
+
+def _join(path, key):
+    return f"{path}.{key}" if path else key
+
+
+def _type_error(path, want, value):
+    got = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+    raise SpecError(path, f"must be {want}, not {got}")
+
+
+def _field(obj, key, path, check, default=None, required=False):
+    if key not in obj or (obj[key] is None and not required):
+        if required:
+            raise SpecError(_join(path, key), "is required")
+        return default
+    return check(obj[key], _join(path, key))
+
+
+def _object(value, path):
+    if not isinstance(value, dict):
+        _type_error(path, "an object", value)
+    return value
+
+
+def _string(value, path):
+    if not isinstance(value, str):
+        _type_error(path, "a string", value)
+    if "\0" in value:
+        raise SpecError(path, "contains a NUL byte")
+    return value
+
+
+def _nonempty_string(value, path):
+    if not _string(value, path):
+        raise SpecError(path, "must not be empty")
+    return value
+
+
+def _bool(value, path):
+    if not isinstance(value, bool):
+        _type_error(path, "a boolean", value)
+    return value
+
+
+def _int(value, path, lo=-(1 << 63), hi=_MAX_U64):
+    if isinstance(value, bool) or not isinstance(value, int):
+        _type_error(path, "an integer", value)
+    if not lo <= value <= hi:
+        raise SpecError(path, f"{value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _uint32(value, path):
+    return _int(value, path, 0, 0xFFFFFFFF)
+
+
+def _uint64(value, path):
+    return _int(value, path, 0, _MAX_U64)
+
+
+def _int64(value, path):
+    return _int(value, path, -(1 << 63), (1 << 63) - 1)
+
+
+def _list(value, path, item=None):
+    if not isinstance(value, list):
+        _type_error(path, "an array", value)
+    if item is None:
+        return value
+    return [item(v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+
+def _strings(value, path):
+    return _list(value, path, _string)
+
+
+def _string_map(value, path):
+    for key, item in _object(value, path).items():
+        _string(item, _join(path, key))
+    return value
+
+
+def _abs_path(value, path):
+    if not _string(value, path).startswith("/"):
+        raise SpecError(path, f"{value!r} is not an absolute path")
+    return value
+
+
+def _choice(value, path, choices, what):
+    _string(value, path)
+    if value not in choices:
+        raise SpecError(path, f'unknown {what} "{value}"')
+    return value
+
+
+# --- spec objects ----------------------------------------------------------------
+
+class Spec:
+    __slots__ = ("oci_version", "bundle", "root_path", "root_readonly", "process", "hostname",
+                 "domainname", "mounts", "hooks", "annotations", "linux", "raw")
+
+
+class Process:
+    __slots__ = ("terminal", "console_size", "uid", "gid", "umask", "additional_gids", "args",
+                 "env", "cwd", "capabilities", "rlimits", "no_new_privileges", "apparmor_profile",
+                 "selinux_label", "oom_score_adj", "scheduler", "io_priority", "exec_cpu_affinity")
+
+
+class Mount:
+    __slots__ = ("destination", "type", "source", "options", "flags", "clear_flags",
+                 "propagation", "data", "uid_mappings", "gid_mappings")
+
+    @property
+    def is_bind(self):
+        return bool(self.flags & _MS_BIND)
+
+
+class Hook:
+    __slots__ = ("path", "args", "env", "timeout")
+
+    def to_json(self):
+        out = {"path": self.path}
+        if self.args is not None:
+            out["args"] = self.args
+        if self.env is not None:
+            out["env"] = self.env
+        if self.timeout is not None:
+            out["timeout"] = self.timeout
+        return out
+
+
+class Linux:
+    __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "devices", "cgroups_path",
+                 "resources", "rootfs_propagation", "seccomp", "sysctl", "masked_paths",
+                 "readonly_paths", "mount_label", "personality", "time_offsets")
+
+    def namespace(self, ns_type):
+        for ns in self.namespaces:
+            if ns.type == ns_type:
+                return ns
+        return None
+
+
+class Namespace:
+    __slots__ = ("type", "path")
+
+
+class IDMapping:
+    __slots__ = ("container_id", "host_id", "size")
+
+
+class Device:
+    __slots__ = ("path", "type", "major", "minor", "file_mode", "uid", "gid")
+
+
+# --- sections ----------------------------------------------------------------------
+
+def _parse_version(value, path):
+    _string(value, path)
+    parts = value.split("-")[0].split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts):
+        raise SpecError(path, f'"{value}" is not a semantic version')
+    if parts[0] != "1":
+        raise SpecError(path, f'unsupported ociVersion "{value}" (this runtime supports 1.x)')
+    return value
+
+
+def _parse_user(obj, path, proc):
+    _object(obj, path)
+    proc.uid = _field(obj, "uid", path, _uint32, required=True)
+    proc.gid = _field(obj, "gid", path, _uint32, required=True)
+    proc.umask = _field(obj, "umask", path, _uint32)
+    proc.additional_gids = _field(obj, "additionalGids", path, lambda v, p: _list(v, p, _uint32), [])
+    if "username" in obj:
+        _string(obj["username"], _join(path, "username"))
+
+
+def _parse_capabilities(value, path):
+    _object(value, path)
+    sets = {}
+    for name in CAPABILITY_SETS:
+        caps = _field(value, name, path, _strings)
+        if caps is None:
+            continue
+        numbers = []
+        for i, cap in enumerate(caps):
+            if cap not in CAPABILITIES:
+                raise SpecError(f"{path}.{name}[{i}]", f'unknown capability "{cap}"')
+            numbers.append(CAPABILITIES.index(cap))
+        sets[name] = numbers
+    return sets
+
+
+def _parse_rlimits(value, path):
+    seen = set()
+    rlimits = []
+    for i, item in enumerate(_list(value, path)):
+        item_path = f"{path}[{i}]"
+        _object(item, item_path)
+        name = _field(item, "type", item_path, _string, required=True)
+        if name not in RLIMITS:
+            raise SpecError(_join(item_path, "type"), f'unknown rlimit "{name}"')
+        if name in seen:
+            raise SpecError(_join(item_path, "type"), f'duplicate rlimit "{name}"')
+        seen.add(name)
+        soft = _field(item, "soft", item_path, _uint64, required=True)
+        hard = _field(item, "hard", item_path, _uint64, required=True)
+        if soft > hard:
+            raise SpecError(item_path, f"soft limit {soft} is above hard limit {hard}")
+        rlimits.append((RLIMITS[name], soft, hard))
+    return rlimits
+
+
+def _parse_scheduler(value, path):
+    _object(value, path)
+    policy = _field(value, "policy", path, _string, required=True)
+    if policy not in SCHEDULER_POLICIES:
+        raise SpecError(_join(path, "policy"), f'unknown scheduler policy "{policy}"')
+    flags = 0
+    for i, flag in enumerate(_field(value, "flags", path, _strings, [])):
+        if flag not in SCHEDULER_FLAGS:
+            raise SpecError(f"{path}.flags[{i}]", f'unknown scheduler flag "{flag}"')
+        flags |= SCHEDULER_FLAGS[flag]
+    sched = {
+        "policy": SCHEDULER_POLICIES[policy],
+        "flags": flags,
+        "nice": _field(value, "nice", path, lambda v, p: _int(v, p, -20, 19), 0),
+        "priority": _field(value, "priority", path, lambda v, p: _int(v, p, 0, 99), 0),
+        "runtime": _field(value, "runtime", path, _uint64, 0),
+        "deadline": _field(value, "deadline", path, _uint64, 0),
+        "period": _field(value, "period", path, _uint64, 0),
+    }
+    if policy in ("SCHED_FIFO", "SCHED_RR") and sched["priority"] < 1:
+        raise SpecError(_join(path, "priority"), f"{policy} needs a priority between 1 and 99")
+    if policy == "SCHED_DEADLINE" and not sched["runtime"] <= sched["deadline"] <= (sched["period"] or sched["deadline"]):
+        raise SpecError(path, "SCHED_DEADLINE needs runtime <= deadline <= period")
+    return sched
+
+
+def _parse_cpu_list(value, path):
+    """A cpuset list like "0-3,7" -> sorted list of CPU numbers."""
+    _string(value, path)
+    cpus = set()
+    for part in value.split(","):
+        part = part.strip()
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise SpecError(path, f'"{value}" is not a CPU list like "0-3,7"')
+        start, end = int(lo), int(hi or lo)
+        if end < start or end > 4095:
+            raise SpecError(path, f'"{value}" has an invalid range "{part}"')
+        cpus.update(range(start, end + 1))
+    return sorted(cpus)
+
+
+def _parse_process(value, path, rootless):
+    _object(value, path)
+    proc = Process()
+    proc.terminal = _field(value, "terminal", path, _bool, False)
+    size = _field(value, "consoleSize", path, _object)
+    proc.console_size = None
+    if size is not None:
+        proc.console_size = (
+            _field(size, "height", _join(path, "consoleSize"), _uint32, required=True),
+            _field(size, "width", _join(path, "consoleSize"), _uint32, required=True),
+        )
+    _parse_user(_field(value, "user", path, _object, required=True), _join(path, "user"), proc)
+    proc.args = _field(value, "args", path, _strings, required=True)
+    if not proc.args:
+        raise SpecError(_join(path, "args"), "must name the program to run")
+    proc.env = _field(value, "env", path, _strings, [])
+    for i, entry in enumerate(proc.env):
+        if "=" not in entry:
+            raise SpecError(f"{path}.env[{i}]", f'"{entry}" is not of the form KEY=value')
+    proc.cwd = _field(value, "cwd", path, _abs_path, required=True)
+    proc.capabilities = _field(value, "capabilities", path, _parse_capabilities, {})
+    proc.rlimits = _field(value, "rlimits", path, _parse_rlimits, [])
+    proc.no_new_privileges = _field(value, "noNewPrivileges", path, _bool, False)
+    proc.apparmor_profile = _field(value, "apparmorProfile", path, _string)
+    proc.selinux_label = _field(value, "selinuxLabel", path, _string)
+    proc.oom_score_adj = _field(value, "oomScoreAdj", path, lambda v, p: _int(v, p, -1000, 1000))
+    proc.scheduler = _field(value, "scheduler", path, _parse_scheduler)
+    proc.io_priority = None
+    prio = _field(value, "ioPriority", path, _object)
+    if prio is not None:
+        prio_path = _join(path, "ioPriority")
+        klass = _field(prio, "class", prio_path, _string, required=True)
+        if klass not in IOPRIO_CLASSES:
+            raise SpecError(_join(prio_path, "class"), f'unknown I/O priority class "{klass}"')
+        proc.io_priority = (IOPRIO_CLASSES[klass], _field(prio, "priority", prio_path, lambda v, p: _int(v, p, 0, 7), 0))
+    proc.exec_cpu_affinity = None
+    affinity = _field(value, "execCPUAffinity", path, _object)
+    if affinity is not None:
+        aff_path = _join(path, "execCPUAffinity")
+        proc.exec_cpu_affinity = (
+            _field(affinity, "initial", aff_path, _parse_cpu_list),
+            _field(affinity, "final", aff_path, _parse_cpu_list),
+        )
+    return proc
+
+
+# Mount options that are flags, as runc understands them: name -> (clear?, flag).
+_MS_BIND = 0x1000
+_MOUNT_FLAGS = {
+    "ro": (False, 0x1), "rw": (True, 0x1), "nosuid": (False, 0x2), "suid": (True, 0x2),
+    "nodev": (False, 0x4), "dev": (True, 0x4), "noexec": (False, 0x8), "exec": (True, 0x8),
+    "sync": (False, 0x10), "async": (True, 0x10), "remount": (False, 0x20),
+    "mand": (False, 0x40), "nomand": (True, 0x40), "dirsync": (False, 0x80),
+    "nosymfollow": (False, 0x100), "symfollow": (True, 0x100),
+    "noatime": (False, 0x400), "atime": (True, 0x400), "nodiratime": (False, 0x800),
+    "diratime": (True, 0x800), "bind": (False, 0x1000), "rbind": (False, 0x1000 | 0x4000),
+    "silent": (False, 0x8000), "loud": (True, 0x8000), "relatime": (False, 0x200000),
+    "norelatime": (True, 0x200000), "strictatime": (False, 0x1000000),
+    "nostrictatime": (True, 0x1000000), "lazytime": (False, 0x2000000),
+    "nolazytime": (True, 0x2000000),
+}
+_PROPAGATION_FLAGS = {
+    "private": 0x40000, "rprivate": 0x40000 | 0x4000, "shared": 0x100000,
+    "rshared": 0x100000 | 0x4000, "slave": 0x80000, "rslave": 0x80000 | 0x4000,
+    "unbindable": 0x20000, "runbindable": 0x20000 | 0x4000,
+}
+_UNSUPPORTED_MOUNT_OPTIONS = ("rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec",
+                              "rexec", "rnoatime", "ratime", "idmap", "ridmap", "tmpcopyup")
+
+
+def _parse_id_mappings(value, path):
+    mappings = []
+    for i, item in enumerate(_list(value, path)):
+        item_path = f"{path}[{i}]"
+        _object(item, item_path)
+        m = IDMapping()
+        m.container_id = _field(item, "containerID", item_path, _uint32, required=True)
+        m.host_id = _field(item, "hostID", item_path, _uint32, required=True)
+        m.size = _field(item, "size", item_path, _uint32, required=True)
+        if m.size == 0:
+            raise SpecError(_join(item_path, "size"), "must be at least 1")
+        if m.container_id + m.size > 1 << 32 or m.host_id + m.size > 1 << 32:
+            raise SpecError(item_path, "range exceeds the 32-bit id space")
+        for other in mappings:
+            if m.container_id < other.container_id + other.size and other.container_id < m.container_id + m.size:
+                raise SpecError(item_path, "overlaps another mapping's containerID range")
+        mappings.append(m)
+    return mappings
+
+
+def _parse_mount(value, path, bundle):
+    _object(value, path)
+    m = Mount()
+    m.destination = _field(value, "destination", path, _abs_path, required=True)
+    m.type = _field(value, "type", path, _string, "")
+    m.source = _field(value, "source", path, _string, "")
+    m.options = _field(value, "options", path, _strings, [])
+    m.flags = m.clear_flags = m.propagation = 0
+    data = []
+    for i, opt in enumerate(m.options):
+        if opt in _MOUNT_FLAGS:
+            clear, flag = _MOUNT_FLAGS[opt]
+            if clear:
+                m.flags &= ~flag
+                m.clear_flags |= flag
+            else:
+                m.flags |= flag
+        elif opt in _PROPAGATION_FLAGS:
+            m.propagation |= _PROPAGATION_FLAGS[opt]
+        elif opt in _UNSUPPORTED_MOUNT_OPTIONS:
+            raise SpecError(f"{path}.options[{i}]", f'mount option "{opt}" is not supported yet')
+        else:
+            data.append(opt)  # filesystem-specific, e.g. mode=755 or size=64k
+    m.data = ",".join(data)
+    if m.type == "bind":
+        m.flags |= _MS_BIND
+    if m.flags & _MS_BIND:
+        if not m.source:
+            raise SpecError(_join(path, "source"), "is required for a bind mount")
+        if not m.source.startswith("/"):
+            m.source = os.path.join(bundle, m.source)
+    elif not m.type:
+        raise SpecError(_join(path, "type"), "is required unless the mount is a bind mount")
+    m.uid_mappings = _field(value, "uidMappings", path, _parse_id_mappings, [])
+    m.gid_mappings = _field(value, "gidMappings", path, _parse_id_mappings, [])
+    if m.uid_mappings or m.gid_mappings:
+        raise SpecError(_join(path, "uidMappings"), "id-mapped mounts are not supported yet")
+    return m
+
+
+def _parse_hooks(value, path):
+    _object(value, path)
+    hooks = {}
+    for name in HOOK_NAMES:
+        entries = _field(value, name, path, _list, [])
+        parsed = []
+        for i, item in enumerate(entries):
+            item_path = f"{path}.{name}[{i}]"
+            _object(item, item_path)
+            hook = Hook()
+            hook.path = _field(item, "path", item_path, _abs_path, required=True)
+            hook.args = _field(item, "args", item_path, _strings)
+            hook.env = _field(item, "env", item_path, _strings)
+            hook.timeout = _field(item, "timeout", item_path, lambda v, p: _int(v, p, 1, 1 << 31))
+            parsed.append(hook)
+        if parsed:
+            hooks[name] = parsed
+    return hooks
+
+
+def _parse_namespaces(value, path):
+    namespaces = []
+    seen = set()
+    for i, item in enumerate(_list(value, path)):
+        item_path = f"{path}[{i}]"
+        _object(item, item_path)
+        ns = Namespace()
+        ns.type = _field(item, "type", item_path, _string, required=True)
+        if ns.type not in NAMESPACE_TYPES:
+            raise SpecError(_join(item_path, "type"), f'unknown namespace "{ns.type}"')
+        if ns.type in seen:
+            raise SpecError(_join(item_path, "type"), f'duplicate namespace "{ns.type}"')
+        seen.add(ns.type)
+        ns.path = _field(item, "path", item_path, _abs_path)
+        namespaces.append(ns)
+    return namespaces
+
+
+def _parse_devices(value, path):
+    devices = []
+    for i, item in enumerate(_list(value, path)):
+        item_path = f"{path}[{i}]"
+        _object(item, item_path)
+        dev = Device()
+        dev.path = _field(item, "path", item_path, _abs_path, required=True)
+        dev.type = _field(item, "type", item_path, _string, required=True)
+        if dev.type not in ("c", "b", "u", "p"):
+            raise SpecError(_join(item_path, "type"), f'unknown device type "{dev.type}"')
+        need_numbers = dev.type != "p"
+        dev.major = _field(item, "major", item_path, _int64, 0, required=need_numbers)
+        dev.minor = _field(item, "minor", item_path, _int64, 0, required=need_numbers)
+        dev.file_mode = _field(item, "fileMode", item_path, lambda v, p: _int(v, p, 0, 0o7777), 0o666)
+        dev.uid = _field(item, "uid", item_path, _uint32, 0)
+        dev.gid = _field(item, "gid", item_path, _uint32, 0)
+        devices.append(dev)
+    return devices
+
+
+# linux.resources: field -> checker. Nested objects get their own table.
+_WEIGHT_DEVICE = {"major": _int64, "minor": _int64, "weight": lambda v, p: _int(v, p, 0, 0xFFFF),
+                  "leafWeight": lambda v, p: _int(v, p, 0, 0xFFFF)}
+_THROTTLE_DEVICE = {"major": _int64, "minor": _int64, "rate": _uint64}
+_RESOURCE_SCHEMA = {
+    "devices": [{"allow": _bool, "type": _string, "major": _int64, "minor": _int64, "access": _string}],
+    "memory": {"limit": _int64, "reservation": _int64, "swap": _int64, "kernel": _int64,
+               "kernelTCP": _int64, "swappiness": _uint64, "disableOOMKiller": _bool,
+               "useHierarchy": _bool, "checkBeforeUpdate": _bool},
+    "cpu": {"shares": _uint64, "quota": _int64, "burst": _uint64, "period": _uint64,
+            "realtimeRuntime": _int64, "realtimePeriod": _uint64, "cpus": _parse_cpu_list,
+            "mems": _parse_cpu_list, "idle": _int64},
+    "pids": {"limit": _int64},
+    "blockIO": {"weight": lambda v, p: _int(v, p, 0, 0xFFFF), "leafWeight": lambda v, p: _int(v, p, 0, 0xFFFF),
+                "weightDevice": [_WEIGHT_DEVICE], "throttleReadBpsDevice": [_THROTTLE_DEVICE],
+                "throttleWriteBpsDevice": [_THROTTLE_DEVICE], "throttleReadIOPSDevice": [_THROTTLE_DEVICE],
+                "throttleWriteIOPSDevice": [_THROTTLE_DEVICE]},
+    "hugepageLimits": [{"pageSize": _nonempty_string, "limit": _uint64}],
+    "network": {"classID": _uint32, "priorities": [{"name": _string, "priority": _uint32}]},
+    "rdma": None,
+    "unified": _string_map,
+}
+
+
+def _check_schema(value, path, schema):
+    if schema is None:
+        return _object(value, path)
+    if isinstance(schema, list):
+        return [_check_schema(v, f"{path}[{i}]", schema[0]) for i, v in enumerate(_list(value, path))]
+    if isinstance(schema, dict):
+        _object(value, path)
+        for key, sub in schema.items():
+            if key in value and value[key] is not None:
+                _check_schema(value[key], _join(path, key), sub)
+        return value
+    return schema(value, path)
+
+
+def parse_resources(value, path="linux.resources"):
+    """Validate a linux.resources object (also used by `slr update`)."""
+    _check_schema(value, path, _RESOURCE_SCHEMA)
+    for i, rule in enumerate(value.get("devices") or []):
+        rule_path = f"{path}.devices[{i}]"
+        if "allow" not in rule:
+            raise SpecError(_join(rule_path, "allow"), "is required")
+        if rule.get("type", "a") not in ("a", "b", "c"):
+            raise SpecError(_join(rule_path, "type"), f'unknown device type "{rule["type"]}"')
+        if not set(rule.get("access", "rwm")) <= set("rwm"):
+            raise SpecError(_join(rule_path, "access"), f'"{rule["access"]}" is not a combination of r, w, m')
+    return value
+
+
+def _parse_seccomp(value, path):
+    _object(value, path)
+    _choice(_field(value, "defaultAction", path, _string, required=True), _join(path, "defaultAction"),
+            SECCOMP_ACTIONS, "seccomp action")
+    _field(value, "defaultErrnoRet", path, _uint32)
+    for i, arch in enumerate(_field(value, "architectures", path, _strings, [])):
+        _choice(arch, f"{path}.architectures[{i}]", SECCOMP_ARCHES, "seccomp architecture")
+    for i, flag in enumerate(_field(value, "flags", path, _strings, [])):
+        _choice(flag, f"{path}.flags[{i}]", SECCOMP_FLAGS, "seccomp flag")
+    listener = _field(value, "listenerPath", path, _abs_path)
+    _field(value, "listenerMetadata", path, _string)
+    uses_notify = value["defaultAction"] == "SCMP_ACT_NOTIFY"
+    for i, rule in enumerate(_field(value, "syscalls", path, _list, [])):
+        rule_path = f"{path}.syscalls[{i}]"
+        _object(rule, rule_path)
+        names = _field(rule, "names", rule_path, _strings, required=True)
+        if not names:
+            raise SpecError(_join(rule_path, "names"), "must name at least one system call")
+        action = _choice(_field(rule, "action", rule_path, _string, required=True),
+                         _join(rule_path, "action"), SECCOMP_ACTIONS, "seccomp action")
+        uses_notify |= action == "SCMP_ACT_NOTIFY"
+        _field(rule, "errnoRet", rule_path, _uint32)
+        for j, arg in enumerate(_field(rule, "args", rule_path, _list, [])):
+            arg_path = f"{rule_path}.args[{j}]"
+            _object(arg, arg_path)
+            _field(arg, "index", arg_path, lambda v, p: _int(v, p, 0, 5), required=True)
+            _field(arg, "value", arg_path, _uint64, required=True)
+            _field(arg, "valueTwo", arg_path, _uint64)
+            _choice(_field(arg, "op", arg_path, _string, required=True), _join(arg_path, "op"),
+                    SECCOMP_OPERATORS, "seccomp operator")
+    if uses_notify and listener is None:
+        raise SpecError(_join(path, "listenerPath"), "is required when an action is SCMP_ACT_NOTIFY")
+    if value["defaultAction"] == "SCMP_ACT_NOTIFY":
+        raise SpecError(_join(path, "defaultAction"), "SCMP_ACT_NOTIFY cannot be the default action")
+    return value
+
+
+def _parse_sysctl(value, path):
+    _string_map(value, path)
+    for key in value:
+        if not key or ".." in key or key.startswith(("/", ".")) or "\0" in key:
+            raise SpecError(_join(path, key), "is not a sysctl name")
+    return value
+
+
+def _parse_personality(value, path):
+    _object(value, path)
+    domain = _field(value, "domain", path, _string, required=True)
+    if domain not in ("LINUX", "LINUX32"):
+        raise SpecError(_join(path, "domain"), f'unknown personality domain "{domain}"')
+    return 0 if domain == "LINUX" else 0x0008
+
+
+def _parse_time_offsets(value, path):
+    _object(value, path)
+    offsets = {}
+    for clock, item in value.items():
+        if clock not in ("monotonic", "boottime"):
+            raise SpecError(_join(path, clock), f'unknown clock "{clock}"')
+        item_path = _join(path, clock)
+        _object(item, item_path)
+        offsets[clock] = (_field(item, "secs", item_path, _int64, 0),
+                          _field(item, "nanosecs", item_path, lambda v, p: _int(v, p, 0, 999999999), 0))
+    return offsets
+
+
+def _parse_linux(value, path):
+    _object(value, path)
+    lx = Linux()
+    lx.namespaces = _field(value, "namespaces", path, _parse_namespaces, [])
+    lx.uid_mappings = _field(value, "uidMappings", path, _parse_id_mappings, [])
+    lx.gid_mappings = _field(value, "gidMappings", path, _parse_id_mappings, [])
+    user_ns = lx.namespace("user")
+    if (lx.uid_mappings or lx.gid_mappings) and (user_ns is None or user_ns.path):
+        raise SpecError(_join(path, "uidMappings"), "id mappings need a new user namespace")
+    if user_ns is not None and user_ns.path is None and not (lx.uid_mappings and lx.gid_mappings):
+        raise SpecError(_join(path, "uidMappings"), "a new user namespace needs uidMappings and gidMappings")
+    mount_ns = lx.namespace("mount")
+    if mount_ns is None or mount_ns.path is not None:
+        # pivot_root in the host's (or another container's) mount namespace would
+        # move that namespace's root: refuse, as runc does.
+        raise SpecError(_join(path, "namespaces"), "a new mount namespace is required")
+    lx.devices = _field(value, "devices", path, _parse_devices, [])
+    lx.cgroups_path = _field(value, "cgroupsPath", path, _string)
+    if lx.cgroups_path is not None and (".." in lx.cgroups_path.split("/") or ":" in lx.cgroups_path):
+        raise SpecError(_join(path, "cgroupsPath"), f'"{lx.cgroups_path}" is not a cgroupfs path '
+                        "(systemd slice:prefix:name paths need --systemd-cgroup, not supported)")
+    lx.resources = _field(value, "resources", path, parse_resources, {})
+    lx.rootfs_propagation = _field(value, "rootfsPropagation", path, _string)
+    if lx.rootfs_propagation is not None:
+        _choice(lx.rootfs_propagation, _join(path, "rootfsPropagation"), ROOTFS_PROPAGATIONS, "propagation")
+    lx.seccomp = _field(value, "seccomp", path, _parse_seccomp)
+    lx.sysctl = _field(value, "sysctl", path, _parse_sysctl, {})
+    lx.masked_paths = _field(value, "maskedPaths", path, lambda v, p: _list(v, p, _abs_path), [])
+    lx.readonly_paths = _field(value, "readonlyPaths", path, lambda v, p: _list(v, p, _abs_path), [])
+    lx.mount_label = _field(value, "mountLabel", path, _string)
+    lx.personality = _field(value, "personality", path, _parse_personality)
+    lx.time_offsets = _field(value, "timeOffsets", path, _parse_time_offsets, {})
+    if lx.time_offsets and (lx.namespace("time") is None or lx.namespace("time").path):
+        raise SpecError(_join(path, "timeOffsets"), "needs a new time namespace")
+    if lx.sysctl and lx.namespace("network") is None and any(k.startswith("net.") for k in lx.sysctl):
+        raise SpecError(_join(path, "sysctl"), "net.* sysctls need a network namespace")
+    return lx
+
+
+def parse(config, bundle, source="config.json", rootless=False):
+    """Validate a decoded config.json; returns a Spec or raises SpecError."""
+    try:
+        return _parse(config, bundle, rootless)
+    except SpecError as exc:
+        if source != "config.json":
+            raise SpecError(exc.path, str(exc).split(": ", 2)[-1], source) from None
+        raise
+
+
+def _parse(config, bundle, rootless):
+    _object(config, "")
+    spec = Spec()
+    spec.raw = config
+    spec.bundle = bundle
+    spec.oci_version = _field(config, "ociVersion", "", _parse_version, required=True)
+    root = _field(config, "root", "", _object, required=True)
+    root_path = _field(root, "path", "root", _nonempty_string, required=True)
+    spec.root_path = os.path.normpath(os.path.join(bundle, root_path))
+    spec.root_readonly = _field(root, "readonly", "root", _bool, False)
+    spec.process = _field(config, "process", "", lambda v, p: _parse_process(v, p, rootless))
+    spec.hostname = _field(config, "hostname", "", _string)
+    spec.domainname = _field(config, "domainname", "", _string)
+    spec.mounts = _field(config, "mounts", "", lambda v, p: _list(v, p, lambda m, mp: _parse_mount(m, mp, bundle)), [])
+    spec.hooks = _field(config, "hooks", "", _parse_hooks, {})
+    spec.annotations = _field(config, "annotations", "", _string_map, {})
+    spec.linux = _field(config, "linux", "", _parse_linux)
+    if spec.linux is None:
+        raise SpecError("linux", "is required: this runtime runs Linux containers")
+    uts = spec.linux.namespace("uts")
+    if (spec.hostname or spec.domainname) and (uts is None):
+        raise SpecError("hostname", "setting a hostname needs a uts namespace")
+    if spec.root_path == "/":
+        raise SpecError("root.path", "the host's / cannot be a container's rootfs")
+    return spec
+
+
+def check_rootfs(spec):
+    """The rootfs must exist and be a directory (checked at create, not at parse)."""
+    try:
+        st = os.stat(spec.root_path)
+    except OSError as exc:
+        raise SpecError("root.path", f"{spec.root_path}: {exc.strerror}") from None
+    if not (st.st_mode & 0o170000) == 0o040000:
+        raise SpecError("root.path", f"{spec.root_path} is not a directory")
+    if os.path.realpath(spec.root_path) == "/":
+        raise SpecError("root.path", "the host's / cannot be a container's rootfs")
+
+
+def load_bundle(bundle, rootless=False):
+    """Read and validate <bundle>/config.json."""
+    bundle = os.path.abspath(bundle)
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise SpecError("", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        config = jsonlite.loads(raw)
+    except (jsonlite.JSONError, UnicodeDecodeError) as exc:
+        raise SpecError("", f"invalid JSON: {exc}") from None
+    return parse(config, bundle, rootless=rootless)

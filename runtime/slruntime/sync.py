@@ -1,0 +1,68 @@
+"""The pipe pair between the runtime and the container's init during setup.
+
+Messages are one JSON object per line. An {"error": ...} message carries the
+one-line reason a child failed; end-of-file means it died without saying why.
+"""
+
+import os
+
+from slruntime import jsonlite
+from slruntime.errors import SlrError
+
+
+class Channel:
+    def __init__(self, read_fd, write_fd):
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self._buffer = b""
+
+    @classmethod
+    def pair(cls):
+        """Two connected channels: (runtime side, child side)."""
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
+        return cls(up_r, down_w), cls(down_r, up_w)
+
+    def send(self, message):
+        os.write(self.write_fd, jsonlite.dumps(message).encode() + b"\n")
+
+    def recv(self, what="the container's init"):
+        while b"\n" not in self._buffer:
+            chunk = os.read(self.read_fd, 65536)
+            if not chunk:
+                raise SlrError(f"{what} exited during setup")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        message = jsonlite.loads(line)
+        if "error" in message:
+            raise SlrError(message["error"])
+        return message
+
+    def expect(self, kind, what="the container's init"):
+        message = self.recv(what)
+        if message.get("type") != kind:
+            raise SlrError(f"{what}: expected {kind}, got {message.get('type')}")
+        return message
+
+    def close(self):
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def fork_and_report(channel):
+    """Fork; the parent reports the child's pid on `channel` and exits, and the child
+    returns only once that report is written, so messages arrive in order."""
+    gate_r, gate_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(gate_w)
+        os.read(gate_r, 1)
+        os.close(gate_r)
+        return
+    os.close(gate_r)
+    channel.send({"type": "pid", "pid": pid})
+    os.write(gate_w, b"1")
+    os._exit(0)

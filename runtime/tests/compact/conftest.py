@@ -1,0 +1,75 @@
+"""Fixtures of the compact-binary tests: the binary and its module manifest, a test build
+with an import-probe entry point, and Python-free machine views to run them in."""
+
+import os
+import platform
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+BUILD_TOOL = os.path.join(REPO, "runtime", "compact", "build_compact.py")
+SOURCES_CACHE = os.path.join(REPO, "build", "compact", "sources")
+VIEW_TOOL = os.path.join(HERE, "python-free-view")
+
+
+def build_compact(output, *extra):
+    """Runs the build tool with this Python; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, BUILD_TOOL, "--output", output,
+                           "--sources-cache", SOURCES_CACHE, *extra],
+                          capture_output=True, text=True, timeout=600)
+
+
+def read_manifest(binary):
+    """modules.txt of a build with the default build directory: {kind: {name: importer}}."""
+    kinds = {}
+    with open(binary + ".build/modules.txt", encoding="utf-8") as manifest:
+        for line in manifest:
+            if line.startswith("#"):
+                continue
+            kind, name, _, importer = line.split()
+            kinds.setdefault(kind, {})[name] = importer
+    return kinds
+
+
+def make_view(binary, directory):
+    """A Python-free machine view of `binary`; returns the path of its slr wrapper."""
+    subprocess.run([VIEW_TOOL, binary, directory], check=True, timeout=120)
+    return os.path.join(directory, "slr")
+
+
+@pytest.fixture(scope="session")
+def compact_slr():
+    """COMPACT_SLR (built by tools/checks/20-compact), else a build made here."""
+    path = os.environ.get("COMPACT_SLR")
+    if path:
+        assert os.path.isfile(path), f"COMPACT_SLR={path} does not exist"
+        return path
+    path = os.path.join(REPO, "build", "compact", platform.machine(), "slr")
+    result = build_compact(path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def manifest(compact_slr):
+    return read_manifest(compact_slr)
+
+
+@pytest.fixture(scope="session")
+def view_slr(compact_slr, tmp_path_factory):
+    return make_view(compact_slr, str(tmp_path_factory.mktemp("view") / "slr-view"))
+
+
+@pytest.fixture(scope="session")
+def probe_binary(tmp_path_factory):
+    """The compact build with import_probe.py as its entry point (and everything else)."""
+    path = str(tmp_path_factory.mktemp("probe") / "slr-probe")
+    result = build_compact(path, "--entry-point", "import_probe:main",
+                           "--extra-module", "import_probe",
+                           "--path", sysconfig.get_path("purelib"), "--path", HERE)
+    assert result.returncode == 0, result.stderr
+    return path

@@ -1,0 +1,45 @@
+"""Bad input to build_compact.py: a one-line error naming the problem, exit status 1, and
+no executable or build directory left behind."""
+
+import os
+
+from conftest import build_compact
+
+
+def assert_clean_failure(result, output, *words):
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("build_compact: "), result.stderr
+    for word in words:
+        assert word in lines[0]
+    assert not os.path.exists(output)
+    assert not os.path.exists(output + ".build")
+
+
+def test_missing_static_libpython(tmp_path):
+    output = str(tmp_path / "slr")
+    result = build_compact(output, "--libpython", str(tmp_path / "libpython3.11.a"))
+    assert_clean_failure(result, output, "--libpython", "does not exist")
+
+
+def test_headers_without_patchlevel(tmp_path):
+    output = str(tmp_path / "slr")
+    result = build_compact(output, "--python-include", str(tmp_path))
+    assert_clean_failure(result, output, "patchlevel.h")
+
+
+def test_entry_point_without_function(tmp_path):
+    output = str(tmp_path / "slr")
+    result = build_compact(output, "--entry-point", "slruntime.cli")
+    assert_clean_failure(result, output, "module:function")
+
+
+def test_package_importing_a_missing_module(tmp_path):
+    package = tmp_path / "brokenpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("def main():\n    import no_such_module_here\n")
+    output = str(tmp_path / "out" / "slr")
+    result = build_compact(output, "--package-dir", str(package),
+                           "--entry-point", "brokenpkg:main")
+    assert_clean_failure(result, output, "no_such_module_here", "brokenpkg")
+    assert not os.path.exists(tmp_path / "out")

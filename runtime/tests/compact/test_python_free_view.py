@@ -1,0 +1,77 @@
+"""The compact binary in a machine view with no Python at all: only the binary, the shared
+libraries it links or dlopens, and busybox (see python-free-view)."""
+
+import json
+import os
+import subprocess
+
+from conftest import REPO, make_view, read_manifest
+from helpers import Slr
+
+VENV_SLR = os.path.join(REPO, ".venv", "bin", "slr")
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def test_view_holds_no_python(view_slr):
+    root = os.path.join(os.path.dirname(view_slr), "root")
+    files = []
+    for directory, _, names in os.walk(root):
+        files += [os.path.relpath(os.path.join(directory, n), root) for n in names]
+    assert [f for f in files if "python" in f.lower() or f.endswith((".py", ".pyc"))] == []
+    programs = [f for f in files if not os.path.islink(os.path.join(root, f))]
+    assert sorted(p for p in programs if not p.startswith(("lib", "etc/"))) == [
+        "bin/busybox", "bin/slr"]
+
+
+def test_commands_answer_like_the_venv_slr(view_slr, tmp_path):
+    for args in (["--version"], ["features"], ["--help"], ["no-such-command"],
+                 ["state", "--help"]):
+        compact, normal = run([view_slr, *args]), run([VENV_SLR, *args])
+        assert (compact.returncode, compact.stdout, compact.stderr) == (
+            normal.returncode, normal.stdout, normal.stderr), args
+    json.loads(run([view_slr, "features"]).stdout)
+    for name, binary in (("compact", view_slr), ("normal", VENV_SLR)):
+        (tmp_path / name).mkdir()
+        assert run([binary, "spec"], cwd=tmp_path / name).returncode == 0
+    assert ((tmp_path / "compact" / "config.json").read_text()
+            == (tmp_path / "normal" / "config.json").read_text())
+
+
+def test_every_module_imports_in_the_view(probe_binary, tmp_path):
+    """Each frozen and builtin module imports inside the binary; the only failures allowed
+    are imports of modules the manifest lists as left out, excluded or not found."""
+    kinds = read_manifest(probe_binary)
+    names = sorted(set(kinds["frozen"]) | set(kinds["frozen-in-libpython"])
+                   | set(kinds["builtin"]) | set(kinds.get("builtin-compiled", {})))
+    absent = set()
+    for kind in ("left-out", "excluded", "not-found-optional"):
+        absent |= set(kinds.get(kind, {}))
+    # pyseccomp needs ctypes.util.find_library, which finds nothing without ldconfig: the
+    # runtime imports it through slruntime.seccomp, which supplies the soname.
+    names[names.index("pyseccomp")] = "slruntime.seccomp:_pyseccomp"
+    probe = make_view(probe_binary, str(tmp_path / "probe-view"))
+    result = run([probe, *names])
+    assert result.returncode == 0, result.stderr
+    reports = [line.split(" ", 3) for line in result.stdout.splitlines()]
+    assert [r[1] for r in reports] == names
+    failures = [r for r in reports if r[0] == "error" or (
+        r[0] == "missing" and not any(r[2] == a or r[2].startswith(a + ".") for a in absent))]
+    assert failures == []
+    imported = [r[1] for r in reports if r[0] == "ok"]
+    assert "slruntime.cli" in imported and "_ctypes" in imported and "_prctl" in imported
+
+
+def test_containers_run_in_the_view(view_slr, bundle, state_root):
+    slr = Slr(view_slr, state_root)
+    result = slr("run", "--bundle", bundle(["echo", "hello", "from", "the", "view"]), "c1")
+    assert (result.returncode, result.stdout) == (0, "hello from the view\n"), result.stderr
+    slr("create", "--bundle", bundle(["sleep", "30"]), "c2", check=True)
+    assert slr.state("c2")["status"] == "created"
+    slr("start", "c2", check=True)
+    assert slr.state("c2")["status"] == "running"
+    slr("kill", "c2", "KILL", check=True)
+    slr("delete", "--force", "c2", check=True)
+    assert slr.ids() == []

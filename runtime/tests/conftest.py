@@ -1,0 +1,81 @@
+"""Fixtures for the runtime's tests: real busybox bundles and a real `slr`.
+
+SLR_BIN selects the runtime under test (default: the virtualenv's `slr`), so the
+same tests run against the compact frozen binary.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_SLR = os.path.join(REPO, ".venv", "bin", "slr")
+BUSYBOX = "/bin/busybox"
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from helpers import Slr, build_busybox_rootfs, default_config  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "rootless: runs as an unprivileged user")
+
+
+@pytest.fixture(scope="session")
+def slr_bin():
+    path = os.environ.get("SLR_BIN", DEFAULT_SLR)
+    if not os.path.exists(path):
+        pytest.fail(f"slr binary {path} not found: run tools/setup")
+    return path
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory):
+    """A read-only-shared busybox rootfs (static busybox from busybox-static)."""
+    root = tmp_path_factory.mktemp("images") / "busybox"
+    build_busybox_rootfs(str(root))
+    return str(root)
+
+
+@pytest.fixture
+def state_root(tmp_path):
+    root = tmp_path / "state"
+    root.mkdir()
+    return str(root)
+
+
+@pytest.fixture
+def slr(slr_bin, state_root):
+    runtime = Slr(slr_bin, state_root)
+    yield runtime
+    leftovers = runtime.cleanup()
+    assert not leftovers, f"test left containers behind: {leftovers}"
+
+
+@pytest.fixture
+def bundle(tmp_path, busybox_rootfs):
+    """A bundle directory whose rootfs is a private copy-on-bind of busybox_rootfs.
+    Returns a factory: make(args, **config overrides) -> bundle path."""
+    counter = [0]
+
+    def make(args=("true",), config=None, rootfs=None, edit=None):
+        counter[0] += 1
+        path = tmp_path / f"bundle{counter[0]}"
+        path.mkdir()
+        if rootfs is None:
+            rootfs = str(path / "rootfs")
+            shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
+        cfg = config if config is not None else default_config(list(args), rootfs)
+        if edit:
+            edit(cfg)
+        (path / "config.json").write_text(json.dumps(cfg, indent=1))
+        return str(path)
+
+    return make
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)

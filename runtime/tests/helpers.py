@@ -1,0 +1,80 @@
+"""Shared helpers for the runtime tests (importable from test modules)."""
+
+import json
+import os
+import subprocess
+import tempfile
+
+BUSYBOX = "/bin/busybox"
+
+
+def build_busybox_rootfs(root):
+    os.makedirs(os.path.join(root, "bin"))
+    for d in ("proc", "sys", "dev", "etc", "tmp", "root", "mnt", "var", "run"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    with open(BUSYBOX, "rb") as src, open(os.path.join(root, "bin", "busybox"), "wb") as dst:
+        dst.write(src.read())
+    os.chmod(os.path.join(root, "bin", "busybox"), 0o755)
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            os.symlink("busybox", os.path.join(root, "bin", applet))
+    os.symlink("bin", os.path.join(root, "sbin"))
+    os.makedirs(os.path.join(root, "usr"))
+    os.symlink("../bin", os.path.join(root, "usr", "bin"))
+    with open(os.path.join(root, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
+    with open(os.path.join(root, "etc", "group"), "w") as f:
+        f.write("root:x:0:\nnogroup:x:65534:\n")
+
+
+def default_config(args, rootfs, rootless=False):
+    """`slr spec` defaults with a non-terminal process running `args`."""
+    from slruntime.specgen import default_config as spec_default
+
+    config = spec_default(rootless=rootless, args=args, terminal=False)
+    config["root"]["path"] = rootfs
+    return config
+
+
+class Slr:
+    """Runs the slr binary under test against a private state root."""
+
+    def __init__(self, binary, root, user=None):
+        self.binary = binary
+        self.root = root
+        self.user = user
+
+    def cmd(self, *args):
+        return [self.binary, "--root", self.root, *args]
+
+    def __call__(self, *args, check=False, timeout=60, **kwargs):
+        """Run slr; stdout/stderr go through files, not pipes: a detached container
+        keeps its stdio open, and a pipe would never reach end-of-file."""
+        if "capture_output" in kwargs or "stdout" in kwargs:
+            result = subprocess.run(self.cmd(*args), timeout=timeout, text=True, **kwargs)
+        else:
+            with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+                completed = subprocess.run(self.cmd(*args), timeout=timeout, stdout=out, stderr=err,
+                                           stdin=kwargs.pop("stdin", subprocess.DEVNULL), **kwargs)
+                out.seek(0)
+                err.seek(0)
+                result = subprocess.CompletedProcess(completed.args, completed.returncode,
+                                                     out.read().decode(errors="replace"),
+                                                     err.read().decode(errors="replace"))
+        if check and result.returncode != 0:
+            raise AssertionError(f"slr {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    def state(self, container_id):
+        return json.loads(self("state", container_id, check=True).stdout)
+
+    def ids(self):
+        return self("list", "-q", check=True).stdout.split()
+
+    def cleanup(self):
+        """Force-delete everything; returns what was still there."""
+        leftovers = self.ids() if os.path.isdir(self.root) else []
+        for container_id in leftovers:
+            self("delete", "--force", container_id)
+        return leftovers
