@@ -29,6 +29,7 @@ Commands:
   events    print resource statistics     spec      write a default config.json
   features  print supported features      profile   generate a seccomp profile from an image
   fgac      run the access-control server for rootless containers
+  pool      fast start: pools of pre-created containers (create, run, delete, list)
   version   print the version
 
 Run `slr COMMAND --help` for a command's options.
@@ -211,6 +212,10 @@ def main(argv=None):
         command, rest = argv[i], argv[i + 1:]
         if command in ("profile", "fgac"):
             return _delegate(command, rest)
+        if command == "pool":
+            from slruntime.pool.cli import main as pool_main
+
+            return pool_main(globals_["root"] or default_root(), rest)
         if command not in COMMANDS:
             raise UsageError(f"unknown command {command!r}; run `slr --help`")
         if "--help" in rest or "-h" in rest:

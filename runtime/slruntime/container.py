@@ -66,7 +66,10 @@ def _create(container, spec, options, rootless):
     runtime_side, child_side = Channel.pair()
     init_options = {"fifo": container.fifo, "console_socket": options.get("console_socket"),
                     "no_pivot": options.get("no_pivot", False),
-                    "preserve_fds": options.get("preserve_fds", 0)}
+                    "preserve_fds": options.get("preserve_fds") or 0,
+                    "pool_fd": options.get("pool_fd")}
+    if options.get("pool"):
+        container.data["pool"] = options["pool"]
     if options.get("subreaper"):
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
     stage1 = os.fork()
@@ -151,6 +154,11 @@ def start(container):
         os.write(fd, b"0")
     finally:
         os.close(fd)
+    mark_started(container)
+
+
+def mark_started(container):
+    """The process was handed over: record it (no fifo: running) and run poststart hooks."""
     os.unlink(container.fifo)
     container.data["status"] = "running"
     container.save()

@@ -104,8 +104,14 @@ def _setup_and_wait(spec, channel, go, options):
     hooks.run(spec.hooks, "createContainer", state)
 
     # Everything the host provides must be opened or imported before pivot_root.
-    fifo_fd = os.open(options["fifo"], os.O_RDWR | os.O_CLOEXEC)
-    console = process.connect_unix(options["console_socket"], "console socket") if proc.terminal and options.get("console_socket") else None
+    pool_fd = options.get("pool_fd")
+    if pool_fd is None:
+        fifo_fd = os.open(options["fifo"], os.O_RDWR | os.O_CLOEXEC)
+        wants_console = proc.terminal
+    else:
+        from slruntime.pool import member  # the process comes from the pool manager
+        wants_console = False
+    console = process.connect_unix(options["console_socket"], "console socket") if wants_console and options.get("console_socket") else None
     seccomp_filter = seccomp.build(lx.seccomp) if lx.seccomp else None
     listener = None
     if lx.seccomp and lx.seccomp.get("listenerPath"):
@@ -121,8 +127,8 @@ def _setup_and_wait(spec, channel, go, options):
     if spec.domainname is not None:
         libc.setdomainname(spec.domainname)
     _apply_sysctl(lx.sysctl)
-    executable = process.find_executable(proc.args[0], proc.env, proc.cwd)
-    if proc.terminal:
+    executable = process.find_executable(proc.args[0], proc.env, proc.cwd) if pool_fd is None else None
+    if wants_console:
         if console is None:
             raise SlrError("process.terminal needs --console-socket (or `slr run` in the foreground)")
         master, slave = process.open_pty(proc.console_size)
@@ -133,9 +139,12 @@ def _setup_and_wait(spec, channel, go, options):
     channel.send({"type": "created"})
     channel.close()
     channel.write_fd = None
-    if os.read(fifo_fd, 1) != b"0":
-        raise SlrError("exec.fifo: unexpected start signal")
-    os.close(fifo_fd)
+    if pool_fd is None:
+        if os.read(fifo_fd, 1) != b"0":
+            raise SlrError("exec.fifo: unexpected start signal")
+        os.close(fifo_fd)
+    else:
+        proc, executable = member.receive_process(pool_fd, proc)
     state["status"] = "running"
     hooks.run(spec.hooks, "startContainer", state)
     process.finalize_and_exec(proc, executable, seccomp_filter, listener, state,

@@ -12,14 +12,23 @@ SCM_RIGHTS = _socket.SCM_RIGHTS
 
 
 class ConsoleProxy:
-    def __init__(self):
-        self._dir = tempfile.mkdtemp(prefix="slr-console-")
-        self.socket_path = os.path.join(self._dir, "console.sock")
-        self._listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        self._listener.bind(self.socket_path)
-        self._listener.listen(1)
+    def __init__(self, listen=True):
         self.master = None
         self._saved_tty = None
+        self._dir = self.socket_path = self._listener = None
+        if listen:
+            self._dir = tempfile.mkdtemp(prefix="slr-console-")
+            self.socket_path = os.path.join(self._dir, "console.sock")
+            self._listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            self._listener.bind(self.socket_path)
+            self._listener.listen(1)
+
+    @classmethod
+    def for_master(cls, master):
+        """Proxy a pty master received some other way (e.g. from a pool)."""
+        proxy = cls(listen=False)
+        proxy.master = master
+        return proxy
 
     def accept_console(self):
         fd, _ = self._listener._accept()  # _socket has no accept(): socket.py adds it
@@ -73,12 +82,10 @@ class ConsoleProxy:
             termios.tcsetattr(0, termios.TCSADRAIN, self._saved_tty)
         if self.master is not None:
             os.close(self.master)
-        self._listener.close()
-        try:
+        if self._listener is not None:
+            self._listener.close()
             os.unlink(self.socket_path)
-        except FileNotFoundError:
-            pass
-        os.rmdir(self._dir)
+            os.rmdir(self._dir)
 
 
 def receive_pty(conn):

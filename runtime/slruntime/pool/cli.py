@@ -1,0 +1,76 @@
+"""`slr pool create|run|delete|list`."""
+
+import os
+import sys
+
+from slruntime import jsonlite
+from slruntime.errors import SlrError
+from slruntime.pool import manager
+
+USAGE = """usage:
+  slr pool create [--bundle DIR] [--size N] NAME   start a pool of N ready containers (default 2)
+  slr pool run [-d] [-t] [-e K=V]... [--cwd DIR] NAME -- ARGS...
+                                                   run ARGS in a ready container of the pool
+  slr pool delete NAME                             stop the pool and delete its containers
+  slr pool list [--format table|json]              list pools
+"""
+
+
+def main(root, argv):
+    from slruntime.cli import Option, parse_options, _int
+
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0 if argv else 1
+    command, rest = argv[0], argv[1:]
+    if command == "create":
+        values, args = parse_options((Option(("--bundle", "-b"), "bundle"), Option(("--size", "-n"), "size", convert=_int)),
+                                     rest, ("name",))
+        path = manager.start_daemon(root, args[0], values["bundle"] or os.getcwd(), values["size"] or 2)
+        sys.stdout.write(path + "\n")
+        return 0
+    if command == "run":
+        values, args = parse_options((Option(("--detach", "-d"), "detach", False), Option(("--tty", "-t"), "tty", False),
+                                      Option(("--env", "-e"), "env", multiple=True), Option(("--cwd",), "cwd")),
+                                     rest, ("name", "args"), extra_ok=True, stop_at_positional=True)
+        return _run(root, args[0], args[1:], values)
+    if command == "delete":
+        _, args = parse_options((), rest, ("name",))
+        manager.stop(root, args[0])
+        return 0
+    if command == "list":
+        values, _ = parse_options((Option(("--format", "-f"), "format"),), rest)
+        pools = manager.list_pools(root)
+        if values["format"] == "json":
+            sys.stdout.write(jsonlite.dumps(pools) + "\n")
+        else:
+            sys.stdout.write("NAME   SIZE   READY   STATUS   BUNDLE\n")
+            for p in pools:
+                sys.stdout.write(f"{p['name']}   {p['size']}   {p['ready']}   {p['status']}   {p['bundle']}\n")
+        return 0
+    raise SlrError(f"unknown pool command {command!r}; run `slr pool --help`")
+
+
+def _run(root, name, args, values):
+    from slruntime.pool import client
+
+    record = manager.read_record(root, name)
+    if not manager.manager_alive(record):
+        raise SlrError(f"pool {name} is not running")
+    started = client.start(record["socket"], args, env=values["env"], cwd=values["cwd"],
+                           terminal=values["tty"], wait=not values["detach"])
+    if values["detach"]:
+        sys.stdout.write(f"{started.id}\n")
+        return 0
+    from slruntime.container import forward_signals
+
+    forward_signals(started.pid)
+    if started.pty is not None:
+        from slruntime.terminal import ConsoleProxy
+
+        proxy = ConsoleProxy.for_master(started.pty)
+        try:
+            proxy.copy_until_exit(started.pid)
+        finally:
+            proxy.close()
+    return started.wait()

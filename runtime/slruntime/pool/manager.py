@@ -1,0 +1,402 @@
+"""The pool manager: a resident process that keeps `size` containers of one bundle
+created and hands each exactly one process.
+
+  <root>/pools/<name>/pool.json   bundle, size, manager pid and start time
+  <root>/pools/<name>/pool.sock   the client socket (SOCK_SEQPACKET, see PROTOCOL.md)
+  <root>/pools/<name>/pool.log    what the manager did (tmpfs: the state root)
+
+Members are ordinary containers named <name>-<n> (state "created" while ready), so
+`slr list/state/kill` see them. The manager is their subreaper: it learns of every
+exit, reports it to the client that started the process, deletes the container
+and creates a replacement in a forked child, so requests never wait for a refill.
+"""
+
+import os
+import select
+import time
+
+import _signal
+import _socket
+
+from slruntime import container as lifecycle, jsonlite, libc
+from slruntime.errors import SlrError
+from slruntime.pool import wire
+from slruntime.state import Container, process_start_time
+
+POOLS_DIR = "pools"
+HANDOFF_TIMEOUT_MS = 10000
+RETRY_DELAY = 1.0  # after a failed member creation, so a broken bundle does not spin
+
+
+def pool_dir(root, name):
+    return os.path.join(root, POOLS_DIR, name)
+
+
+class Member:
+    __slots__ = ("id", "sock", "creator", "pid", "client")
+
+    def __init__(self, member_id, sock, creator):
+        self.id = member_id
+        self.sock = sock
+        self.creator = creator
+        self.pid = None
+        self.client = None
+
+
+class PoolManager:
+    def __init__(self, root, name, bundle, size, log):
+        self.root = root
+        self.name = name
+        self.bundle = bundle
+        self.size = size
+        self.log = log
+        self.dir = pool_dir(root, name)
+        self.members = {}
+        self.ready = []  # member ids, oldest first
+        self.sequence = 0
+        self.retry_at = 0.0
+        self.running = True
+        self.clients = {}  # fd -> socket waiting for its request
+        self.listener = None
+        self.waiting = []  # (client, request, fds) that arrived while no member was ready
+
+    # --- member lifecycle -----------------------------------------------------------
+
+    def _spawn_member(self):
+        self.sequence += 1
+        member_id = f"{self.name}-{os.getpid()}-{self.sequence}"
+        ours, theirs = wire.seqpacket_pair()
+        creator = os.fork()
+        if creator == 0:
+            # Keep the manager's sockets out of the new container's init.
+            ours.close()
+            self.listener.close()
+            for other in self.members.values():
+                other.sock.close()
+                if other.client is not None:
+                    other.client.close()
+            for client in list(self.clients.values()) + [w[0] for w in self.waiting]:
+                client.close()
+            try:
+                lifecycle.create(self.root, member_id, self.bundle,
+                                 {"pool_fd": theirs.fileno(), "pool": self.name})
+                os._exit(0)
+            except SlrError as exc:
+                self.log.error(f"member {member_id}: {exc}")
+            except BaseException as exc:  # a forked child must never return into the loop
+                self.log.error(f"member {member_id}: internal error: {exc!r}")
+            os._exit(1)
+        theirs.close()
+        self.members[member_id] = Member(member_id, ours, creator)
+
+    def _refill(self):
+        if time.monotonic() < self.retry_at:
+            return
+        pending = sum(1 for m in self.members.values() if m.pid is None)
+        while self.running and len(self.ready) + pending < self.size:
+            self._spawn_member()
+            pending += 1
+
+    def _on_child_exit(self, pid, status):
+        for member in list(self.members.values()):
+            if member.creator == pid:
+                member.creator = None
+                if status == 0:
+                    member.pid = Container.load(self.root, member.id).pid
+                    self.ready.append(member.id)
+                else:
+                    self.retry_at = time.monotonic() + RETRY_DELAY
+                    self._forget(member)
+                return
+            if member.pid == pid:
+                code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+                if member.client is not None:
+                    self._reply(member.client, {"exit": code})
+                    member.client.close()
+                    member.client = None
+                elif member.id in self.ready:
+                    self.log.warning(f"member {member.id} died before use (status {code}); replacing it")
+                self._forget(member)
+                return
+
+    def _forget(self, member):
+        """Delete the member's container; it is never reused."""
+        self.members.pop(member.id, None)
+        if member.id in self.ready:
+            self.ready.remove(member.id)
+        member.sock.close()
+        try:
+            lifecycle.destroy(Container.load(self.root, member.id))
+        except SlrError:
+            pass
+
+    # --- requests ------------------------------------------------------------------------
+
+    def _accept(self, listener):
+        fd, _ = listener._accept()
+        self.clients[fd] = _socket.socket(fileno=fd)
+
+    def _handle_request(self, client):
+        try:
+            request, fds = wire.recv(client)
+        except (OSError, ValueError) as exc:
+            self.log.warning(f"dropping a client: {exc}")
+            client.close()
+            return
+        try:
+            if request is None:
+                client.close()
+                return
+            if not isinstance(request, dict) or not isinstance(request.get("args"), list):
+                self._reply(client, {"error": "request: args must be an array of strings"})
+                client.close()
+                return
+            self._start(client, request, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _start(self, client, request, fds):
+        if not self.ready:
+            # Served as soon as a member is ready (in order); keep the descriptors.
+            self.waiting.append((client, request, [os.dup(fd) for fd in fds]))
+            return
+        member = self.members[self.ready.pop(0)]
+        container = Container.load(self.root, member.id)
+        try:
+            wire.send(member.sock, {k: request[k] for k in ("args", "env", "cwd", "terminal") if k in request}, fds)
+            answer, pty = self._await_exec(member)
+        except (OSError, SlrError) as exc:
+            self._reply(client, {"error": f"{member.id}: {exc}"})
+            client.close()
+            self._forget(member)
+            return
+        lifecycle.mark_started(container)
+        self._reply(client, {"id": member.id, "pid": member.pid}, pty)
+        for fd in pty:
+            os.close(fd)
+        if request.get("wait", True):
+            member.client = client
+        else:
+            client.close()
+        self.log.info(f"started {request['args']!r} in {member.id}")
+
+    def _serve_waiting(self):
+        while self.waiting and self.ready:
+            client, request, fds = self.waiting.pop(0)
+            try:
+                self._start(client, request, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+
+    @staticmethod
+    def _await_exec(member):
+        """The member closes its socket by exec (close-on-exec): end-of-file is success."""
+        poller = select.poll()
+        poller.register(member.sock.fileno(), select.POLLIN)
+        pty = []
+        while True:
+            if not poller.poll(HANDOFF_TIMEOUT_MS):
+                raise SlrError("the container did not start its process")
+            message, fds = wire.recv(member.sock)
+            if message is None:
+                return None, pty
+            if "error" in message:
+                raise SlrError(message["error"])
+            pty.extend(fds)
+
+    @staticmethod
+    def _reply(client, message, fds=()):
+        try:
+            wire.send(client, message, fds)
+        except OSError:
+            pass  # the client left; the container runs on
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def serve(self, listener, ready_fd=None):
+        self.listener = listener
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        _signal.set_wakeup_fd(wake_w)
+        _signal.signal(_signal.SIGCHLD, lambda *_: None)
+        _signal.signal(_signal.SIGTERM, self._stop)
+        _signal.signal(_signal.SIGINT, self._stop)
+        self._refill()
+        poller = select.poll()
+        poller.register(listener.fileno(), select.POLLIN)
+        poller.register(wake_r, select.POLLIN)
+        registered = set()
+        while self.running:
+            for fd in set(self.clients) - registered:
+                poller.register(fd, select.POLLIN)
+                registered.add(fd)
+            try:
+                events = poller.poll(1000)
+            except InterruptedError:
+                events = []
+            for fd, _ in events:
+                if fd == wake_r:
+                    _drain(wake_r)
+                elif fd == listener.fileno():
+                    self._accept(listener)
+                elif fd in self.clients:
+                    poller.unregister(fd)
+                    registered.discard(fd)
+                    self._handle_request(self.clients.pop(fd))
+            self._reap()
+            self._serve_waiting()
+            self._refill()
+            if ready_fd is not None and self.ready:
+                os.write(ready_fd, b"ok\n")
+                os.close(ready_fd)
+                ready_fd = None
+        self.shutdown()
+
+    def _reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._on_child_exit(pid, status)
+
+    def _stop(self, *_):
+        self.running = False
+
+    def shutdown(self):
+        for member in list(self.members.values()):
+            if member.creator is not None:
+                try:
+                    os.waitpid(member.creator, 0)
+                except ChildProcessError:
+                    pass
+            self._forget(member)
+        for name in ("pool.sock", "pool.json"):
+            try:
+                os.unlink(os.path.join(self.dir, name))
+            except FileNotFoundError:
+                pass
+
+
+def _drain(fd):
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+# --- starting, finding and removing pools ------------------------------------------------
+
+def read_record(root, name):
+    try:
+        return jsonlite.load_file(os.path.join(pool_dir(root, name), "pool.json"))
+    except (OSError, ValueError):
+        return None
+
+
+def manager_alive(record):
+    return record is not None and process_start_time(record["pid"]) == record["start_time"]
+
+
+def remove_stale(root, name):
+    """Delete what a dead manager left: its members and its directory."""
+    for container in Container.all(root):
+        if container.data.get("pool") == name:
+            lifecycle.destroy(container)
+    directory = pool_dir(root, name)
+    if os.path.isdir(directory):
+        for entry in os.listdir(directory):
+            os.unlink(os.path.join(directory, entry))
+        os.rmdir(directory)
+
+
+def start_daemon(root, name, bundle, size):
+    """Start a manager in the background; returns once a member is ready."""
+    from slruntime import log as logmod
+    from slruntime.state import check_id
+
+    check_id(name)
+    if size < 1:
+        raise SlrError("pool size must be at least 1")
+    record = read_record(root, name)
+    if manager_alive(record):
+        raise SlrError(f"pool {name} exists (manager pid {record['pid']})")
+    remove_stale(root, name)
+    bundle = os.path.abspath(bundle)
+    from slruntime import spec as specmod
+
+    specmod.check_rootfs(specmod.load_bundle(bundle, os.geteuid() != 0))  # report config errors here
+    directory = pool_dir(root, name)
+    os.makedirs(directory, 0o711)
+    sock_path = os.path.join(directory, "pool.sock")
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    listener.bind(sock_path)
+    listener.listen(64)
+    ready_r, ready_w = os.pipe()
+    daemon = os.fork()
+    if daemon == 0:
+        os.close(ready_r)
+        try:
+            os.setsid()
+            null = os.open("/dev/null", os.O_RDWR)
+            log_fd = os.open(os.path.join(directory, "pool.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.dup2(log_fd, 2)
+            jsonlite.write_file_atomic(os.path.join(directory, "pool.json"), {
+                "name": name, "bundle": bundle, "size": size, "pid": os.getpid(),
+                "start_time": process_start_time(os.getpid()), "socket": sock_path})
+            manager = PoolManager(root, name, bundle, size, logmod.setup(None, "json"))
+            manager.serve(listener, ready_w)
+            os._exit(0)
+        except BaseException as exc:
+            os.write(2, f"pool manager: {exc!r}\n".encode())
+            os._exit(1)
+    os.close(ready_w)
+    listener.close()
+    with os.fdopen(ready_r) as ready:
+        if ready.readline() != "ok\n":
+            _stop_manager(root, name, daemon)
+            raise SlrError(f"pool {name}: no container could be created; see {os.path.join(directory, 'pool.log')}")
+    return sock_path
+
+
+def _stop_manager(root, name, pid):
+    try:
+        os.kill(pid, _signal.SIGTERM)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    remove_stale(root, name)
+
+
+def stop(root, name):
+    record = read_record(root, name)
+    if record is None and not os.path.isdir(pool_dir(root, name)):
+        raise SlrError(f"pool does not exist: {name}")
+    if manager_alive(record):
+        os.kill(record["pid"], _signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while process_start_time(record["pid"]) == record["start_time"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+    remove_stale(root, name)
+
+
+def list_pools(root):
+    try:
+        names = sorted(os.listdir(os.path.join(root, POOLS_DIR)))
+    except FileNotFoundError:
+        return []
+    pools = []
+    for name in names:
+        record = read_record(root, name) or {"name": name}
+        ready = sum(1 for c in Container.all(root) if c.data.get("pool") == name and c.status() == "created")
+        pools.append({"name": name, "bundle": record.get("bundle", ""), "size": record.get("size", 0),
+                      "ready": ready, "status": "running" if manager_alive(record) else "stale",
+                      "socket": record.get("socket", "")})
+    return pools
