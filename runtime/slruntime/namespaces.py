@@ -1,7 +1,6 @@
 """Namespaces: which to create, which to join by path, and user-namespace id maps."""
 
 import os
-import shutil
 
 from slruntime import libc
 from slruntime.errors import SlrError
@@ -89,6 +88,8 @@ def _write_map(pid, name, text):
 
 
 def _helper(tool, pid, mappings):
+    import shutil
+
     path = shutil.which(tool)
     if path is None:
         raise SlrError(f"user namespace: mapping several ids unprivileged needs {tool} (package uidmap)")

@@ -78,7 +78,9 @@ def _dedupe(analysis, paths):
     for path in paths:
         host = analysis.rootfs.resolve(path)
         key = os.path.realpath(host) if host else path
-        groups.setdefault(key, []).append(path)
+        group = groups.setdefault(key, [])
+        if path not in group:
+            group.append(path)
     return list(groups.values())
 
 
@@ -95,6 +97,10 @@ def run(args):
         if args.install:
             raise CliError("--install needs --bundle")
         rootfs = args.rootfs
+    if args.install and args.output:
+        bundle = os.path.realpath(args.bundle)
+        if args.output == "-" or os.path.commonpath([bundle, os.path.realpath(args.output)]) != bundle:
+            raise CliError("--install needs the --output file inside the bundle")
     try:
         analysis = Analysis(rootfs, args.arch)
     except ValueError as err:
@@ -162,11 +168,6 @@ def _write(path, text):
 def main(argv=None):
     """Entry point of `slr profile ARGS` (argv without the command name); returns the exit code."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    if args.install and args.output and args.output != "-":
-        bundle = os.path.realpath(args.bundle or ".")
-        if os.path.commonpath([bundle, os.path.realpath(args.output)]) != bundle:
-            sys.stderr.write("slr profile: --install needs the --output file inside the bundle\n")
-            return 2
     try:
         return run(args)
     except CliError as err:
