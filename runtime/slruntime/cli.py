@@ -232,6 +232,11 @@ def main(argv=None):
     except SlrError as exc:
         _report_error(logger, str(exc))
         return exc.exit_code
+    except OSError as exc:  # an unexpected system error still gets one line, not a traceback
+        if logger.threshold == 0:
+            raise
+        _report_error(logger, str(exc))
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -241,8 +241,11 @@ def cmd_spec(root, values, args):
     if os.path.exists(path):
         raise SlrError(f"File {path} exists. Remove it first")
     config = default_config(rootless=values["rootless"])
-    with open(path, "w") as f:
-        f.write(jsonlite.dumps(config, 2) + "\n")
+    try:
+        with open(path, "w") as f:
+            f.write(jsonlite.dumps(config, 2) + "\n")
+    except OSError as exc:
+        raise SlrError(f"cannot write {path}: {exc.strerror}") from None
     return 0
 
 

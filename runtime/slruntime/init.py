@@ -121,12 +121,13 @@ def _setup_and_wait(spec, channel, go, options):
         import subprocess  # noqa: F401  (hooks.run needs it after the pivot)
 
     rootfs.enter(spec.root_path, options.get("no_pivot", False))
+    # Before finish: readonlyPaths usually include /proc/sys (as in runc's order).
+    _apply_sysctl(lx.sysctl)
     rootfs.finish(spec, propagation, in_userns)
     if spec.hostname is not None:
         libc.sethostname(spec.hostname)
     if spec.domainname is not None:
         libc.setdomainname(spec.domainname)
-    _apply_sysctl(lx.sysctl)
     executable = process.find_executable(proc.args[0], proc.env, proc.cwd) if pool_fd is None else None
     if wants_console:
         if console is None:

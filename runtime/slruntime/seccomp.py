@@ -25,23 +25,50 @@ class _SonameFinder:
         return _SONAMES.get(name)
 
 
+class _AnyType:
+    """Subscriptable placeholder for the annotations pyseccomp evaluates at import."""
+
+    def __getitem__(self, _):
+        return self
+
+
+class _TypingStandIn:
+    """pyseccomp only uses typing for annotations: importing the real module would
+    cost a container start ~9 ms."""
+
+    Any = Collection = Iterable = Union = _AnyType()
+
+    @staticmethod
+    def cast(_, value):
+        return value
+
+    @staticmethod
+    def overload(function):
+        return function
+
+
 def _pyseccomp():
     module = sys.modules.get("pyseccomp")
     if module is not None:
         return module
     import ctypes
 
-    real_util = sys.modules.get("ctypes.util")
-    sys.modules["ctypes.util"] = _SonameFinder
-    ctypes.util = _SonameFinder
+    stand_ins = {"ctypes.util": _SonameFinder, "typing": _TypingStandIn}
+    saved = {name: sys.modules.get(name) for name in stand_ins}
+    for name, stand_in in stand_ins.items():
+        if saved[name] is None:
+            sys.modules[name] = stand_in
+    had_util = hasattr(ctypes, "util")
+    if not had_util:
+        ctypes.util = _SonameFinder
     try:
         import pyseccomp
     finally:
-        if real_util is None:
-            del sys.modules["ctypes.util"]
+        for name, real in saved.items():
+            if real is None:
+                del sys.modules[name]
+        if not had_util:
             del ctypes.util
-        else:
-            sys.modules["ctypes.util"] = ctypes.util = real_util
     return pyseccomp
 
 

@@ -25,6 +25,11 @@ def _parser():
                         help="program to analyse (path in the rootfs; repeatable)")
     parser.add_argument("--arch", choices=("x86_64", "aarch64"),
                         help="architecture of the profile (default: that of the first program)")
+    parser.add_argument("--dynamic", action="store_true",
+                        help="with --bundle: also run the bundle's process in an slr container, "
+                             "recording system calls the static analysis missed (seccomp user notification)")
+    parser.add_argument("--dynamic-timeout", metavar="SECONDS", type=float, default=60,
+                        help="stop the --dynamic run after this long (default 60)")
     parser.add_argument("--output", metavar="FILE",
                         help="where to write the linux.seccomp object (- for stdout)")
     parser.add_argument("--report", metavar="FILE",
@@ -94,8 +99,8 @@ def run(args):
         config = _bundle_config(args.bundle)
         rootfs = _bundle_rootfs(args.bundle, config)
     else:
-        if args.install:
-            raise CliError("--install needs --bundle")
+        if args.install or args.dynamic:
+            raise CliError("--install and --dynamic need --bundle")
         rootfs = args.rootfs
     if args.install and args.output:
         bundle = os.path.realpath(args.bundle)
@@ -129,7 +134,16 @@ def run(args):
     except AnalysisError as err:
         raise CliError(str(err)) from None
 
-    profile = Profile(analysis.arch, results)
+    dynamic_result = None
+    if args.dynamic:
+        from slruntime.profile import dynamic
+
+        static = Profile(analysis.arch, results)
+        try:
+            dynamic_result = dynamic.observe(config, rootfs, analysis.arch, static.allowed, args.dynamic_timeout)
+        except (dynamic.DynamicError, OSError) as err:
+            raise CliError(f"--dynamic: {err}") from None
+    profile = Profile(analysis.arch, results, dynamic_result)
 
     document = json.dumps(profile.seccomp(), indent=2) + "\n"
     output = args.output or (os.path.join(args.bundle, image_default.DEFAULT_FILE) if args.bundle else "-")

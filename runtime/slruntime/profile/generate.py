@@ -18,7 +18,7 @@ EPERM = 1
 
 
 class Profile:
-    def __init__(self, arch, results):
+    def __init__(self, arch, results, dynamic=None):
         self.arch = arch
         self.table = syscalls.table(arch)
         self.results = results                 # EntryResults
@@ -36,6 +36,10 @@ class Profile:
             self.added.setdefault(name, "slr runs it between loading the filter and execve")
         for name in KERNEL_IMPLIED:
             self.added.setdefault(name, "made by the kernel's restart and signal-return paths")
+        self.dynamic = dynamic                 # dynamic.observe() result, or None
+        for name in (dynamic or {}).get("observed", ()):
+            if name not in self.needed_by:
+                self.added.setdefault(name, "observed at run time (--dynamic), not found statically")
         known = set(self.table.values())
         self.allowed = sorted(n for n in set(self.needed_by) | set(self.added) if n in known)
 
@@ -73,6 +77,7 @@ class Profile:
             "added": dict(sorted(self.added.items())),
             "needed_by": {name: self.needed_by[name] for name in sorted(self.needed_by)},
             "unknown_syscall_numbers": sorted(self.unknown_numbers),
+            "dynamic": self.dynamic,
             "entries": entries,
         }
 
@@ -95,6 +100,11 @@ def report_text(report):
             lines.append(f"  calls dlopen(): {obj} (computed library names are not followed)")
         for obj, count in entry["unresolved_syscall_sites"].items():
             lines.append(f"  {count} system call site(s) with an unknown number in {obj}")
+    dynamic = report.get("dynamic")
+    if dynamic:
+        lines.append(f"dynamic run: exit code {dynamic['exit_code']}"
+                     f"{', stopped at the time limit' if dynamic['timed_out'] else ''}, "
+                     f"{len(dynamic['observed'])} system calls beyond the static profile")
     for name, why in report["added"].items():
         lines.append(f"added {name}: {why}")
     lines.append("allowed: " + " ".join(report["allowed_syscalls"]))

@@ -1,0 +1,65 @@
+"""Each command imports only what it needs: no argparse, typing, json, re or enum on
+the paths of a container start (see `python -X importtime`)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = {"typing", "argparse", "ctypes.util", "subprocess", "json", "re", "enum", "shutil",
+         "dataclasses", "socket", "selectors", "threading", "logging", "tempfile", "signal"}
+
+PROBE = """
+import json as _j, sys
+before = set(sys.modules)
+from slruntime.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+loaded = sorted(set(sys.modules) - before)
+sys.stdout.flush()
+sys.__stderr__.write("MODULES " + _j.dumps(loaded) + "\\n")
+"""
+
+
+def _modules_loaded(args):
+    """Modules `slr ARGS` imports (the probe's own json is checked separately below)."""
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
+    line = [l for l in result.stderr.splitlines() if l.startswith("MODULES ")]
+    assert line, result.stderr
+    return set(json.loads(line[0][len("MODULES "):])), result
+
+
+@pytest.mark.parametrize("command", [["features"], ["list"], ["state", "nope"], ["spec", "--bundle", "/nonexistent"],
+                                     ["pool", "list"]])
+def test_commands_import_nothing_heavy(command, state_root):
+    loaded, _ = _modules_loaded(["--root", state_root, *command])
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
+
+
+def test_run_with_seccomp_imports_nothing_heavy(state_root, bundle):
+    seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}
+    b = bundle(["true"], edit=lambda c: c["linux"].update(seccomp=seccomp))
+    loaded, result = _modules_loaded(["--root", state_root, "run", "-b", b, "lean"])
+    assert "slruntime.init" in loaded, result.stderr
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
+
+
+def test_seccomp_filter_without_typing_or_ldconfig():
+    """pyseccomp imports typing and runs find_library (ldconfig): the init must not."""
+    code = ("import sys; from slruntime import seccomp; "
+            "seccomp.build({'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': "
+            "[{'names': ['getpid'], 'action': 'SCMP_ACT_ERRNO'}]}); "
+            "heavy = {'typing', 'ctypes.util', 'subprocess'} & set(sys.modules); "
+            "assert 'pyseccomp' in sys.modules and not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_json_package_is_not_imported():
+    code = "import sys; from slruntime.cli import main; main(['features']); assert 'json' not in sys.modules, 'json'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
