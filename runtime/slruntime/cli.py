@@ -198,6 +198,12 @@ def main(argv=None):
             option = _lookup(GLOBAL_OPTIONS, argv[i].partition("=")[0])
             i += 2 if option is not None and option.takes_value and "=" not in argv[i] else 1
         globals_, _ = parse_options(GLOBAL_OPTIONS, argv[:i])
+        from slruntime import config
+
+        settings = config.load()
+        for key in ("root", "log", "log_format"):
+            if globals_[key] is None:
+                globals_[key] = settings.get(key.replace("_", "-"))
         if globals_["log_format"] not in (None, "text", "json"):
             raise UsageError(f"invalid log format {globals_['log_format']!r}: use text or json")
         logger = log.setup(globals_["log"], globals_["log_format"] or "text", globals_["debug"])
@@ -225,6 +231,7 @@ def main(argv=None):
         values, positionals = parse_options(options, rest, positional_names, extra, stop_at_positional=extra)
         from slruntime import commands
 
+        config.pin_to_housekeeping(settings)
         root = globals_["root"] or default_root()
         code = getattr(commands, "cmd_" + command)(root, values, positionals)
         sys.stdout.flush()

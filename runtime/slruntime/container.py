@@ -27,9 +27,10 @@ def create(root, container_id, bundle, options):
         raise SlrError("config.json: process: is required to create a container")
     specmod.check_rootfs(spec)
     if spec.linux.seccomp is None:
-        image_default = _image_default_seccomp(spec)
-        if image_default is not None:
-            spec.linux.seccomp = image_default
+        # No profile in config.json: the image's own, else the runtime's default.
+        from slruntime import config
+
+        spec.linux.seccomp = _image_default_seccomp(spec) or config.default_seccomp(config.load())
     container = Container.reserve(root, container_id, spec.bundle, spec.annotations)
     container.data["rootfs"] = spec.root_path
     try:

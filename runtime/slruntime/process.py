@@ -11,7 +11,7 @@ import os
 import struct
 import termios
 
-from slruntime import capabilities, libc, seccomp
+from slruntime import capabilities, config, libc, seccomp
 from slruntime.errors import SlrError
 
 TIOCSPTLCK = 0x40045431
@@ -164,8 +164,10 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
         raise SlrError(f"process.cwd {proc.cwd} is outside the container")  # CVE-2024-21626 class
     if proc.no_new_privileges:
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
-    if proc.exec_cpu_affinity:
+    if proc.exec_cpu_affinity and proc.exec_cpu_affinity[1]:
         set_cpu_affinity(proc.exec_cpu_affinity[1])
+    else:
+        config.release_housekeeping()
     libc.close_range_cloexec(3 + preserve_fds)
     if seccomp_filter is not None:
         _load_seccomp(seccomp_filter, listener, state_for_listener)
