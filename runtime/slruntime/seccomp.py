@@ -121,6 +121,8 @@ def build(config):
                 continue
             try:
                 _add_rule(flt, action, number, args)
+            except FileExistsError:
+                pass  # an equivalent rule is already there (engines' profiles repeat some)
             except OSError as exc:
                 raise SlrError(f"seccomp: linux.seccomp.syscalls[{i}] ({name}): {exc.strerror}") from None
     return flt
