@@ -26,6 +26,9 @@ def create(root, container_id, bundle, options):
     if spec.process is None:
         raise SlrError("config.json: process: is required to create a container")
     specmod.check_rootfs(spec)
+    from slruntime import lsm
+
+    lsm.check(spec.process, spec.linux.mount_label)
     if spec.linux.seccomp is None:
         # No profile in config.json: the image's own, else the runtime's default.
         from slruntime import config
@@ -63,9 +66,10 @@ def _create(container, spec, options, rootless):
     jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
     os.mkfifo(container.fifo, 0o600)
     lx = spec.linux
+    _give_to_container_root(container.fifo, lx)
     join_fds = namespaces.open_join_targets(lx.namespaces)
     runtime_side, child_side = Channel.pair()
-    init_options = {"fifo": container.fifo, "console_socket": options.get("console_socket"),
+    init_options = {"fifo_fd": None, "console_socket": options.get("console_socket"),
                     "no_pivot": options.get("no_pivot", False),
                     "preserve_fds": options.get("preserve_fds") or 0,
                     "pool_fd": options.get("pool_fd")}
@@ -73,10 +77,14 @@ def _create(container, spec, options, rootless):
         container.data["pool"] = options["pool"]
     if options.get("subreaper"):
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+    # The init reopens the fifo through this descriptor: from a user namespace it
+    # may not be allowed to walk the path to the state directory.
+    init_options["fifo_fd"] = os.open(container.fifo, os.O_PATH | os.O_CLOEXEC)
     stage1 = os.fork()
     if stage1 == 0:
         runtime_side.close()
         init.stage1(spec, child_side, join_fds, init_options)
+    os.close(init_options["fifo_fd"])
     child_side.close()
     for _, fd in join_fds:
         os.close(fd)
@@ -112,6 +120,16 @@ def _create(container, spec, options, rootless):
     container.save()
     if options.get("pid_file"):
         write_pid_file(options["pid_file"], container.pid)
+
+
+def _give_to_container_root(path, lx):
+    """Chown `path` to the host ids of a new user namespace's root, who opens it."""
+    user_ns = lx.namespace("user")
+    if user_ns is None or user_ns.path is not None or os.geteuid() != 0:
+        return
+    uid = next((m.host_id for m in lx.uid_mappings if m.container_id == 0), -1)
+    gid = next((m.host_id for m in lx.gid_mappings if m.container_id == 0), -1)
+    os.chown(path, uid, gid)
 
 
 def _reap(pid):

@@ -162,6 +162,10 @@ def _child(spec, proc, channel, join_fds, console_socket, preserve_fds):
         if lx.seccomp and lx.seccomp.get("listenerPath"):
             listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
                         lx.seccomp.get("listenerMetadata"))
+        from slruntime import lsm
+
+        lsm.check(proc, None)
+        lsm_attrs = lsm.open_exec_attrs(proc)
         namespaces.join(join_fds)
         fork_and_report(channel)
         if proc.exec_cpu_affinity:
@@ -178,7 +182,8 @@ def _child(spec, proc, channel, join_fds, console_socket, preserve_fds):
         channel.send({"type": "ready"})
         channel.close()
         channel.write_fd = None
-        process.finalize_and_exec(proc, executable, seccomp_filter, listener, state, preserve_fds, allow_setgroups)
+        process.finalize_and_exec(proc, executable, seccomp_filter, listener, state, preserve_fds,
+                                  allow_setgroups, lsm_attrs)
     except SlrError as exc:
         _fail(channel, str(exc))
     except OSError as exc:

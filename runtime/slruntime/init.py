@@ -106,7 +106,8 @@ def _setup_and_wait(spec, channel, go, options):
     # Everything the host provides must be opened or imported before pivot_root.
     pool_fd = options.get("pool_fd")
     if pool_fd is None:
-        fifo_fd = os.open(options["fifo"], os.O_RDWR | os.O_CLOEXEC)
+        fifo_fd = os.open(f"/proc/self/fd/{options['fifo_fd']}", os.O_RDWR | os.O_CLOEXEC)
+        os.close(options["fifo_fd"])
         wants_console = proc.terminal
     else:
         from slruntime.pool import member  # the process comes from the pool manager
@@ -119,6 +120,9 @@ def _setup_and_wait(spec, channel, go, options):
                     lx.seccomp.get("listenerMetadata"))
     if spec.hooks.get("startContainer"):
         import subprocess  # noqa: F401  (hooks.run needs it after the pivot)
+    from slruntime import lsm
+
+    lsm_attrs = lsm.open_exec_attrs(proc)
 
     rootfs.enter(spec.root_path, options.get("no_pivot", False))
     # Before finish: readonlyPaths usually include /proc/sys (as in runc's order).
@@ -149,7 +153,7 @@ def _setup_and_wait(spec, channel, go, options):
     state["status"] = "running"
     hooks.run(spec.hooks, "startContainer", state)
     process.finalize_and_exec(proc, executable, seccomp_filter, listener, state,
-                              options.get("preserve_fds", 0), allow_setgroups)
+                              options.get("preserve_fds", 0), allow_setgroups, lsm_attrs)
 
 
 def _apply_sysctl(sysctl):

@@ -11,7 +11,7 @@ import os
 import struct
 import termios
 
-from slruntime import capabilities, config, libc, seccomp
+from slruntime import capabilities, config, libc, lsm, seccomp
 from slruntime.errors import SlrError
 
 TIOCSPTLCK = 0x40045431
@@ -138,7 +138,8 @@ def setgroups_allowed():
         return True
 
 
-def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds, allow_setgroups):
+def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds,
+                      allow_setgroups, lsm_attrs=()):
     """The last steps in the container; does not return."""
     set_rlimits(proc.rlimits)
     apply_scheduling(proc)
@@ -168,6 +169,7 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
         set_cpu_affinity(proc.exec_cpu_affinity[1])
     else:
         config.release_housekeeping()
+    lsm.apply_exec_attrs(lsm_attrs)
     libc.close_range_cloexec(3 + preserve_fds)
     if seccomp_filter is not None:
         _load_seccomp(seccomp_filter, listener, state_for_listener)

@@ -56,9 +56,14 @@ def open_in_root(root_fd, path, flags=os.O_PATH):
     return libc.openat2(root_fd, path.lstrip("/") or ".", flags, libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_MAGICLINKS)
 
 
-def make_in_root(root_fd, path, directory=True, mode=0o755):
+_MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
+
+
+def make_in_root(root_fd, path, directory=True, mode=0o755, _links=0):
     """Resolve `path` inside the rootfs, creating what is missing (directories, and a
-    final empty file when `directory` is false); returns an O_PATH descriptor."""
+    final empty file when `directory` is false); returns an O_PATH descriptor.
+    A dangling symlink on the way is followed inside the rootfs and its target
+    created there, as runc does (a link to a host path lands in the rootfs)."""
     try:
         return open_in_root(root_fd, path)
     except FileNotFoundError:
@@ -66,7 +71,7 @@ def make_in_root(root_fd, path, directory=True, mode=0o755):
     parent, name = os.path.split(path.rstrip("/"))
     if not name or name in (".", ".."):
         raise MountError(f"cannot create {path!r} in the rootfs")
-    parent_fd = make_in_root(root_fd, parent or "/", True)
+    parent_fd = make_in_root(root_fd, parent or "/", True, _links=_links)
     try:
         if directory:
             os.mkdir(name, mode, dir_fd=parent_fd)
@@ -74,10 +79,28 @@ def make_in_root(root_fd, path, directory=True, mode=0o755):
             os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
                              0o644, dir_fd=parent_fd))
     except FileExistsError:
-        pass  # a dangling symlink or a racing creator: resolve again below
+        target = _link_target_in_root(root_fd, parent_fd, name)
+        if target is not None:  # else a racing creator: resolve again below
+            if _links >= _MAX_SYMLINKS:
+                raise MountError(f"{path}: too many levels of symbolic links") from None
+            return make_in_root(root_fd, target, directory, mode, _links + 1)
     finally:
         os.close(parent_fd)
     return open_in_root(root_fd, path)
+
+
+def _link_target_in_root(root_fd, parent_fd, name):
+    """Where the symlink `name` in `parent_fd` points, as a path inside the rootfs
+    ('..' stops at its top, as RESOLVE_IN_ROOT does); None if it is not a symlink."""
+    try:
+        target = os.readlink(name, dir_fd=parent_fd)
+    except OSError:
+        return None
+    if not target.startswith("/"):
+        # The parent's real path has no symlinks left: '..' can be applied lexically.
+        parent = os.path.relpath(os.readlink(_fd_path(parent_fd)), os.readlink(_fd_path(root_fd)))
+        target = os.path.join("/", parent, target)
+    return os.path.normpath("/" + target.lstrip("/"))
 
 
 def _fd_path(fd):
