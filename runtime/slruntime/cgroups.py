@@ -401,7 +401,7 @@ class Cgroup:
         import time
 
         for directory in sorted(self.created, key=len, reverse=True):
-            for _ in range(100):
+            for _ in range(1000):
                 try:
                     os.rmdir(directory)
                     break
@@ -410,7 +410,7 @@ class Cgroup:
                 except OSError as exc:
                     if exc.errno != errno.EBUSY or _has_child_groups(directory):
                         break
-                    time.sleep(0.01)  # the last task is still exiting
+                    time.sleep(0.001)  # the last task is still exiting
 
 
 def _has_child_groups(directory):

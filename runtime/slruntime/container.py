@@ -298,6 +298,7 @@ def run(root, container_id, bundle, options):
     if not detach and not options.get("console_socket"):
         proxy = _foreground_terminal(bundle, options)
     container = create(root, container_id, bundle, options)
+    spec = saved_spec(container) if not detach else None
     try:
         if proxy is not None:
             proxy.accept_console()
@@ -311,7 +312,7 @@ def run(root, container_id, bundle, options):
         return wait_exit_code(container.pid)
     finally:
         if not detach:
-            destroy(container)
+            destroy(container, spec)
         if proxy is not None:
             proxy.close()
 

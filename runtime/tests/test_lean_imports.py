@@ -63,3 +63,13 @@ def test_json_package_is_not_imported():
     code = "import sys; from slruntime.cli import main; main(['features']); assert 'json' not in sys.modules, 'json'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_installed_slr_script_imports_nothing_heavy(slr_bin):
+    """The `slr` on PATH (not a generated wrapper that imports re) as started by users."""
+    if not slr_bin.endswith("/.venv/bin/slr"):
+        pytest.skip("SLR_BIN is not the virtualenv's script")
+    result = subprocess.run([sys.executable, "-X", "importtime", slr_bin, "list"],
+                            capture_output=True, text=True, timeout=60)
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & HEAVY, sorted(imported & HEAVY)
