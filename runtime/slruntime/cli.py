@@ -109,7 +109,8 @@ COMMANDS = {
     "resume": ((), ("id",), False),
     "update": (RESOURCE_OPTIONS, ("id",), False),
     "events": ((Option(("--stats",), "stats", False), Option(("--interval",), "interval", convert=_int)), ("id",), False),
-    "spec": ((BUNDLE, Option(("--rootless",), "rootless", False)), (), False),
+    "spec": ((BUNDLE, Option(("--rootless",), "rootless", False),
+              Option(("--fgac",), "fgac", help="notify mount/mknod to the FGAC server on this socket")), (), False),
     "features": ((), (), False),
     "version": ((), (), False),
 }

@@ -241,6 +241,10 @@ def cmd_spec(root, values, args):
     if os.path.exists(path):
         raise SlrError(f"File {path} exists. Remove it first")
     config = default_config(rootless=values["rootless"])
+    if values.get("fgac"):
+        from slruntime.fgac.spec_helper import add_seccomp_notify
+
+        add_seccomp_notify(config, os.path.abspath(values["fgac"]))
     try:
         with open(path, "w") as f:
             f.write(jsonlite.dumps(config, 2) + "\n")

@@ -72,7 +72,7 @@ def _create(container, spec, options, rootless):
     init_options = {"fifo_fd": None, "console_socket": options.get("console_socket"),
                     "no_pivot": options.get("no_pivot", False),
                     "preserve_fds": options.get("preserve_fds") or 0,
-                    "pool_fd": options.get("pool_fd")}
+                    "pool_fd": options.get("pool_fd"), "console_size": options.get("console_size")}
     if options.get("pool"):
         container.data["pool"] = options["pool"]
     if options.get("subreaper"):
@@ -150,9 +150,16 @@ def _write_oom_score_adj(pid, value):
 def write_pid_file(path, pid):
     path = os.path.abspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise SlrError(f"--pid-file {path}: {exc.strerror}") from None
 
 
 def saved_spec(container):
@@ -164,24 +171,40 @@ def saved_spec(container):
 def start(container):
     status = container.status()
     if status != "created":
-        raise WrongState(f"cannot start a container in the {status} state")
+        raise WrongState({"running": "cannot start an already running container",
+                          "stopped": "cannot start a container that has stopped"}.get(
+            status, f"cannot start a container in the {status} state"))  # runc's words
     try:
         fd = os.open(container.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise SlrError(f"container {container.id}: init is not waiting for start: {exc.strerror}") from None
+    spec = saved_spec(container)
     try:
         os.write(fd, b"0")
+        if spec.hooks.get("poststart"):
+            _wait_for_exec(fd)
     finally:
         os.close(fd)
-    mark_started(container)
+    mark_started(container, spec)
 
 
-def mark_started(container):
+def _wait_for_exec(fifo_fd):
+    """Poststart hooks run once the user's process executes (the spec's order, after
+    the init's startContainer hooks): the init holds exec.fifo open close-on-exec
+    until its execve, and a fifo's write end polls POLLERR once it has no reader."""
+    import select
+
+    poller = select.poll()
+    poller.register(fifo_fd, 0)
+    poller.poll()
+
+
+def mark_started(container, spec=None):
     """The process was handed over: record it (no fifo: running) and run poststart hooks."""
     os.unlink(container.fifo)
     container.data["status"] = "running"
     container.save()
-    spec = saved_spec(container)
+    spec = spec or saved_spec(container)
     if spec.hooks.get("poststart"):
         hooks.run(spec.hooks, "poststart", container.oci_state("running"), warn_only=True, log=_log())
 
@@ -328,6 +351,9 @@ def _foreground_terminal(bundle, options):
         return None
     from slruntime.terminal import ConsoleProxy
 
+    from slruntime.terminal import caller_window_size
+
     proxy = ConsoleProxy()
     options["console_socket"] = proxy.socket_path
+    options["console_size"] = caller_window_size()
     return proxy

@@ -66,10 +66,11 @@ def execute(container, options):
     proxy = None
     console_socket = options.get("console_socket")
     if proc.terminal and not console_socket and not detach:
-        from slruntime.terminal import ConsoleProxy
+        from slruntime.terminal import ConsoleProxy, caller_window_size
 
         proxy = ConsoleProxy()
         console_socket = proxy.socket_path
+        proc.console_size = proc.console_size or caller_window_size()
     join_fds = _open_init_namespaces(container, spec)
     runtime_side, child_side = Channel.pair()
     if not detach:

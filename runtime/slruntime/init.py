@@ -101,7 +101,7 @@ def _setup_and_wait(spec, channel, go, options):
 
     channel.send({"type": "hooks"})
     state = channel.expect("ok", "the runtime")["state"]
-    hooks.run(spec.hooks, "createContainer", state)
+    hooks.run(spec.hooks, "createContainer", _seen_from_inside(state, "creating"))
 
     # Everything the host provides must be opened or imported before pivot_root.
     pool_fd = options.get("pool_fd")
@@ -136,7 +136,7 @@ def _setup_and_wait(spec, channel, go, options):
     if wants_console:
         if console is None:
             raise SlrError("process.terminal needs --console-socket (or `slr run` in the foreground)")
-        master, slave = process.open_pty(proc.console_size)
+        master, slave = process.open_pty(proc.console_size or options.get("console_size"))
         process.send_console(console, master)
         process.become_terminal(slave)
     allow_setgroups = process.setgroups_allowed()
@@ -147,13 +147,20 @@ def _setup_and_wait(spec, channel, go, options):
     if pool_fd is None:
         if os.read(fifo_fd, 1) != b"0":
             raise SlrError("exec.fifo: unexpected start signal")
-        os.close(fifo_fd)
+        # fifo_fd stays open (close-on-exec): `slr start` waits for its closing.
     else:
         proc, executable = member.receive_process(pool_fd, proc)
+    hooks.run(spec.hooks, "startContainer", _seen_from_inside(state, "created"))
     state["status"] = "running"
-    hooks.run(spec.hooks, "startContainer", state)
     process.finalize_and_exec(proc, executable, seccomp_filter, listener, state,
                               options.get("preserve_fds", 0), allow_setgroups, lsm_attrs)
+
+
+def _seen_from_inside(state, status):
+    """The state for hooks run in the container's namespaces: the lifecycle status at
+    that point (the user's program has not run yet) and the pid as the container sees
+    it, as the runtime-spec asks (and runc does)."""
+    return dict(state, status=status, pid=os.getpid())
 
 
 def _apply_sysctl(sysctl):

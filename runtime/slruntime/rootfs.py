@@ -223,10 +223,6 @@ def create_devices(root_fd, devices, in_userns, with_defaults):
         except OSError as exc:
             _fail(f"device {path}", exc)
         try:
-            try:
-                os.unlink(name, dir_fd=parent_fd)
-            except (FileNotFoundError, IsADirectoryError):
-                pass
             if in_userns and kind != "p":
                 _bind_host_device(parent_fd, name, path)
                 continue
@@ -234,6 +230,13 @@ def create_devices(root_fd, devices, in_userns, with_defaults):
             old_umask = os.umask(0)
             try:
                 os.mknod(name, kind_bits | mode, os.makedev(major, minor), dir_fd=parent_fd)
+            except FileExistsError:
+                # Never delete what is there (an image's own node, or worse): accept
+                # the same device, refuse anything else.
+                existing = os.lstat(name, dir_fd=parent_fd)
+                if stat.S_IFMT(existing.st_mode) != kind_bits or (kind != "p" and existing.st_rdev != os.makedev(major, minor)):
+                    raise MountError(f"device {path}: something else already exists there") from None
+                continue
             finally:
                 os.umask(old_umask)
             os.chown(name, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
@@ -244,7 +247,10 @@ def create_devices(root_fd, devices, in_userns, with_defaults):
 
 
 def _bind_host_device(parent_fd, name, path):
-    os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=parent_fd))
+    try:  # a mount point for the host's node; O_EXCL: never open what is there
+        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644, dir_fd=parent_fd))
+    except FileExistsError:
+        pass
     node_fd = os.open(name, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=parent_fd)
     try:
         libc.mount(path, _fd_path(node_fd), None, libc.MS_BIND)
@@ -293,11 +299,15 @@ def prepare(spec, in_userns, cgroup):
     try:
         for mount in spec.mounts:
             mount_one(root_fd, mount, in_userns, cgroup)
-        # Without a /dev mount the image's own /dev stays: add linux.devices only.
-        has_dev_mount = any(m.destination == "/dev" for m in spec.mounts)
-        create_devices(root_fd, lx.devices, in_userns, with_defaults=has_dev_mount)
-        if has_dev_mount:
-            create_dev_symlinks(root_fd)
+        # A /dev of the container's own (tmpfs) gets the default devices and links.
+        # A bind-mounted /dev is someone else's directory (often the host's): leave
+        # it alone entirely, as runc does. Without a /dev mount, the image's own /dev
+        # only gets linux.devices.
+        dev_mounts = [m for m in spec.mounts if m.destination.rstrip("/") == "/dev"]
+        if not any(m.is_bind for m in dev_mounts):
+            create_devices(root_fd, lx.devices, in_userns, with_defaults=bool(dev_mounts))
+            if dev_mounts:
+                create_dev_symlinks(root_fd)
     finally:
         os.close(root_fd)
     return propagation

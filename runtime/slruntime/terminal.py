@@ -88,6 +88,17 @@ class ConsoleProxy:
             os.rmdir(self._dir)
 
 
+def caller_window_size():
+    """(rows, columns) of our own terminal, for a pty that should start the same size."""
+    if not os.isatty(0):
+        return None
+    import fcntl
+    import termios
+
+    rows, cols = struct.unpack("HHHH", fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))[:2]
+    return (rows, cols) if rows and cols else None
+
+
 def receive_pty(conn):
     _, ancillary, _, _ = conn.recvmsg(1024, _socket.CMSG_SPACE(4))
     for level, kind, data in ancillary:

@@ -68,7 +68,7 @@ def test_delete_running_needs_force(slr, bundle):
     assert result.returncode == 1
     assert "not stopped: running" in result.stderr
     slr("delete", "--force", "c1", check=True)
-    assert not os.path.exists(f"/proc/{pid}/status") or "Z" in open(f"/proc/{pid}/status").read()
+    assert not _alive(pid)
     assert slr.ids() == []
 
 

@@ -96,3 +96,15 @@ def test_stale_pool_is_cleaned_up(slr, bundle):
     slr("pool", "delete", "p2", check=True)
     assert _members(slr) == {}
     assert slr("pool", "run", "p2", "--", "true").returncode == 1
+
+
+def test_pool_run_with_a_terminal(slr, pool):
+    import subprocess
+
+    _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+    command = " ".join(slr.cmd("pool", "run", "-t", "p1", "--", "sh", "-c", "'tty; stty size; exit 3'"))
+    # script(1) gives `slr pool run` a terminal of 33x99, which the container's pty copies.
+    result = subprocess.run(["script", "-qec", f"stty rows 33 cols 99; {command}", "/dev/null"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.split() == ["/dev/pts/0", "33", "99"]

@@ -121,19 +121,13 @@ def _mount(call):
         resolved["source"] = bind_source.path
     request = MountRequest(bind_source.path if bind_source else source, target.path, fstype or "", flags, data)
     rule = call.allowed_by(call.rules.mounts, request)
-    call.perform(
-        rule,
-        operations.mount,
-        call.target.pidfd,
-        source,
-        target.fd,
-        fstype,
-        flags,
-        data,
-        call.target.fsuid,
-        call.target.fsgid,
-        bind_source.fd if bind_source else None,
-    )
+    if bind_source:
+        call.perform(rule, operations.bind_mount, call.target.mount_ns_fd, bind_source.fd, target.fd, flags)
+    else:
+        target_ids = call.target.fsuid, call.target.fsgid
+        call.perform(
+            rule, operations.mount, call.target.mount_ns_fd, source, target.fd, fstype, flags, data, *target_ids
+        )
 
 
 def _umount(call, flags):
@@ -142,7 +136,7 @@ def _umount(call, flags):
     target = call.resolve("target", target_path, follow_last=not flags & UMOUNT_NOFOLLOW)
     call.outcome["resolved"] = {"target": target.path}
     rule = call.allowed_by(call.rules.umounts, target.path, flags)
-    call.perform(rule, operations.umount, call.target.pidfd, target.fd, flags & ~UMOUNT_NOFOLLOW)
+    call.perform(rule, operations.umount, call.target.mount_ns_fd, target.fd, flags & ~UMOUNT_NOFOLLOW)
 
 
 def _mknod_common(call, path, mode, dev):

@@ -82,6 +82,7 @@ class Server:
         except OSError:
             pass
         self.listener.close()
+        self.epoll.close()
         self.log.write("stopped", containers=len(self.containers))
 
     def _poll_timeout(self):
@@ -266,18 +267,16 @@ class _Container:
         self.answer(server, notif, syscall, {"decision": "deny", "errno": errno.EPERM, "reason": reason})
 
     def answer(self, server, notif, syscall, outcome):
+        # Logged before the answer: once the container sees the result, the record
+        # of the decision already exists.
+        syscall = syscall or f"{notif.arch:#x}:{notif.nr}"
+        server.log.write("decision", container=self.id, pid=notif.pid, syscall=syscall, **outcome)
         try:
             notify.respond(self.fd, notif.id, outcome["errno"])
-        except OSError:
+        except OSError as exc:
             if outcome["decision"] != "gone":
-                outcome.update(decision="gone", reason=f"caller stopped waiting; {outcome.get('reason', '')}")
-        server.log.write(
-            "decision",
-            container=self.id,
-            pid=notif.pid,
-            syscall=syscall or f"{notif.arch:#x}:{notif.nr}",
-            **outcome,
-        )
+                server.log.write("answer_undelivered", container=self.id, pid=notif.pid, syscall=syscall,
+                                 reason=exc.strerror)
 
     def helper_done(self, server):
         self.helpers -= 1

@@ -12,9 +12,14 @@ PATH_MAX = 4096
 
 
 class Target:
+    """The calling thread (the notification's pid is a thread id)."""
+
     def __init__(self, pid):
         self.pid = pid
-        self.pidfd = os.pidfd_open(pid)
+        # /proc/PID/ns/mnt rather than a pidfd: the notification names the calling
+        # *thread*, and pidfd_open refuses thread ids before Linux 6.9; every file
+        # below is per thread too (root, credentials and umask can differ per thread).
+        self.mount_ns_fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         self.mem_fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
         # The caller's root directory: its pivot_root/chroot view of the filesystem.
         self.root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -45,7 +50,7 @@ class Target:
         raise OSError(36, "string too long")
 
     def close(self):
-        for fd in (self.pidfd, self.mem_fd, self.root_fd):
+        for fd in (self.mount_ns_fd, self.mem_fd, self.root_fd):
             os.close(fd)
 
 

@@ -57,8 +57,10 @@ def _run(root, name, args, values):
     record = manager.read_record(root, name)
     if not manager.manager_alive(record):
         raise SlrError(f"pool {name} is not running")
-    started = client.start(record["socket"], args, env=values["env"], cwd=values["cwd"],
-                           terminal=values["tty"], wait=not values["detach"])
+    from slruntime.terminal import caller_window_size
+
+    started = client.start(record["socket"], args, env=values["env"], cwd=values["cwd"], terminal=values["tty"],
+                           wait=not values["detach"], console_size=caller_window_size() if values["tty"] else None)
     if values["detach"]:
         sys.stdout.write(f"{started.id}\n")
         return 0

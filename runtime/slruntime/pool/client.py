@@ -28,9 +28,12 @@ class Started:
         return message["exit"]
 
 
-def start(socket_path, args, env=None, cwd=None, terminal=False, stdio=(0, 1, 2), wait=True):
-    """Hand `args` to a ready container of the pool; returns a Started."""
+def start(socket_path, args, env=None, cwd=None, terminal=False, stdio=(0, 1, 2), wait=True, console_size=None):
+    """Hand `args` to a ready container of the pool; returns a Started.
+    console_size: (rows, columns) of the pty when terminal is set."""
     request = {"args": list(args), "wait": wait}
+    if terminal and console_size:
+        request["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
     if env:
         request["env"] = list(env)
     if cwd:

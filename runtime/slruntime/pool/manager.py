@@ -164,7 +164,8 @@ class PoolManager:
         member = self.members[self.ready.pop(0)]
         container = Container.load(self.root, member.id)
         try:
-            wire.send(member.sock, {k: request[k] for k in ("args", "env", "cwd", "terminal") if k in request}, fds)
+            wire.send(member.sock, {k: request[k] for k in ("args", "env", "cwd", "terminal", "consoleSize")
+                                    if k in request}, fds)
             answer, pty = self._await_exec(member)
         except (OSError, SlrError) as exc:
             self._reply(client, {"error": f"{member.id}: {exc}"})

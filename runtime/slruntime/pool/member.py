@@ -44,6 +44,8 @@ def _merge(configured, request):
            "terminal": bool(request.get("terminal")),
            "env": _merge_env(configured.env, request.get("env") or []),
            "user": {"uid": configured.uid, "gid": configured.gid}}
+    if request.get("consoleSize") is not None:
+        raw["consoleSize"] = request["consoleSize"]
     try:
         parsed = specmod._parse_process(raw, "process", False)
     except specmod.SpecError as exc:
@@ -52,6 +54,7 @@ def _merge(configured, request):
     for name in specmod.Process.__slots__:
         setattr(merged, name, getattr(configured, name))
     merged.args, merged.env, merged.cwd, merged.terminal = parsed.args, parsed.env, parsed.cwd, parsed.terminal
+    merged.console_size = parsed.console_size or configured.console_size
     return merged
 
 

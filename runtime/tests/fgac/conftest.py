@@ -210,3 +210,21 @@ def container(test_user):
         for stream in (c.proc.stdin, c.proc.stdout):
             stream.close()
 
+
+
+@pytest.fixture
+def loop_device(workdir):
+    """A host block device (loop) holding an ext4 filesystem with one file."""
+    if not os.path.exists("/dev/loop-control"):
+        pytest.skip("no loop device support on this host")
+    content = os.path.join(workdir, "ext4-content")
+    os.mkdir(content)
+    with open(os.path.join(content, "on-ext4"), "w") as f:
+        f.write("from the block device\n")
+    image = os.path.join(workdir, "ext4.img")
+    subprocess.run(["truncate", "-s", "8M", image], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", content, image], check=True)
+    device = subprocess.run(["losetup", "--find", "--show", image], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    yield device
+    subprocess.run(["losetup", "--detach", device], check=False)

@@ -17,6 +17,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 import ctypes.util
 
@@ -114,6 +115,27 @@ def run_op(op, out):
         return {}
     if kind == "race":
         return race(op)
+    if kind == "parallel":  # the same call from many threads at once
+        results = [None] * op["threads"]
+
+        def call(i):
+            results[i] = run_op(op["call"], out).get("errno")
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(op["threads"])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return {"errnos": results}
+    if kind == "time":  # latency of a call, for bench_latency.py
+        samples = []
+        for _ in range(op["n"]):
+            start = time.perf_counter_ns()
+            run_op(op["call"], out)
+            samples.append((time.perf_counter_ns() - start) / 1000)
+        samples.sort()
+        return {"median_us": samples[len(samples) // 2], "p90_us": samples[len(samples) * 9 // 10],
+                "last": run_op(op["call"], out)}
     raise ValueError(f"unknown op {kind}")
 
 
