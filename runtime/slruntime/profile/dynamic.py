@@ -30,6 +30,10 @@ _NOTIF_RECV = 0xC0502100
 _NOTIF_SEND = 0xC0182101
 _NOTIF_SIZE = 80
 _FLAG_CONTINUE = 1          # SECCOMP_USER_NOTIF_FLAG_CONTINUE
+# slr sends the notify descriptor to the listener right after loading the filter: these
+# calls must not wait for a listener that has not received its descriptor yet. They are
+# allowed in the observing filter, so the run cannot add them.
+_LISTENER_HANDOFF = ("sendmsg", "close")
 
 
 class DynamicError(Exception):
@@ -46,7 +50,7 @@ def observe(config, rootfs, arch, allowed, timeout):
         raise DynamicError(f"the workload can only run on its own architecture ({arch}), "
                            f"this host is {os.uname().machine}")
     table = syscalls.table(arch)
-    notify = sorted(set(table.values()) - set(allowed))
+    notify = sorted(set(table.values()) - set(allowed) - set(_LISTENER_HANDOFF))
     work = tempfile.mkdtemp(prefix="slr-profile-")
     try:
         listener_path = os.path.join(work, "listener.sock")
@@ -58,24 +62,57 @@ def observe(config, rootfs, arch, allowed, timeout):
         listener.listen(1)
         state_root = os.path.join(work, "state")
         container_id = "slr-profile-" + uuid.uuid4().hex[:12]
-        runtime = subprocess.Popen(
-            [sys.executable, "-m", "slruntime", "--root", state_root, "run", "--bundle", bundle, container_id],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        slr = [sys.executable, "-m", "slruntime", "--root", state_root]
+        stderr_path = os.path.join(work, "stderr")
+        with open(stderr_path, "wb") as stderr:
+            runtime = subprocess.Popen(slr + ["run", "--bundle", bundle, container_id],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + timeout
         try:
             observed = _serve(listener, runtime, table, deadline)
         finally:
             listener.close()
-            if runtime.poll() is None:
-                subprocess.run([sys.executable, "-m", "slruntime", "--root", state_root, "kill",
-                                container_id, "KILL"], capture_output=True)
-                runtime.send_signal(signal.SIGTERM)
-            _, stderr = runtime.communicate()
-        lines = stderr.decode(errors="replace").strip().splitlines()
+            _stop(runtime, slr, container_id)
+        with open(stderr_path, "rb") as stream:
+            lines = stream.read().decode(errors="replace").strip().splitlines()
         return {"observed": observed, "exit_code": runtime.returncode,
                 "stderr": lines[-1] if lines else "", "timed_out": time.monotonic() >= deadline}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _stop(runtime, slr, container_id):
+    """End the run: ask slr to kill the container, then kill what is left of it."""
+    if runtime.poll() is None:
+        subprocess.run(slr + ["kill", container_id, "KILL"], capture_output=True, timeout=30)
+        try:
+            runtime.wait(5)
+        except subprocess.TimeoutExpired:
+            for pid in _descendants(runtime.pid) + [runtime.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            runtime.wait()
+    subprocess.run(slr + ["delete", "--force", container_id], capture_output=True, timeout=30)
+
+
+def _descendants(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stream:
+                    parent = int(stream.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), ()):
+            found.append(child)
+            queue.append(child)
+    return found
 
 
 def _write_config(bundle, config, rootfs, arch, notify, listener_path):

@@ -64,7 +64,6 @@ class Reach:
     def __init__(self):
         self.syscalls = {}            # number -> set of object paths
         self.unresolved = {}          # object path -> syscall sites with an unknown number
-        self.objects = set()          # paths of objects with reachable code
 
     def add(self, number, path):
         self.syscalls.setdefault(number, set()).add(path)
@@ -168,7 +167,6 @@ class Program:
     def _visit_code(self, loaded, index, reach, work):
         region = loaded.facts.regions[index]
         path = loaded.obj.path
-        reach.objects.add(path)
         for number in region.syscalls:
             reach.add(number, path)
         if region.unresolved:

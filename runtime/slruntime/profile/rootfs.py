@@ -122,10 +122,3 @@ class Rootfs:
                     executables.append(self.inside(host))
         return sorted(executables), sorted(libraries)
 
-
-def is_elf(host_path):
-    try:
-        with open(host_path, "rb") as stream:
-            return stream.read(4) == _ELF_MAGIC
-    except OSError:
-        return False

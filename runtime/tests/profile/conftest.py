@@ -34,7 +34,7 @@ int main(int argc, char **argv)
     __asm__ volatile ("syscall" : "=a"(ret) : "a"(SYS_sched_rr_get_interval), "D"(0), "S"(0)
                       : "rcx", "r11", "memory");
     printf("pid %d\n", getpid() > 0);
-    printf("ppid %d\n", syscall(SYS_getppid) > 0);
+    printf("ppid %d\n", syscall(SYS_getppid) >= 0);
     if (argc > 1) {
         errno = 0;
         ret = syscall(atol(argv[1]));
