@@ -8,6 +8,7 @@ driven as v1, as runc does. The cgroup of a container is recorded in its state a
 import errno
 import os
 
+from slruntime import files
 from slruntime.errors import SlrError
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -22,15 +23,9 @@ class CgroupError(SlrError):
 
 def _write(path, value):
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        raise CgroupError(f"cgroup: cannot open {path}: {exc.strerror}") from None
-    try:
-        os.write(fd, str(value).encode())
+        files.write_once(path, value)
     except OSError as exc:
         raise CgroupError(f"cgroup: writing {value!r} to {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
 
 
 def _read(path):
@@ -86,8 +81,14 @@ def _device_allow_rules(devices):
     return rules
 
 
-def default_path(container_id):
-    return f"/slr/{container_id}"
+def default_path(root, container_id):
+    """/slr/<id> for the default state root; other roots (another engine, a test)
+    get a directory of their own, so equal ids under two roots never share a cgroup."""
+    if root == "/run/slr":
+        return f"/slr/{container_id}"
+    import zlib
+
+    return f"/slr/{zlib.crc32(os.path.abspath(root).encode()):08x}/{container_id}"
 
 
 def _relative(cgroups_path):
@@ -131,6 +132,12 @@ class Cgroup:
                 return None  # unprivileged and nothing to enforce: run without a cgroup
             group.destroy()
             raise
+        busy = group.pids()
+        if busy:
+            # Another container's (same id under another --root, or a shared cgroupsPath):
+            # joining it would let either one's delete kill the other's processes.
+            group.destroy()
+            raise CgroupError(f"cgroup: {cgroups_path} is not empty: {len(busy)} process(es) found")
         return group
 
     def _make_dirs(self):
@@ -232,12 +239,13 @@ class Cgroup:
             self._set("pids", "pids.max", "max" if pids["limit"] <= 0 else pids["limit"])
         blkio = res.get("blockIO") or {}
         if blkio.get("weight") is not None:
-            self._set("blkio", "blkio.weight", blkio["weight"])
+            self._set("blkio", self._blkio_weight_file("blkio.weight"), blkio["weight"])
         if blkio.get("leafWeight") is not None:
             self._set("blkio", "blkio.leaf_weight", blkio["leafWeight"])
         for dev in blkio.get("weightDevice") or []:
             if dev.get("weight") is not None:
-                self._set("blkio", "blkio.weight_device", f"{dev['major']}:{dev['minor']} {dev['weight']}")
+                self._set("blkio", self._blkio_weight_file("blkio.weight_device"),
+                          f"{dev['major']}:{dev['minor']} {dev['weight']}")
         for key, name in (("throttleReadBpsDevice", "read_bps_device"), ("throttleWriteBpsDevice", "write_bps_device"),
                           ("throttleReadIOPSDevice", "read_iops_device"), ("throttleWriteIOPSDevice", "write_iops_device")):
             for dev in blkio.get(key) or []:
@@ -254,13 +262,22 @@ class Cgroup:
         if res.get("unified"):
             raise CgroupError("cgroup: linux.resources.unified needs cgroup v2, this host has v1")
 
+    def _blkio_weight_file(self, name):
+        """blkio.weight* exist with the CFQ scheduler only (gone since Linux 5.0);
+        with BFQ the same weights are blkio.bfq.weight* (as runc falls back)."""
+        directory = self.paths.get("blkio")
+        if directory is None or os.path.exists(os.path.join(directory, name)):
+            return name
+        bfq = name.replace("blkio.", "blkio.bfq.", 1)
+        return bfq if os.path.exists(os.path.join(directory, bfq)) else name
+
     def _apply_device_rules(self, rules):
         # Order matters: the config's rules first, then what must stay allowed.
         for rule in rules:
-            kind = rule.get("type", "a")
+            kind = rule.get("type") or "a"  # null means absent, as everywhere in the spec
             major = "*" if rule.get("major", -1) in (None, -1) else rule["major"]
             minor = "*" if rule.get("minor", -1) in (None, -1) else rule["minor"]
-            entry = "a" if kind == "a" and major == "*" and minor == "*" else f"{kind} {major}:{minor} {rule.get('access', 'rwm')}"
+            entry = "a" if kind == "a" and major == "*" and minor == "*" else f"{kind} {major}:{minor} {rule.get('access') or 'rwm'}"
             self._set("devices", "devices.allow" if rule["allow"] else "devices.deny", entry)
 
     def _apply_v2(self, res):

@@ -6,7 +6,7 @@ mount or process survives a failed create.
 
 import os
 
-from slruntime import hooks, jsonlite, libc, spec as specmod
+from slruntime import files, hooks, jsonlite, libc, spec as specmod
 from slruntime.errors import SlrError, WrongState
 from slruntime.state import CONFIG_FILE, Container, process_start_time
 from slruntime.sync import Channel
@@ -89,7 +89,7 @@ def _create(container, spec, options, rootless):
     for _, fd in join_fds:
         os.close(fd)
     try:
-        cgroup = Cgroup.create(lx.cgroups_path or default_path(container.id), lx.resources, rootless)
+        cgroup = Cgroup.create(lx.cgroups_path or default_path(container.root, container.id), lx.resources, rootless)
         if cgroup is not None:
             container.data["cgroup"] = cgroup.to_state()
             container.save()
@@ -141,8 +141,7 @@ def _reap(pid):
 
 def _write_oom_score_adj(pid, value):
     try:
-        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
-            f.write(str(value))
+        files.write_once(f"/proc/{pid}/oom_score_adj", value)
     except OSError as exc:
         raise SlrError(f"process.oomScoreAdj {value}: {exc.strerror}") from None
 

@@ -10,7 +10,7 @@ import os
 
 from slruntime import container as lifecycle, libc, namespaces, process, spec as specmod
 from slruntime.errors import SlrError, WrongState
-from slruntime.sync import Channel, fork_and_report
+from slruntime.sync import Channel, fork_and_report, run_child
 
 _SIGKILL = 9
 
@@ -149,46 +149,38 @@ def _open_init_namespaces(container, spec):
 
 def _child(spec, proc, channel, join_fds, console_socket, preserve_fds):
     """Stage 1 joins the namespaces; its child (in the pid namespace) execs. Never returns."""
-    from slruntime import seccomp
-    from slruntime.init import _fail
+    run_child(channel, "exec", _join_and_exec, spec, proc, channel, join_fds, console_socket, preserve_fds)
 
-    try:
-        libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)
-        libc.prctl(libc.PR_SET_DUMPABLE, 0)
-        go = channel.expect("go", "the runtime")
-        lx = spec.linux
-        console = process.connect_unix(console_socket, "console socket") if proc.terminal and console_socket else None
-        seccomp_filter = seccomp.build(lx.seccomp) if lx.seccomp else None
-        listener = None
-        if lx.seccomp and lx.seccomp.get("listenerPath"):
-            listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
-                        lx.seccomp.get("listenerMetadata"))
-        from slruntime import lsm
 
-        lsm.check(proc, None)
-        lsm_attrs = lsm.open_exec_attrs(proc)
-        namespaces.join(join_fds)
-        fork_and_report(channel)
-        if proc.exec_cpu_affinity:
-            process.set_cpu_affinity(proc.exec_cpu_affinity[0])
-        executable = process.find_executable(proc.args[0], proc.env, proc.cwd)
-        if proc.terminal:
-            if console is None:
-                raise SlrError("exec --tty needs --console-socket when detached")
-            master, slave = process.open_pty(proc.console_size)
-            process.send_console(console, master)
-            process.become_terminal(slave)
-        allow_setgroups = process.setgroups_allowed()
-        state = go["state"]
-        channel.send({"type": "ready"})
-        channel.close()
-        channel.write_fd = None
-        process.finalize_and_exec(proc, executable, seccomp_filter, listener, state, preserve_fds,
-                                  allow_setgroups, lsm_attrs)
-    except SlrError as exc:
-        _fail(channel, str(exc))
-    except OSError as exc:
-        _fail(channel, f"exec: {exc}")
-    except BaseException as exc:  # a forked child must never return into the caller
-        _fail(channel, f"exec: internal error: {exc!r}")
-    os._exit(1)
+def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds):
+    from slruntime import lsm, seccomp
+
+    libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)
+    libc.prctl(libc.PR_SET_DUMPABLE, 0)
+    go = channel.expect("go", "the runtime")
+    lx = spec.linux
+    console = process.connect_unix(console_socket, "console socket") if proc.terminal and console_socket else None
+    seccomp_filter = seccomp.build(lx.seccomp) if lx.seccomp else None
+    listener = None
+    if lx.seccomp and lx.seccomp.get("listenerPath"):
+        listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
+                    lx.seccomp.get("listenerMetadata"))
+    lsm.check(proc, None)
+    lsm_attrs = lsm.open_exec_attrs(proc)
+    namespaces.join(join_fds)
+    fork_and_report(channel)
+    if proc.exec_cpu_affinity:
+        process.set_cpu_affinity(proc.exec_cpu_affinity[0])
+    executable = process.find_executable(proc.args[0], proc.env, proc.cwd)
+    if proc.terminal:
+        if console is None:
+            raise SlrError("exec --tty needs --console-socket when detached")
+        master, slave = process.open_pty(proc.console_size)
+        process.send_console(console, master)
+        process.become_terminal(slave)
+    allow_setgroups = process.setgroups_allowed()
+    state = go["state"]
+    channel.send({"type": "ready"})
+    channel.close()
+    process.finalize_and_exec(proc, executable, seccomp_filter, listener, state, preserve_fds,
+                              allow_setgroups, lsm_attrs)

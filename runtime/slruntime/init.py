@@ -11,77 +11,43 @@ the process exits, so the runtime can clean up and report it.
 
 import os
 
-from slruntime import hooks, libc, namespaces, process, rootfs
+from slruntime import files, hooks, libc, namespaces, process, rootfs
 from slruntime.errors import SlrError
-from slruntime.sync import fork_and_report
+from slruntime.sync import fork_and_report, run_child
 
 _SIGKILL = 9
 
 
 def stage1(spec, channel, join_fds, options):
     """Never returns."""
-    try:
-        libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)  # a dead runtime must not leave us behind
-        go = channel.expect("go", "the runtime")
-        namespaces.join(join_fds)
-        lx = spec.linux
-        user_ns = lx.namespace("user")
-        if user_ns is not None and user_ns.path is None:
-            libc.unshare(libc.CLONE_NEWUSER)
-            channel.send({"type": "userns"})
-            channel.expect("mapped", "the runtime")
-            # Become the namespace's root (when mapped) to build the rootfs as it.
-            if _maps_zero(lx.gid_mappings):
-                os.setresgid(0, 0, 0)
-            if _maps_zero(lx.uid_mappings):
-                os.setresuid(0, 0, 0)
-        libc.unshare(namespaces.new_flags(lx.namespaces))
-        time_ns = lx.namespace("time")
-        if time_ns is not None and time_ns.path is None and lx.time_offsets:
-            namespaces.write_time_offsets(lx.time_offsets)
-        fork_and_report(channel)
-        container_init(spec, channel, go, options)
-    except SlrError as exc:
-        _report(channel, str(exc))
-    except OSError as exc:
-        _report(channel, f"container setup: {exc}")
-    except BaseException as exc:  # a forked child must never return into the caller
-        _report(channel, f"container setup: internal error: {exc!r}")
-    os._exit(1)
+    run_child(channel, "container setup", _stage1, spec, channel, join_fds, options)
+
+
+def _stage1(spec, channel, join_fds, options):
+    libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)  # a dead runtime must not leave us behind
+    go = channel.expect("go", "the runtime")
+    namespaces.join(join_fds)
+    lx = spec.linux
+    user_ns = lx.namespace("user")
+    if user_ns is not None and user_ns.path is None:
+        libc.unshare(libc.CLONE_NEWUSER)
+        channel.send({"type": "userns"})
+        channel.expect("mapped", "the runtime")
+        # Become the namespace's root (when mapped) to build the rootfs as it.
+        if _maps_zero(lx.gid_mappings):
+            os.setresgid(0, 0, 0)
+        if _maps_zero(lx.uid_mappings):
+            os.setresuid(0, 0, 0)
+    libc.unshare(namespaces.new_flags(lx.namespaces))
+    time_ns = lx.namespace("time")
+    if time_ns is not None and time_ns.path is None and lx.time_offsets:
+        namespaces.write_time_offsets(lx.time_offsets)
+    fork_and_report(channel)
+    run_child(channel, "container init", _setup_and_wait, spec, channel, go, options)
 
 
 def _maps_zero(mappings):
     return any(m.container_id == 0 for m in mappings)
-
-
-def _report(channel, message):
-    try:
-        channel.send({"error": message})
-    except OSError:
-        pass
-
-
-def container_init(spec, channel, go, options):
-    """Never returns."""
-    try:
-        _setup_and_wait(spec, channel, go, options)
-    except SlrError as exc:
-        _fail(channel, str(exc))
-    except OSError as exc:
-        _fail(channel, f"container init: {exc}")
-    except BaseException as exc:  # a forked child must never return into the caller
-        _fail(channel, f"container init: internal error: {exc!r}")
-    os._exit(1)
-
-
-def _fail(channel, message):
-    if channel.write_fd is not None:
-        _report(channel, message)
-    else:  # after create returned: the container's stderr is all we have
-        try:
-            os.write(2, f"slr: {message}\n".encode())
-        except OSError:
-            pass
 
 
 def _setup_and_wait(spec, channel, go, options):
@@ -143,7 +109,6 @@ def _setup_and_wait(spec, channel, go, options):
 
     channel.send({"type": "created"})
     channel.close()
-    channel.write_fd = None
     if pool_fd is None:
         if os.read(fifo_fd, 1) != b"0":
             raise SlrError("exec.fifo: unexpected start signal")
@@ -165,12 +130,7 @@ def _seen_from_inside(state, status):
 
 def _apply_sysctl(sysctl):
     for key, value in sysctl.items():
-        path = "/proc/sys/" + key.replace(".", "/")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-            try:
-                os.write(fd, value.encode())
-            finally:
-                os.close(fd)
+            files.write_once("/proc/sys/" + key.replace(".", "/"), value, os.O_NOFOLLOW)
         except OSError as exc:
             raise SlrError(f"sysctl {key}={value}: {exc.strerror}") from None

@@ -2,8 +2,8 @@
 
 import os
 
-from slruntime import libc
-from slruntime.errors import SlrError
+from slruntime import files, libc
+from slruntime.errors import SlrError, SpecError
 
 CLONE_FLAGS = {
     "pid": libc.CLONE_NEWPID, "network": libc.CLONE_NEWNET, "mount": libc.CLONE_NEWNS,
@@ -22,12 +22,14 @@ def open_join_targets(namespaces):
     bad path is an error before anything is created."""
     opened = []
     for ns_type in _JOIN_ORDER:
-        for ns in namespaces:
+        for i, ns in enumerate(namespaces):
             if ns.type == ns_type and ns.path:
                 try:
                     fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
                 except OSError as exc:
-                    raise SlrError(f"namespace {ns.type}: cannot open {ns.path}: {exc.strerror}") from None
+                    for _, fd in opened:  # the pool manager lives on: no fd leaks
+                        os.close(fd)
+                    raise SpecError(f"linux.namespaces[{i}].path", f"{ns.path}: {exc.strerror}") from None
                 opened.append((ns.type, fd))
     return opened
 
@@ -78,11 +80,7 @@ def _only_self(mappings, host_id):
 
 def _write_map(pid, name, text):
     try:
-        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
+        files.write_once(f"/proc/{pid}/{name}", text)
     except OSError as exc:
         raise SlrError(f"user namespace: writing {name} {text.strip()!r}: {exc.strerror}") from None
 

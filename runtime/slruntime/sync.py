@@ -11,9 +11,10 @@ from slruntime.errors import SlrError
 
 
 class Channel:
-    def __init__(self, read_fd, write_fd):
+    def __init__(self, read_fd, write_fd, peer=None):
         self.read_fd = read_fd
         self.write_fd = write_fd
+        self.peer = peer  # the runtime side names the child, to report its death in one line
         self._buffer = b""
 
     @classmethod
@@ -21,10 +22,15 @@ class Channel:
         """Two connected channels: (runtime side, child side)."""
         down_r, down_w = os.pipe()
         up_r, up_w = os.pipe()
-        return cls(up_r, down_w), cls(down_r, up_w)
+        return cls(up_r, down_w, "the container's init"), cls(down_r, up_w)
 
     def send(self, message):
-        os.write(self.write_fd, jsonlite.dumps(message).encode() + b"\n")
+        try:
+            os.write(self.write_fd, jsonlite.dumps(message).encode() + b"\n")
+        except BrokenPipeError:
+            if self.peer is None:
+                raise  # the child side: its callers handle OSError
+            raise SlrError(f"{self.peer} exited during setup") from None
 
     def recv(self, what="the container's init"):
         while b"\n" not in self._buffer:
@@ -48,8 +54,34 @@ class Channel:
         for fd in (self.read_fd, self.write_fd):
             try:
                 os.close(fd)
-            except OSError:
+            except (OSError, TypeError):
                 pass
+        self.read_fd = self.write_fd = None
+
+    def fail(self, message):
+        """A child's last word: on the channel while the runtime listens, else (after
+        `create` returned) on stderr, which is all a started container has."""
+        try:
+            if self.write_fd is not None:
+                self.send({"error": message})
+            else:
+                os.write(2, f"slr: {message}\n".encode())
+        except OSError:
+            pass
+
+
+def run_child(channel, what, body, *args):
+    """Run `body(*args)` as the whole life of a forked child: whatever it raises is
+    reported in one line, and the child exits; it never returns into the caller."""
+    try:
+        body(*args)
+    except SlrError as exc:
+        channel.fail(str(exc))
+    except OSError as exc:
+        channel.fail(f"{what}: {exc}")
+    except BaseException as exc:
+        channel.fail(f"{what}: internal error: {exc!r}")
+    os._exit(1)
 
 
 def fork_and_report(channel):
