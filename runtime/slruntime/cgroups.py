@@ -116,7 +116,9 @@ class Cgroup:
         return {"version": self.version, "paths": self.paths, "created": self.created}
 
     @classmethod
-    def create(cls, cgroups_path, resources, rootless=False):
+    def create(cls, cgroups_path, resources, rootless=False, own_parents=False):
+        """own_parents: the parents are the runtime's own (the default path), shared by
+        its containers: the last one out removes them, whoever created them."""
         version = detect_version()
         rel = _relative(cgroups_path)
         if version == 2:
@@ -126,12 +128,22 @@ class Cgroup:
         else:
             raise CgroupError("cgroup: no cgroup filesystem is mounted at /sys/fs/cgroup")
         try:
-            group._make_dirs()
+            try:
+                group._make_dirs()
+            except FileNotFoundError:
+                group._make_dirs()  # a shared parent was pruned under us: once more
         except CgroupError:
             if rootless and not resources:
                 return None  # unprivileged and nothing to enforce: run without a cgroup
             group.destroy()
             raise
+        if own_parents:
+            for path in group.paths.values():
+                parent = os.path.dirname(path)
+                for _ in range(rel.count("/")):
+                    if parent not in group.created:
+                        group.created.append(parent)
+                    parent = os.path.dirname(parent)
         busy = group.pids()
         if busy:
             # Another container's (same id under another --root, or a shared cgroupsPath):
@@ -152,21 +164,30 @@ class Cgroup:
                     os.mkdir(directory, 0o755)
                 except FileExistsError:
                     continue
+                except FileNotFoundError:
+                    raise
                 except OSError as exc:
                     raise CgroupError(f"cgroup: cannot create {directory}: {exc.strerror}") from None
                 self.created.append(directory)
-                if controller == "cpuset":
-                    self._inherit_cpuset(directory)
+            if controller == "cpuset":
+                self._inherit_cpuset(path)
             if self.version == 2:
                 self._enable_controllers(path)
 
     @staticmethod
     def _inherit_cpuset(directory):
-        # A v1 cpuset starts empty and refuses tasks until cpus and mems are set.
-        parent = os.path.dirname(directory)
-        for name in ("cpuset.cpus", "cpuset.mems"):
-            if not _read(os.path.join(directory, name)):
-                _write(os.path.join(directory, name), _read(os.path.join(parent, name)) or "0")
+        """A v1 cpuset starts empty and refuses tasks (and children's cpus) until its
+        cpus and mems are set: fill every empty level, top first. A shared parent
+        (e.g. the state root's) may be one that another create has just made."""
+        empty = []
+        while not (_read(os.path.join(directory, "cpuset.cpus")) and _read(os.path.join(directory, "cpuset.mems"))):
+            empty.append(directory)
+            directory = os.path.dirname(directory)
+        for directory in reversed(empty):
+            parent = os.path.dirname(directory)
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if not _read(os.path.join(directory, name)):
+                    _write(os.path.join(directory, name), _read(os.path.join(parent, name)))
 
     @staticmethod
     def _enable_controllers(path):

@@ -89,7 +89,8 @@ def _create(container, spec, options, rootless):
     for _, fd in join_fds:
         os.close(fd)
     try:
-        cgroup = Cgroup.create(lx.cgroups_path or default_path(container.root, container.id), lx.resources, rootless)
+        cgroup = Cgroup.create(lx.cgroups_path or default_path(container.root, container.id), lx.resources,
+                               rootless, own_parents=not lx.cgroups_path)
         if cgroup is not None:
             container.data["cgroup"] = cgroup.to_state()
             container.save()

@@ -179,6 +179,7 @@ def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds):
         process.send_console(console, master)
         process.become_terminal(slave)
     allow_setgroups = process.setgroups_allowed()
+    process.set_rlimits(proc.rlimits)
     state = go["state"]
     channel.send({"type": "ready"})
     channel.close()

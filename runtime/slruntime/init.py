@@ -106,6 +106,7 @@ def _setup_and_wait(spec, channel, go, options):
         process.send_console(console, master)
         process.become_terminal(slave)
     allow_setgroups = process.setgroups_allowed()
+    process.set_rlimits(proc.rlimits)
 
     channel.send({"type": "created"})
     channel.close()

@@ -56,6 +56,8 @@ def loads(text):
     except StopIteration as exc:
         line, col = _line_col(text, exc.value)
         raise JSONError(f"expecting value at line {line} column {col}") from None
+    except RecursionError:
+        raise JSONError("nested too deeply") from None
     except (ValueError, SystemError):
         # _json builds most of its messages with json.decoder, which it only finds
         # when already imported: on this rare path, let the json package explain.

@@ -5,6 +5,7 @@ fails on embedded targets without them).
 """
 
 import ctypes
+import errno
 import os
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -133,7 +134,21 @@ def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
 
 def close_range_cloexec(first):
     """Mark every descriptor from `first` on close-on-exec, whatever opened it."""
-    _check(_syscall(_nr["close_range"], first, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC), "close_range")
+    if _syscall(_nr["close_range"], first, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC) == 0:
+        return
+    if ctypes.get_errno() not in (errno.EPERM, errno.ENOSYS, errno.EINVAL):
+        _check(-1, "close_range")
+    # A seccomp profile loaded early (no noNewPrivileges) may deny close_range, and old
+    # kernels lack it: walk /proc/self/fd instead, as runc does.
+    import fcntl
+
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first:
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.fcntl(fd, fcntl.F_GETFD) | fcntl.FD_CLOEXEC)
+            except OSError:
+                pass  # the directory's own descriptor, already closed
 
 
 class _OpenHow(ctypes.Structure):

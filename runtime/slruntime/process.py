@@ -115,7 +115,10 @@ def set_rlimits(rlimits):
         try:
             libc.setrlimit(resource, soft, hard)
         except OSError as exc:
-            raise SlrError(f"rlimit {resource} ({soft}/{hard}): {exc.strerror}") from None
+            from slruntime.spec import RLIMITS
+
+            name = next((n for n, number in RLIMITS.items() if number == resource), str(resource))
+            raise SlrError(f"process.rlimits: {name} {soft}/{hard}: {os.strerror(exc.errno)}") from None
 
 
 def change_user(proc, setgroups_allowed):
@@ -140,8 +143,8 @@ def setgroups_allowed():
 
 def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds,
                       allow_setgroups, lsm_attrs=()):
-    """The last steps in the container; does not return."""
-    set_rlimits(proc.rlimits)
+    """The last steps in the container; does not return. (rlimits are set earlier, by
+    the caller, so a bad limit fails `create`/`exec` rather than a started container.)"""
     apply_scheduling(proc)
     if proc.umask is not None:
         os.umask(proc.umask)

@@ -157,7 +157,7 @@ def _string_map(value, path):
 
 def _abs_path(value, path):
     if not _string(value, path).startswith("/"):
-        raise SpecError(path, f"{value!r} is not an absolute path")
+        raise SpecError(path, f'"{value}" is not an absolute path')
     return value
 
 
@@ -263,6 +263,13 @@ def _parse_capabilities(value, path):
                 raise SpecError(f"{path}.{name}[{i}]", f'unknown capability "{cap}"')
             numbers.append(CAPABILITIES.index(cap))
         sets[name] = numbers
+    # What capset(2) and PR_CAP_AMBIENT_RAISE would refuse later, refused now.
+    permitted = set(sets.get("permitted", ()))
+    for name, needs in (("effective", ("permitted",)), ("ambient", ("permitted", "inheritable"))):
+        for i, cap in enumerate(sets.get(name, ())):
+            for other in needs:
+                if cap not in (permitted if other == "permitted" else set(sets.get(other, ()))):
+                    raise SpecError(path, f'{name} "{CAPABILITIES[cap]}" is not in the {other} set')
     return sets
 
 
@@ -559,11 +566,11 @@ def parse_resources(value, path="linux.resources"):
     _check_schema(value, path, _RESOURCE_SCHEMA)
     for i, rule in enumerate(value.get("devices") or []):
         rule_path = f"{path}.devices[{i}]"
-        if "allow" not in rule:
+        if rule.get("allow") is None:
             raise SpecError(_join(rule_path, "allow"), "is required")
-        if rule.get("type", "a") not in ("a", "b", "c"):
+        if (rule.get("type") or "a") not in ("a", "b", "c"):  # null means absent
             raise SpecError(_join(rule_path, "type"), f'unknown device type "{rule["type"]}"')
-        if not set(rule.get("access", "rwm")) <= set("rwm"):
+        if not set(rule.get("access") or "rwm") <= set("rwm"):
             raise SpecError(_join(rule_path, "access"), f'"{rule["access"]}" is not a combination of r, w, m')
     return value
 
@@ -646,10 +653,11 @@ def _parse_linux(value, path):
     if user_ns is not None and user_ns.path is None and not (lx.uid_mappings and lx.gid_mappings):
         raise SpecError(_join(path, "uidMappings"), "a new user namespace needs uidMappings and gidMappings")
     mount_ns = lx.namespace("mount")
-    if mount_ns is None or mount_ns.path is not None:
-        # pivot_root in the host's (or another container's) mount namespace would
-        # move that namespace's root: refuse, as runc does.
-        raise SpecError(_join(path, "namespaces"), "a new mount namespace is required")
+    if mount_ns is None:
+        # The rootfs is built with mounts and pivot_root: in the runtime's own mount
+        # namespace that would happen on the host. A namespace joined by path is the
+        # caller's to give (runc accepts both).
+        raise SpecError(_join(path, "namespaces"), "a mount namespace is required (new or joined by path)")
     lx.devices = _field(value, "devices", path, _parse_devices, [])
     lx.cgroups_path = _field(value, "cgroupsPath", path, _string)
     if lx.cgroups_path is not None and (".." in lx.cgroups_path.split("/") or ":" in lx.cgroups_path):
@@ -704,7 +712,8 @@ def _parse(config, bundle, rootless):
         raise SpecError("linux", "is required: this runtime runs Linux containers")
     uts = spec.linux.namespace("uts")
     if (spec.hostname or spec.domainname) and (uts is None):
-        raise SpecError("hostname", "setting a hostname needs a uts namespace")
+        name = "hostname" if spec.hostname else "domainname"
+        raise SpecError(name, f"setting a {name} needs a uts namespace")
     if spec.root_path == "/":
         raise SpecError("root.path", "the host's / cannot be a container's rootfs")
     return spec

@@ -79,3 +79,36 @@ def bundle(tmp_path, busybox_rootfs):
 
 def run(cmd, **kwargs):
     return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture
+def open_tmp():
+    """A directory every user may traverse: pytest's tmp_path is 0700 root's, which a
+    user namespace's root (a host uid other than 0) or an unprivileged user cannot enter."""
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="slr-test-", dir="/tmp")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def open_bundle(open_tmp, busybox_rootfs):
+    """Like `bundle`, in open_tmp (readable by every user)."""
+    counter = [0]
+
+    def make(args=("true",), config=None, edit=None, rootless=False):
+        counter[0] += 1
+        path = os.path.join(open_tmp, f"bundle{counter[0]}")
+        os.mkdir(path)
+        rootfs = os.path.join(path, "rootfs")
+        shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
+        cfg = config if config is not None else default_config(list(args), rootfs, rootless=rootless)
+        if edit:
+            edit(cfg)
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=1)
+        return path
+
+    return make

@@ -78,3 +78,44 @@ class Slr:
         for container_id in leftovers:
             self("delete", "--force", container_id)
         return leftovers
+
+
+# --- helpers for the feature tests (one container run checks several things) ---------
+
+
+def run_script(slr, bundle, script, edit=None, container_id="c1", extra=()):
+    """Run `sh -c script` in a new container in the foreground (slr run); returns the
+    CompletedProcess. The container is deleted by `slr run` itself."""
+    return slr("run", *extra, "-b", bundle(["sh", "-c", script], edit=edit), container_id)
+
+
+def script_output(slr, bundle, script, edit=None, extra=()):
+    """Like run_script, but the run must succeed; returns stdout."""
+    result = run_script(slr, bundle, script, edit=edit, extra=extra)
+    assert result.returncode == 0, f"container failed ({result.returncode}): {result.stderr}{result.stdout}"
+    return result.stdout
+
+
+def status_fields(text):
+    """'Key:\\tvalue' lines (as in /proc/self/status) -> dict."""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def cap_mask(names):
+    """Capability names -> the hex mask /proc/self/status shows."""
+    from slruntime.spec import CAPABILITIES
+
+    return f"{sum(1 << CAPABILITIES.index(n) for n in names):016x}"
+
+
+def edits(*functions):
+    """Compose several config edits into one `edit=` function."""
+    def apply(config):
+        for function in functions:
+            function(config)
+    return apply

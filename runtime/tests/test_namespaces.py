@@ -1,0 +1,96 @@
+"""linux.namespaces: new ones, user-namespace id maps, time offsets, joining by path."""
+
+import os
+
+from helpers import script_output
+
+NS_NAMES = ("pid", "net", "mnt", "ipc", "uts", "cgroup", "user", "time")
+
+
+def _ns_inodes(text):
+    """`readlink /proc/self/ns/X` lines -> {X: 'X:[inode]'}."""
+    return {line.split(":", 1)[0]: line for line in text.split()}
+
+
+def _host_ns(pid="self"):
+    return {name: os.readlink(f"/proc/{pid}/ns/{name}") for name in NS_NAMES}
+
+
+def _set_namespaces(*entries):
+    return lambda c: c["linux"].update(namespaces=list(entries))
+
+
+READ_NS = "for n in " + " ".join(NS_NAMES) + "; do readlink /proc/self/ns/$n; done"
+
+
+def test_default_namespaces_are_new(slr, bundle):
+    out = script_output(slr, bundle, READ_NS + "; echo pid=$$; ls /sys/class/net")
+    lines = out.split()
+    inside = _ns_inodes(" ".join(lines[:len(NS_NAMES)]))
+    host = _host_ns()
+    for name in ("pid", "net", "mnt", "ipc", "uts", "cgroup"):  # what `slr spec` asks for
+        assert inside[name] != host[name], name
+    for name in ("user", "time"):
+        assert inside[name] == host[name], name
+    assert lines[len(NS_NAMES)] == "pid=1"
+    assert lines[len(NS_NAMES) + 1:] == ["lo"]  # a new network namespace has only loopback
+
+
+def test_user_namespace_with_id_mappings(slr, open_bundle):
+    def userns(config):
+        config["linux"]["namespaces"].append({"type": "user"})
+        config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+        config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 300000, "size": 65536}]
+        config["process"]["user"] = {"uid": 1000, "gid": 1000}
+
+    script = ("cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; "
+              "grep -E '^(Uid|Gid)' /proc/self/status; stat -c %u:%g /bin/busybox; "
+              "readlink /proc/self/ns/user")
+    out = script_output(slr, open_bundle, script, edit=userns)
+    lines = [line.split() for line in out.splitlines()]
+    assert lines[0] == ["0", "200000", "65536"]
+    assert lines[1] == ["0", "300000", "65536"]
+    assert lines[2:4] == [["1000"], ["1000"]]
+    assert lines[4][1:] == ["1000"] * 4 and lines[5][1:] == ["1000"] * 4  # as seen inside
+    assert lines[6] == ["65534:65534"]  # host root is not mapped: the overflow ids
+    assert lines[7][0] != os.readlink("/proc/self/ns/user")
+
+
+def test_time_namespace_offsets(slr, bundle):
+    with open("/proc/uptime") as f:
+        host_uptime = float(f.read().split()[0])
+
+    def timens(config):
+        config["linux"]["namespaces"].append({"type": "time"})
+        config["linux"]["timeOffsets"] = {"boottime": {"secs": 86400 * 400, "nanosecs": 0},
+                                          "monotonic": {"secs": 7200, "nanosecs": 0}}
+
+    out = script_output(slr, bundle, "cat /proc/self/timens_offsets; cut -d' ' -f1 /proc/uptime", edit=timens)
+    lines = out.splitlines()
+    assert sorted(line.split() for line in lines[:2]) == [["boottime", "34560000", "0"], ["monotonic", "7200", "0"]]
+    assert float(lines[2]) >= host_uptime + 86400 * 400
+
+
+def test_joining_namespaces_by_path(slr, bundle):
+    slr("run", "-d", "-b", bundle(["sleep", "1000"], edit=lambda c: c.update(hostname="owner")), "c2", check=True)
+    owner = slr.state("c2")["pid"]
+    owner_ns = _host_ns(owner)
+    joined = [{"type": t, "path": f"/proc/{owner}/ns/{n}"}
+              for t, n in (("network", "net"), ("ipc", "ipc"), ("uts", "uts"), ("pid", "pid"))]
+
+    def join(config):
+        config["linux"]["namespaces"] = joined + [{"type": "mount"}]
+        del config["hostname"]  # setting it would change the owner's
+
+    try:
+        out = script_output(slr, bundle, READ_NS + "; hostname; cat /proc/1/cmdline; echo; echo $$", edit=join)
+    finally:
+        slr("delete", "-f", "c2", check=True)
+    lines = out.split()
+    inside = _ns_inodes(" ".join(lines[:len(NS_NAMES)]))
+    for name in ("net", "ipc", "uts", "pid"):
+        assert inside[name] == owner_ns[name], name
+    assert inside["mnt"] != owner_ns["mnt"]
+    assert lines[len(NS_NAMES)] == "owner"
+    assert lines[len(NS_NAMES) + 1] == "sleep\x001000\x00"  # pid 1 is the owner's process
+    assert lines[len(NS_NAMES) + 2] != "1"

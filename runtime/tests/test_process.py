@@ -1,0 +1,128 @@
+"""process.*: user, rlimits, capabilities, no_new_privs, OOM score, scheduling, affinity,
+env/cwd, and the uts/sysctl settings, each observed from inside a real container."""
+
+import os
+
+import pytest
+from helpers import cap_mask, edits, run_script, script_output, status_fields
+
+
+def _process(**settings):
+    return lambda c: c["process"].update(settings)
+
+
+def test_user_additional_gids_umask_env_and_cwd(slr, bundle):
+    out = script_output(slr, bundle, "id -u; id -g; grep Groups /proc/self/status; umask; "
+                        "touch /dev/shm/f; stat -c %a /dev/shm/f; pwd; echo \"$FOO\"; echo \"$PATH\"",
+                        edit=_process(user={"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 0o027},
+                                      env=["FOO=bar baz", "PATH=/bin"], cwd="/dev/shm"))
+    lines = out.splitlines()
+    assert lines[0:2] == ["1000", "1001"]
+    assert lines[2].split()[1:] == ["10", "20"]  # Groups: exactly the additional gids
+    assert lines[3] == "0027"
+    assert lines[4] == "640"  # 0666 & ~umask
+    assert lines[5:] == ["/dev/shm", "bar baz", "/bin"]
+
+
+def test_rlimits(slr, bundle):
+    rlimits = [{"type": "RLIMIT_NOFILE", "soft": 200, "hard": 300},
+               {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+               {"type": "RLIMIT_NPROC", "soft": 1000, "hard": 2000}]
+    out = script_output(slr, bundle, "ulimit -n; ulimit -Hn; cat /proc/self/limits",
+                        edit=_process(rlimits=rlimits))
+    lines = out.splitlines()
+    assert lines[:2] == ["200", "300"]
+    limits = {line[:26].strip(): line[26:].split()[:2] for line in lines[3:]}
+    assert limits["Max open files"] == ["200", "300"]
+    assert limits["Max core file size"] == ["0", "0"]
+    assert limits["Max processes"] == ["1000", "2000"]
+
+
+_STATUS = "grep -E '^(Cap|NoNewPrivs)' /proc/self/status"
+_CAPS = {
+    "bounding": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",
+                 "CAP_SETUID", "CAP_SETGID"],
+    "effective": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    "inheritable": ["CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+    "ambient": ["CAP_NET_BIND_SERVICE"],
+}
+
+
+def test_capabilities_all_five_sets_as_root(slr, bundle):
+    status = status_fields(script_output(slr, bundle, _STATUS, edit=_process(capabilities=_CAPS)))
+    assert status["CapBnd"] == cap_mask(_CAPS["bounding"])
+    assert status["CapInh"] == cap_mask(_CAPS["inheritable"])
+    assert status["CapAmb"] == cap_mask(_CAPS["ambient"])
+    # no_new_privs keeps execve as uid 0 from raising the permitted set to the bounding set
+    assert status["CapPrm"] == status["CapEff"] == cap_mask(_CAPS["permitted"])
+    assert status["NoNewPrivs"] == "1"
+
+
+def test_capabilities_as_a_user_keep_only_ambient_and_no_new_privs_off(slr, bundle):
+    status = status_fields(script_output(
+        slr, bundle, _STATUS,
+        edit=_process(capabilities=_CAPS, user={"uid": 1000, "gid": 1000}, noNewPrivileges=False)))
+    assert status["CapBnd"] == cap_mask(_CAPS["bounding"])
+    assert status["CapInh"] == cap_mask(_CAPS["inheritable"])
+    assert status["CapAmb"] == cap_mask(_CAPS["ambient"])
+    assert status["CapPrm"] == status["CapEff"] == cap_mask(_CAPS["ambient"])  # ambient survives exec
+    assert status["NoNewPrivs"] == "0"
+
+
+def test_ambient_capability_must_be_permitted(slr, bundle):
+    caps = dict(_CAPS, effective=["CAP_CHOWN"], permitted=["CAP_CHOWN"], ambient=["CAP_NET_BIND_SERVICE"])
+    result = run_script(slr, bundle, "echo should-not-run", edit=_process(capabilities=caps))
+    assert result.returncode != 0
+    assert "should-not-run" not in result.stdout
+    assert "ambient" in result.stderr
+
+
+def test_oom_score_adj_scheduler_and_io_priority(slr, bundle):
+    out = script_output(slr, bundle, "cat /proc/self/oom_score_adj; cat /proc/$$/stat; ionice -p $$",
+                        edit=_process(oomScoreAdj=345, scheduler={"policy": "SCHED_BATCH", "nice": 7},
+                                      ioPriority={"class": "IOPRIO_CLASS_BE", "priority": 6}))
+    lines = out.splitlines()
+    assert lines[0] == "345"
+    stat = lines[1].rsplit(")", 1)[1].split()  # fields from 3 (state) on
+    assert stat[19 - 3] == "7"  # nice
+    assert stat[41 - 3] == "3"  # policy SCHED_BATCH
+    assert lines[2] == "best-effort: prio 6"
+
+
+def _has_cap(number):
+    with open("/proc/self/status") as f:
+        return int(status_fields(f.read())["CapEff"], 16) >> number & 1
+
+
+@pytest.mark.skipif(_has_cap(24), reason="the runtime has CAP_SYS_RESOURCE: a negative score is allowed")
+def test_negative_oom_score_adj_without_cap_sys_resource_fails_cleanly(slr, bundle, state_root):
+    result = run_script(slr, bundle, "true", edit=_process(oomScoreAdj=-500))
+    assert result.returncode == 1
+    assert "process.oomScoreAdj -500" in result.stderr
+    assert os.listdir(state_root) == []
+
+
+@pytest.mark.skipif(os.cpu_count() < 2, reason="needs two CPUs")
+def test_exec_cpu_affinity_initial_and_final(slr, bundle, tmp_path):
+    seen_at_setup = tmp_path / "initial"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"grep Cpus_allowed_list /proc/self/status > {seen_at_setup}"]}
+    out = script_output(slr, bundle, "grep Cpus_allowed_list /proc/self/status",
+                        edit=edits(_process(execCPUAffinity={"initial": "0", "final": "1"}),
+                                   lambda c: c.update(hooks={"createContainer": [hook]})))
+    assert status_fields(seen_at_setup.read_text())["Cpus_allowed_list"] == "0"
+    assert status_fields(out)["Cpus_allowed_list"] == "1"
+
+
+def test_hostname_domainname_and_sysctl(slr, bundle):
+    with open("/proc/sys/kernel/shmmax") as f:
+        host_shmmax = f.read()
+    out = script_output(slr, bundle, "hostname; cat /proc/sys/kernel/domainname /proc/sys/kernel/shmmax "
+                        "/proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/kernel/shmmni || echo ro",
+                        edit=lambda c: c.update(hostname="box1", domainname="example.org") or c["linux"].update(
+                            sysctl={"kernel.shmmax": "123456789", "net.ipv4.ip_forward": "1"}))
+    assert out.split() == ["box1", "example.org", "123456789", "1", "ro"]  # /proc/sys stays read-only
+    with open("/proc/sys/kernel/shmmax") as f:
+        assert f.read() == host_shmmax  # set in the container's ipc namespace only
+    with open("/proc/sys/kernel/hostname") as f:
+        assert f.read().strip() != "box1"
