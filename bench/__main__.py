@@ -65,7 +65,7 @@ def benchmark(args, argv):
     clock = time.monotonic()
     os.makedirs(args.out, exist_ok=True)
     with runner.Session(os.path.join(REPO, "build", "bench")) as session:
-        found = variants_mod.discover(REPO, session.roots, session.bundle)
+        found = variants_mod.discover(REPO, session.roots, session.bundle, session.pool_bundle)
         if args.variants:
             wanted = args.variants.split(",")
             unknown = sorted(set(wanted) - {v.name for v in found})

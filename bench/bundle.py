@@ -53,8 +53,17 @@ CONFIG = {
 }
 
 
-def build(path, cgroups_path):
-    """Creates the bundle at `path` (rootfs with busybox and its applet links, config.json)."""
+def build(path, cgroups_path, rootfs=None):
+    """Creates the bundle at `path` (rootfs with busybox and its applet links, config.json).
+
+    With `rootfs` (an absolute path), the bundle is only a config.json using that root
+    filesystem; without `cgroups_path`, the config has no linux.cgroupsPath.
+    """
+    linux = dict(CONFIG["linux"], cgroupsPath=cgroups_path) if cgroups_path else CONFIG["linux"]
+    if rootfs:
+        os.makedirs(path)
+        _write_config(path, dict(CONFIG, root=dict(CONFIG["root"], path=rootfs), linux=linux))
+        return
     if not os.access(BUSYBOX, os.X_OK):
         raise RuntimeError(f"{BUSYBOX} not found: install Debian's busybox-static")
     rootfs = os.path.join(path, "rootfs")
@@ -67,6 +76,9 @@ def build(path, cgroups_path):
     for applet in applets:
         if applet != "busybox":
             os.symlink("busybox", os.path.join(bindir, applet))
-    config = dict(CONFIG, linux=dict(CONFIG["linux"], cgroupsPath=cgroups_path))
+    _write_config(path, dict(CONFIG, linux=linux))
+
+
+def _write_config(path, config):
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump(config, f, indent=2)

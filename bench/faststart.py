@@ -1,13 +1,12 @@
 """The fast start variants (issue 5 part 1): containers taken from a pre-created pool.
 
-The pool belongs to the runtime core; this module is the one place that knows its
-interface. ASSUMED until the pool lands (adjust these lines, nothing else):
-  module            slruntime.pool, with a client function
-                    slruntime.pool.client_run(root, pool, container_id) -> exit status
-  create the pool   slr --root ROOT pool create --bundle BUNDLE --size 2 NAME  (returns when ready)
-  CLI trigger       slr --root ROOT pool run NAME ID   (returns like `slr run`)
-  remove the pool   slr --root ROOT pool delete NAME
-Without the module both variants are reported as not available.
+The pool is slruntime.pool (see runtime/slruntime/pool/PROTOCOL.md). Each variant gets
+its own pool of the benchmark's bundle (its config.json without linux.cgroupsPath), created before the first run and deleted after
+the last; every run hands it /bin/true:
+  slr-fast-cli     `slr --root ROOT pool run NAME -- /bin/true`, a process per run
+  slr-fast-socket  slruntime.pool.client.start(socket, ["/bin/true"]).wait(), called
+                   from the driver itself, as a resident app manager would: no process
+                   is started per run
 """
 
 import os
@@ -15,8 +14,9 @@ import subprocess
 
 from bench.variant import Variant
 
-POOL_MODULE = "slruntime.pool"
+POOL_MODULE = "slruntime.pool.client"
 POOL_SIZE = "2"
+PROCESS = ["/bin/true"]
 
 
 def _has_pool(venv_python):
@@ -25,29 +25,32 @@ def _has_pool(venv_python):
 
 
 def _socket_trigger(root, pool):
-    """Starts a container from the driver process through the pool's socket client, as a
-    resident app manager would: no interpreter start per run."""
-    def trigger(container_id):
-        from slruntime.pool import client_run  # the driver runs in the venv
-        return client_run(root, pool, container_id)
+    socket_path = os.path.join(root, "pools", pool, "pool.sock")
+    devnull = []
+
+    def trigger(container_id):  # the pool names its containers itself
+        from slruntime.pool import client  # the driver runs in the venv
+
+        if not devnull:
+            devnull.append(os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC))
+        return client.start(socket_path, PROCESS, stdio=devnull * 3).wait()
     return trigger
 
 
 def variants(venv_python, slr, root, bundle):
     names = (("slr-fast-cli", "slr fast start (CLI)"), ("slr-fast-socket", "slr fast start (socket)"))
     if not os.access(slr, os.X_OK) or not _has_pool(venv_python):
-        reason = f"slr has no fast start pool yet (no module {POOL_MODULE})"
+        reason = f"slr has no fast start pool (no module {POOL_MODULE})"
         return [Variant(name, label, unavailable=reason) for name, label in names]
     version = subprocess.run([venv_python, "-c", "import slruntime; print('slruntime', slruntime.__version__)"],
                              capture_output=True, text=True).stdout.strip()
 
     def pool_variant(name, label, pool, **how):
         return Variant(name, label, version=version,
-                       delete_argv=[slr, "--root", root, "delete", "--force", "{id}"],
-                       setup=[slr, "--root", root, "pool", "create", "--bundle", bundle,
-                              "--size", POOL_SIZE, pool],
+                       config_change="no linux.cgroupsPath: the members of a pool exist at the same "
+                                     "time and cannot share one cgroup",
+                       setup=[slr, "--root", root, "pool", "create", "--bundle", bundle, "--size", POOL_SIZE, pool],
                        teardown=[slr, "--root", root, "pool", "delete", pool], **how)
     return [pool_variant(names[0][0], names[0][1], "bench-cli",
-                         argv=[slr, "--root", root, "pool", "run", "bench-cli", "{id}"]),
-            pool_variant(names[1][0], names[1][1], "bench-socket",
-                         trigger=_socket_trigger(root, "bench-socket"))]
+                         argv=[slr, "--root", root, "pool", "run", "bench-cli", "--"] + PROCESS),
+            pool_variant(names[1][0], names[1][1], "bench-socket", trigger=_socket_trigger(root, "bench-socket"))]

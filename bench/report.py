@@ -62,6 +62,7 @@ def _variant_entry(result):
         "version": variant.version,
         "command": variant.argv if variant.argv else ("in-process trigger" if variant.trigger else None),
         "private_mount_namespace_without_cgroup2": variant.hide_cgroup2,
+        "config_change": variant.config_change,
         "runs": len(result.samples["wall_ms"]),
         "descendants_left_running": result.descendants_left,
         "summary": summaries, "ratios": {}, "samples": result.samples,

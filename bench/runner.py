@@ -30,6 +30,8 @@ class Session:
         self.name = f"slrbench-{os.getpid()}"
         self.dir = os.path.join("/run", self.name)
         self.bundle = os.path.join(self.dir, "bundle")
+        # Pools hold several containers at once, which cannot share one cgroupsPath.
+        self.pool_bundle = os.path.join(self.dir, "pool-bundle")
         self.roots = os.path.join(self.dir, "state")
         self.output = os.path.join(self.dir, "output")
         self.cgroups_path = f"/{self.name}/container"
@@ -39,6 +41,7 @@ class Session:
     def __enter__(self):
         os.makedirs(self.roots)
         bundle_mod.build(self.bundle, self.cgroups_path)
+        bundle_mod.build(self.pool_bundle, None, rootfs=os.path.join(self.bundle, "rootfs"))
         if os.path.isdir(MEMCG_ROOT):
             os.mkdir(self.memcg)
         else:
@@ -124,7 +127,11 @@ def _setup(results):
         setup = result.variant.setup
         if result.status != "ok" or not setup:
             continue
-        done = subprocess.run(setup, capture_output=True, text=True, env=RUN_ENV, timeout=120)
+        try:
+            done = subprocess.run(setup, capture_output=True, text=True, env=RUN_ENV, timeout=120)
+        except subprocess.TimeoutExpired:
+            result.fail(f"setup {' '.join(setup)}: no answer in 120 s")
+            continue
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or [""])[-1]
             result.fail(f"setup {' '.join(setup)}: exit status {done.returncode}: {last}")
@@ -133,7 +140,10 @@ def _setup(results):
 def _teardown(results):
     for result in results:
         if result.variant.teardown and result.status != "not available":
-            subprocess.run(result.variant.teardown, capture_output=True, env=RUN_ENV, timeout=120)
+            try:
+                subprocess.run(result.variant.teardown, capture_output=True, env=RUN_ENV, timeout=120)
+            except subprocess.TimeoutExpired:
+                print(f"bench: warning: {' '.join(result.variant.teardown)} did not finish in 120 s")
 
 
 def _run_variant(session, result, round_no, warmup, traced):
@@ -164,8 +174,8 @@ def run(session, variants, n, warmup, own_rss_every, progress=print):
     runs once more under ptrace, for its own RSS only.
     """
     results = [Result(variant) for variant in variants]
-    _setup(results)
     try:
+        _setup(results)
         for round_no in range(-warmup, n):
             active = [r for r in results if r.status == "ok"]
             if not active:

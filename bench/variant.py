@@ -9,7 +9,8 @@ class Variant:
     """
 
     def __init__(self, name, label, argv=None, delete_argv=None, version=None,
-                 hide_cgroup2=False, unavailable=None, trigger=None, setup=None, teardown=None):
+                 hide_cgroup2=False, unavailable=None, trigger=None, setup=None, teardown=None,
+                 config_change=None):
         self.name = name
         self.label = label
         self.argv = argv
@@ -23,6 +24,8 @@ class Variant:
         # Commands run once before the first and after the last run (e.g. a pool).
         self.setup = setup
         self.teardown = teardown
+        # How this variant's config.json differs from the common one, and why (or None).
+        self.config_change = config_change
 
     def command(self, container_id):
         return [arg.replace("{id}", container_id) for arg in self.argv]

@@ -51,7 +51,7 @@ def _isolated_boot(python):
             "sys.exit(main())"), None
 
 
-def discover(repo, root_dir, bundle):
+def discover(repo, root_dir, bundle, pool_bundle):
     """All variants, in the order of the report; root_dir holds one state root per runtime."""
     venv_python = os.path.join(repo, ".venv", "bin", "python")
     slr = os.path.join(repo, ".venv", "bin", "slr")
@@ -105,5 +105,5 @@ def discover(repo, root_dir, bundle):
             variants.append(Variant(name, label,
                                     unavailable=f"{os.path.relpath(compact, repo)} not built (runtime/compact)"))
 
-    variants.extend(faststart.variants(venv_python, slr, root("slr-fast"), bundle))
+    variants.extend(faststart.variants(venv_python, slr, root("slr-fast"), pool_bundle))
     return variants

@@ -40,12 +40,12 @@ def apply(caps):
     except OSError as exc:
         raise SlrError(f"capabilities: capset: {exc.strerror}") from None
     libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
+    raisable = set(caps.get("permitted", ())) & set(caps.get("inheritable", ()))
     for cap in caps.get("ambient", ()):
-        try:
+        # The kernel only raises what is permitted and inheritable; runc and crun
+        # skip the rest silently, and configs from `runc spec` rely on that.
+        if cap in raisable:
             libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_RAISE, cap)
-        except OSError as exc:
-            raise SlrError(f"capabilities: raising ambient capability {cap}: {exc.strerror}"
-                           " (it must also be permitted and inheritable)") from None
 
 
 def _last_cap():
