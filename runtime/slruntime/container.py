@@ -89,8 +89,11 @@ def _create(container, spec, options, rootless):
     for _, fd in join_fds:
         os.close(fd)
     try:
-        cgroup = Cgroup.create(lx.cgroups_path or default_path(container.root, container.id), lx.resources,
-                               rootless, own_parents=not lx.cgroups_path)
+        cgroups_path = lx.cgroups_path or default_path(container.root, container.id)
+        if lx.cgroups_path and options.get("pool"):
+            # A pool's members share one config: its cgroupsPath is their parent.
+            cgroups_path = f"{lx.cgroups_path.rstrip('/')}/{container.id}"
+        cgroup = Cgroup.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
         if cgroup is not None:
             container.data["cgroup"] = cgroup.to_state()
             container.save()

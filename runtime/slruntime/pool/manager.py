@@ -26,6 +26,9 @@ from slruntime.state import Container, process_start_time
 POOLS_DIR = "pools"
 HANDOFF_TIMEOUT_MS = 10000
 RETRY_DELAY = 1.0  # after a failed member creation, so a broken bundle does not spin
+# A pool that never got a single container up (e.g. its cgroupsPath is fixed, so
+# the second member finds the first's cgroup busy) stops instead of retrying forever.
+MAX_FAILURES_BEFORE_READY = 3
 
 
 def pool_dir(root, name):
@@ -59,6 +62,7 @@ class PoolManager:
         self.clients = {}  # fd -> socket waiting for its request
         self.listener = None
         self.waiting = []  # (client, request, fds) that arrived while no member was ready
+        self.failures = 0  # member creations failed in a row
 
     # --- member lifecycle -----------------------------------------------------------
 
@@ -104,9 +108,14 @@ class PoolManager:
                 if status == 0:
                     member.pid = Container.load(self.root, member.id).pid
                     self.ready.append(member.id)
+                    self.failures = 0
                 else:
+                    self.failures += 1
                     self.retry_at = time.monotonic() + RETRY_DELAY
                     self._forget(member)
+                    if not self.ready and self.failures >= MAX_FAILURES_BEFORE_READY:
+                        self.log.error(f"pool {self.name}: {self.failures} containers failed to start; giving up")
+                        self.running = False
                 return
             if member.pid == pid:
                 code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
@@ -120,7 +129,8 @@ class PoolManager:
                 return
 
     def _forget(self, member):
-        """Delete the member's container; it is never reused."""
+        """Delete the member's container; it is never reused. A member whose creator
+        failed part-way was already cleaned up by create itself."""
         self.members.pop(member.id, None)
         if member.id in self.ready:
             self.ready.remove(member.id)
