@@ -108,3 +108,20 @@ def test_pool_run_with_a_terminal(slr, pool):
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stdout.split() == ["/dev/pts/0", "33", "99"]
+
+
+def test_pool_cgroups_path_is_the_members_parent(slr, bundle):
+    import glob
+    import uuid
+
+    parent = f"/slr-pool-test-{uuid.uuid4().hex[:8]}"
+    b = bundle(["true"], edit=lambda c: c["linux"].update(cgroupsPath=parent))
+    slr("pool", "create", "-b", b, "--size", "2", "p3", check=True)
+    try:
+        members = _wait(lambda: len(_members(slr, "created")) == 2 and _members(slr, "created"), what="ready")
+        for member_id in members:
+            assert glob.glob(f"/sys/fs/cgroup/*{parent}/{member_id}")  # one cgroup each
+    finally:
+        slr("pool", "delete", "p3", check=True)
+        for directory in glob.glob(f"/sys/fs/cgroup/*{parent}"):
+            os.rmdir(directory)
