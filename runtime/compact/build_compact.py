@@ -7,7 +7,9 @@ cross-compilation (Yocto) use.
 Run it with a Python of the target's major.minor version: it compiles the bytecode.
 """
 
+import _imp
 import argparse
+import ast
 import os
 import shlex
 import shutil
@@ -15,7 +17,6 @@ import site
 import subprocess
 import sys
 import sysconfig
-import tomllib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -26,6 +27,7 @@ import native_modules  # noqa: E402
 import sources  # noqa: E402
 
 DEFAULT_PACKAGE_DIR = os.path.join(os.path.dirname(HERE), "slruntime")
+DEFAULT_ENTRY_POINT = "slruntime.cli:main"
 # Imported by the interpreter itself while it starts (the codec registry and the UTF-8
 # codec of stdio) or by codecs.lookup() for the encodings any runtime code may name.
 STARTUP_MODULES = ("encodings", "encodings.aliases", "encodings.utf_8", "encodings.ascii",
@@ -52,8 +54,9 @@ def parse_arguments(argv):
     parser.add_argument("--output", required=True, help="path of the executable to write")
     parser.add_argument("--package-dir", default=DEFAULT_PACKAGE_DIR,
                         help="the slruntime package directory (default: %(default)s)")
-    parser.add_argument("--entry-point", help="module:function to run (default: the `slr` "
-                        "script of the pyproject.toml next to the package)")
+    parser.add_argument("--entry-point", default=DEFAULT_ENTRY_POINT,
+                        help="module:function to run; its return value is the exit status "
+                        "as with sys.exit() (default: %(default)s)")
     parser.add_argument("--cc", help="C compiler command, may hold flags "
                         "(default: $CC, else cc)")
     parser.add_argument("--nm", help="nm of the target toolchain (default: $NM, else the "
@@ -104,20 +107,23 @@ def header_version(include_dir):
 
 
 def entry_point(args):
-    if args.entry_point:
-        spec = args.entry_point
-    else:
-        pyproject = os.path.join(os.path.dirname(os.path.abspath(args.package_dir)),
-                                 "pyproject.toml")
-        try:
-            with open(pyproject, "rb") as source:
-                spec = tomllib.load(source)["project"]["scripts"]["slr"]
-        except (OSError, KeyError, tomllib.TOMLDecodeError) as error:
-            raise BuildError(f"no --entry-point and no `slr` script in {pyproject}: {error}")
-    module, _, function = spec.partition(":")
+    module, _, function = args.entry_point.partition(":")
     if not module or not function:
-        raise BuildError(f"entry point {spec!r} is not module:function")
+        raise BuildError(f"entry point {args.entry_point!r} is not module:function")
     return module, function
+
+
+def check_entry_point(closure, module, function):
+    """The entry function must be defined at the top level of the entry module: the
+    binary would otherwise only fail when run."""
+    with open(closure.modules[module].path, "rb") as source:
+        tree = ast.parse(source.read())
+    defined = {node.name for node in tree.body
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {target.id for node in tree.body if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name)}
+    if function not in defined:
+        raise BuildError(f"entry point: {module} defines no {function}")
 
 
 def toolchain(args):
@@ -138,125 +144,150 @@ def run(command, what):
         raise BuildError(f"{what} failed: {shlex.join(command)}\n{result.stderr.strip()}")
 
 
-def find_sources(args, needed, version):
-    """(python_src, prctl_src): given, fetched into the cache, or None if not needed."""
-    python_src, prctl_src = args.python_src, args.prctl_src
+class Target:
+    """The interpreter built for: headers, static library, stdlib, and their version."""
+
+    def __init__(self, args):
+        self.include = args.python_include or sysconfig.get_config_var("INCLUDEPY")
+        self.libpython = args.libpython or os.path.join(sysconfig.get_config_var("LIBPL"),
+                                                        sysconfig.get_config_var("LIBRARY"))
+        self.stdlib = args.stdlib or sysconfig.get_path("stdlib")
+        self.version = header_version(self.include)
+        here = "%d.%d" % sys.version_info[:2]
+        if ".".join(self.version.split(".")[:2]) != here:
+            raise BuildError(f"the target is Python {self.version} but this is Python "
+                             f"{here}: run the tool with a Python "
+                             f"{self.version.rsplit('.', 1)[0]}")
+        if args.stdlib is None and self.version != "%d.%d.%d" % sys.version_info[:3]:
+            raise BuildError(f"the target is Python {self.version} but this is Python "
+                             f"{sys.version.split()[0]}: pass the target's --stdlib")
+        for path, option in ((self.libpython, "--libpython"), (self.stdlib, "--stdlib"),
+                             (args.package_dir, "--package-dir")):
+            if not os.path.exists(path):
+                raise BuildError(f"{option}: {path} does not exist")
+
+
+def fetched(args, fetch, *fetch_args):
+    """A source directory fetched into --sources-cache, or None without a cache."""
+    if not args.sources_cache:
+        return None
     try:
-        if python_src is None and needed & {"_ctypes", "_json"} and args.sources_cache:
-            python_src = sources.cpython_modules(os.path.abspath(args.sources_cache), version)
-        if prctl_src is None and args.sources_cache:
-            prctl_src = sources.prctl_source(os.path.abspath(args.sources_cache),
-                                             PRCTL_VERSION)
+        return fetch(os.path.abspath(args.sources_cache), *fetch_args)
     except sources.FetchError as error:
         raise BuildError(f"fetching sources: {error}")
-    return python_src, prctl_src
+
+
+def derive_modules(args, target, in_libpython, prctl_src, entry_module, excluded):
+    """The import closure of the runtime (see import_closure.py)."""
+    package_name = os.path.basename(os.path.abspath(args.package_dir))
+    # Where modules come from, in order: the package, python-prctl's source, the
+    # pure-Python dependencies, the target's stdlib and its C extensions.
+    dependency_dirs = args.path if args.path is not None else site.getsitepackages()
+    search_path = [os.path.dirname(os.path.abspath(args.package_dir))]
+    search_path += [prctl_src] if prctl_src else []
+    search_path += dependency_dirs + [target.stdlib, os.path.join(target.stdlib, "lib-dynload")]
+    closure = import_closure.ImportClosure(
+        search_path, [target.stdlib], in_libpython | set(WANTED_NATIVE), [package_name],
+        excluded)
+    roots = (list(STARTUP_MODULES) + [entry_module]
+             + import_closure.package_modules(args.package_dir, package_name)
+             + args.extra_module)
+    try:
+        for root in roots:
+            if not any(root == e or root.startswith(e + ".") for e in excluded):
+                closure.add(root)
+    except import_closure.ClosureError as error:
+        raise BuildError(str(error))
+    return closure
+
+
+def plan_c_modules(args, target, closure, in_libpython, prctl_src, cc, cflags):
+    """(builtins, compiled, left_out): the inittab's names, the NativeModules to compile,
+    and {name: importer} of C modules left out.
+
+    A C module libpython lacks is compiled when it is required (ImportClosure.required)
+    or one of WANTED_NATIVE, and left out otherwise: reached only through guarded
+    imports, or lazy imports in rarely used stdlib functions such as logging.handlers'
+    SMTP handler -> ssl -> _ssl. (Compiling those too would risk failing builds on
+    modules with build needs of their own, e.g. 3.14's _blake2 and its HACL sources.)"""
+    required = closure.required() | set(WANTED_NATIVE)
+    missing = sorted(set(closure.extensions) - in_libpython)
+    python_src = args.python_src
+    if python_src is None and (set(missing) & required) - {"_prctl"}:
+        python_src = fetched(args, sources.cpython_modules, target.version)
+    compiled, left_out = [], {}
+    for name in missing:
+        importer = closure.extensions[name]
+        if name not in required:
+            left_out[name] = importer
+            continue
+        recipe = native_modules.recipe(name, python_src, prctl_src, cc, cflags)
+        if recipe is not None:
+            compiled.append(recipe)
+        else:
+            hint = "--prctl-src" if name == "_prctl" else "--python-src"
+            raise BuildError(f"C module {name} (imported by {importer}) is not in "
+                             f"{target.libpython} and has no source: pass {hint} "
+                             f"(or --sources-cache)")
+    try:
+        core = native_modules.core_modules(target.libpython, python_src)
+    except native_modules.NativeError as error:
+        raise BuildError(str(error))
+    builtins = set(core) | (set(closure.extensions) - set(left_out))
+    absent = sorted(builtins - in_libpython - {m.name for m in compiled})
+    if absent:
+        raise BuildError(f"{target.libpython} lacks the core modules {', '.join(absent)}")
+    return builtins, core, compiled, left_out
 
 
 def build(args):
     cc, nm, cflags, ldflags = toolchain(args)
-    include = args.python_include or sysconfig.get_config_var("INCLUDEPY")
-    libpython = args.libpython or os.path.join(sysconfig.get_config_var("LIBPL"),
-                                               sysconfig.get_config_var("LIBRARY"))
-    stdlib = args.stdlib or sysconfig.get_path("stdlib")
-    version = header_version(include)
-    here = "%d.%d" % sys.version_info[:2]
-    if ".".join(version.split(".")[:2]) != here:
-        raise BuildError(f"the target is Python {version} but this is Python {here}: run "
-                         f"the tool with a Python {version.rsplit('.', 1)[0]}")
-    if args.stdlib is None and version != "%d.%d.%d" % sys.version_info[:3]:
-        raise BuildError(f"the target is Python {version} but this is Python "
-                         f"{sys.version.split()[0]}: pass the target's --stdlib")
-    for path, option in ((libpython, "--libpython"), (stdlib, "--stdlib"),
-                         (args.package_dir, "--package-dir")):
-        if not os.path.exists(path):
-            raise BuildError(f"{option}: {path} does not exist")
-    module, function = entry_point(args)
+    target = Target(args)
+    entry_module, entry_function = entry_point(args)
     excluded = list(args.exclude_module)
     if not args.with_host_commands:
         excluded += list(HOST_COMMAND_PACKAGES)
-    package_name = os.path.basename(os.path.abspath(args.package_dir))
 
-    in_libpython = native_modules.libpython_modules(nm, libpython)
-    python_src, prctl_src = find_sources(args, set(WANTED_NATIVE) - in_libpython, version)
-
-    # Where modules come from, in order: the package, python-prctl's source, the pure-Python
-    # dependencies, the target's stdlib and its C extensions.
-    dependency_dirs = args.path if args.path is not None else site.getsitepackages()
-    search_path = [os.path.dirname(os.path.abspath(args.package_dir))]
-    search_path += [prctl_src] if prctl_src else []
-    search_path += dependency_dirs + [stdlib, os.path.join(stdlib, "lib-dynload")]
-    closure = import_closure.ImportClosure(
-        search_path, [stdlib], in_libpython | set(WANTED_NATIVE), [package_name], excluded)
-    roots = (list(STARTUP_MODULES) + [module]
-             + import_closure.package_modules(args.package_dir, package_name)
-             + args.extra_module)
-    roots = [r for r in roots if not any(r == e or r.startswith(e + ".") for e in excluded)]
-    try:
-        for root in roots:
-            closure.add(root)
-    except import_closure.ClosureError as error:
-        raise BuildError(str(error))
-
-    # C modules: in libpython already, compiled here, or left out. Only the runtime's own
-    # unconditional imports and WANTED_NATIVE must be there; others are reached through
-    # guarded imports or lazy imports of rarely used stdlib functions (logging.handlers'
-    # SMTP handler -> ssl -> _ssl) and fail at import if ever reached.
-    compiled, skipped = [], {}
-    for name in sorted(closure.extensions):
-        if name in in_libpython:
-            continue
-        recipe = native_modules.recipe(name, python_src, prctl_src, cc, cflags)
-        importer = closure.extensions[name]
-        if recipe is not None:
-            compiled.append(recipe)
-        elif name not in WANTED_NATIVE and (name in closure.optional_extensions
-                                            or not importer.startswith(package_name + ".")):
-            skipped[name] = importer
-        else:
-            hint = ("--prctl-src" if name == "_prctl" else "--python-src") + \
-                " (or --sources-cache)"
-            raise BuildError(f"C module {name} (imported by {closure.extensions[name]}) is "
-                             f"not in {libpython} and has no source: pass {hint}")
-    builtins = (set(native_modules.CORE_INITTAB) | set(native_modules.BOOTSTRAP_MODULES)
-                | (set(closure.extensions) - set(skipped)))
-    absent = sorted(builtins - in_libpython - {m.name for m in compiled})
-    if absent:
-        raise BuildError(f"{libpython} lacks the core modules {', '.join(absent)}")
+    in_libpython = native_modules.libpython_modules(nm, target.libpython)
+    prctl_src = args.prctl_src or fetched(args, sources.prctl_source, PRCTL_VERSION)
+    closure = derive_modules(args, target, in_libpython, prctl_src, entry_module, excluded)
+    check_entry_point(closure, entry_module, entry_function)
+    builtins, core, compiled, left_out = plan_c_modules(args, target, closure, in_libpython,
+                                                        prctl_src, cc, cflags)
+    # Modules the interpreter holds deep-frozen already (os, codecs, io...) stay its own.
+    in_interpreter = set(_imp._frozen_module_names())
+    frozen = [closure.modules[n] for n in sorted(closure.modules) if n not in in_interpreter]
+    for module in frozen:
+        if module.is_app:
+            warn_about_file_use(module)
 
     build_dir = os.path.abspath(args.build_dir or args.output + ".build")
     os.makedirs(build_dir, exist_ok=True)
-
-    # Modules the interpreter already holds frozen (deep-frozen in libpython) stay theirs.
-    import _imp
-    in_interpreter = set(_imp._frozen_module_names())
-    frozen = [closure.modules[n] for n in sorted(closure.modules) if n not in in_interpreter]
-    for frozen_module in frozen:
-        if frozen_module.is_app:
-            warn_about_file_use(frozen_module)
-
     table_c = os.path.join(build_dir, "frozen_modules.c")
     blob_size = generate_c.write_frozen_table(
-        table_c, os.path.join(build_dir, "frozen_modules.bin"), frozen, module, function,
-        args.optimize)
+        table_c, os.path.join(build_dir, "frozen_modules.bin"), frozen, entry_module,
+        entry_function, args.optimize)
     inittab_c = os.path.join(build_dir, "inittab.c")
-    generate_c.write_inittab(inittab_c, builtins, native_modules.init_function)
+    generate_c.write_inittab(inittab_c, {n: core.get(n, f"PyInit_{n}") for n in builtins})
     write_manifest(os.path.join(build_dir, "modules.txt"), closure, frozen, in_interpreter,
-                   builtins, compiled, skipped)
+                   builtins, compiled, left_out)
 
-    python_flags = ["-I", include, "-O2", "-DNDEBUG", "-fwrapv"]
-    objects = []
-    for source in (os.path.join(HERE, "slr_main.c"), table_c, inittab_c):
-        objects.append(compile_c(cc, cflags + python_flags, source, build_dir))
+    python_flags = ["-I", target.include, "-O2", "-DNDEBUG", "-fwrapv"]
+    objects = [compile_c(cc, cflags + python_flags, source, build_dir)
+               for source in (os.path.join(HERE, "slr_main.c"), table_c, inittab_c)]
     for recipe in compiled:
         flags = cflags + python_flags + recipe.cflags
         if recipe.core:
-            flags += ["-I", os.path.join(include, "internal"), "-DPy_BUILD_CORE_BUILTIN"]
-        for source in recipe.sources:
-            objects.append(compile_c(cc, flags, source, build_dir, prefix=recipe.name))
-    libraries = [library for recipe in compiled for library in recipe.libraries]
-    link = (cc + cflags + ldflags + ["-o", args.output] + objects + [libpython]
-            + ["-no-pie", "-Wl,--as-needed"] + native_modules.library_arguments(cc, cflags, dict.fromkeys(libraries))
-            + native_modules.libpython_link_libraries(libpython)
+            flags += ["-I", os.path.join(target.include, "internal"), "-DPy_BUILD_CORE_BUILTIN"]
+        objects += [compile_c(cc, flags, source, build_dir, prefix=recipe.name)
+                    for source in recipe.sources]
+    libraries = dict.fromkeys(lib for recipe in compiled for lib in recipe.libraries)
+    # -no-pie: Debian's libpython3.11.a is not position independent. --as-needed: the
+    # libraries of builtins libpython has but the inittab leaves out are not linked.
+    link = (cc + cflags + ldflags + ["-no-pie", "-o", args.output] + objects
+            + [target.libpython, "-Wl,--as-needed"]
+            + native_modules.library_arguments(cc, cflags + ldflags, libraries)
+            + native_modules.libpython_link_libraries(target.libpython)
             + ([] if args.no_strip else ["-s"]))
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     run(link, "linking")
@@ -281,7 +312,7 @@ def warn_about_file_use(module):
                       f"modules do not have", file=sys.stderr)
 
 
-def write_manifest(path, closure, frozen, in_interpreter, builtins, compiled, skipped):
+def write_manifest(path, closure, frozen, in_interpreter, builtins, compiled, left_out):
     """modules.txt: every module of the binary, how it is provided and who imports it."""
     compiled_names = {r.name for r in compiled}
     lines = ["# kind name <- first importer (build_compact.py; see README.md)"]
@@ -294,7 +325,7 @@ def write_manifest(path, closure, frozen, in_interpreter, builtins, compiled, sk
     for name in sorted(builtins):
         kind = "builtin-compiled" if name in compiled_names else "builtin"
         lines.append(f"{kind} {name} <- {closure.extensions.get(name, '<interpreter>')}")
-    for name, importer in sorted(skipped.items()):
+    for name, importer in sorted(left_out.items()):
         lines.append(f"left-out {name} <- {importer}")
     for name, importer in sorted(closure.missing.items()):
         if name not in in_interpreter:

@@ -205,7 +205,9 @@ def _catches_import_error(handler):
 
 
 class _ImportCollector:
-    """Walks one module's AST; `found` lists (name, fromlist, level, optional) tuples.
+    """Walks one module's AST; `found` lists (name, fromlist, level, optional, lazy)
+    tuples: `optional` when guarded by an ImportError handler, `lazy` when inside a
+    function (not run when the module is imported).
 
     With `skip_script_functions`, bodies of functions named like command-line or self-test
     helpers (`main`, `_main`, `_test*`, `test*`) are skipped: the stdlib imports argparse,
@@ -216,7 +218,7 @@ class _ImportCollector:
         self.found = []
         self.skip_script_functions = skip_script_functions
         self.platform = _Platform(self._module_constants(tree))
-        self._walk(tree.body, optional=False)
+        self._walk(tree.body, optional=False, lazy=False)
 
     @staticmethod
     def _module_constants(tree):
@@ -235,44 +237,45 @@ class _ImportCollector:
                 and isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
                 and (stmt.name in ("main", "_main") or stmt.name.startswith(("_test", "test"))))
 
-    def _walk(self, body, optional):
+    def _walk(self, body, optional, lazy):
         for stmt in body:
-            self._statement(stmt, optional)
+            self._statement(stmt, optional, lazy)
 
-    def _statement(self, stmt, optional):
+    def _statement(self, stmt, optional, lazy):
         if isinstance(stmt, ast.Import):
             for alias in stmt.names:
-                self.found.append((alias.name, (), 0, optional))
+                self.found.append((alias.name, (), 0, optional, lazy))
         elif isinstance(stmt, ast.ImportFrom):
             names = tuple(a.name for a in stmt.names if a.name != "*")
-            self.found.append((stmt.module or "", names, stmt.level, optional))
+            self.found.append((stmt.module or "", names, stmt.level, optional, lazy))
         elif isinstance(stmt, ast.If):
             value = self.platform.value(stmt.test)
             if value is None or value:
-                self._walk(stmt.body, optional)
+                self._walk(stmt.body, optional, lazy)
             if value is None or not value:
-                self._walk(stmt.orelse, optional)
-            self._calls(ast.walk(stmt.test), optional)
+                self._walk(stmt.orelse, optional, lazy)
+            self._calls(ast.walk(stmt.test), optional, lazy)
         elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
             guarded = optional or any(_catches_import_error(h) for h in stmt.handlers)
-            self._walk(stmt.body, guarded)
+            self._walk(stmt.body, guarded, lazy)
             for handler in stmt.handlers:
-                self._walk(handler.body, optional)
-            self._walk(stmt.orelse, optional)
-            self._walk(stmt.finalbody, optional)
+                self._walk(handler.body, optional, lazy)
+            self._walk(stmt.orelse, optional, lazy)
+            self._walk(stmt.finalbody, optional, lazy)
         elif self._is_script_function(stmt):
             return
         else:
+            lazy = lazy or isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
             for field in ("body", "orelse", "finalbody"):
                 inner = getattr(stmt, field, None)
                 if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
-                    self._walk(inner, optional)
+                    self._walk(inner, optional, lazy)
             if isinstance(stmt, ast.Match):
                 for case in stmt.cases:
-                    self._walk(case.body, optional)
-            self._calls(self._expressions(stmt), optional)
+                    self._walk(case.body, optional, lazy)
+            self._calls(self._expressions(stmt), optional, lazy)
 
-    def _calls(self, nodes, optional):
+    def _calls(self, nodes, optional, lazy):
         """Literal importlib.import_module("x") / __import__("x") calls."""
         for node in nodes:
             if (isinstance(node, ast.Call) and node.args
@@ -280,7 +283,7 @@ class _ImportCollector:
                     and isinstance(node.args[0].value, str)
                     and _dotted(node.func) in ("importlib.import_module", "import_module",
                                                "__import__")):
-                self.found.append((node.args[0].value, (), 0, optional))
+                self.found.append((node.args[0].value, (), 0, optional, lazy))
 
     @staticmethod
     def _expressions(stmt):
@@ -311,8 +314,8 @@ class ImportClosure:
     `stdlib_dirs` tells standard library modules from application ones. `native_names`
     are C modules known to the target (compiled into libpython or buildable); a name found
     as a `.so` in the search path is a C module too. Results: `modules` (Python sources to
-    freeze), `extensions` (C module name -> importer), `optional_extensions` (C modules
-    whose every import is guarded), `missing` (optional imports not found),
+    freeze), `extensions` (C module name -> importer), `missing` (optional imports not
+    found),
     `excluded_imports` (imports left out by EXCLUDED or `extra_excluded`).
     A module of `strict_packages` (the runtime's own) importing a missing module
     unconditionally is an error; dependencies may carry dead Python 2 branches and such.
@@ -327,9 +330,9 @@ class ImportClosure:
         self.extra_excluded = set(extra_excluded)
         self.modules = {}
         self.extensions = {}
-        self.optional_extensions = set()
         self.missing = {}
         self.excluded_imports = {}
+        self.edges = []  # (importer, name, optional, lazy) of every import followed
 
     def _is_app_module(self, name):
         module = self.modules.get(name)
@@ -367,22 +370,19 @@ class ImportClosure:
                 return "extension"
         return None
 
-    def add(self, name, importer="<root>", optional=False):
+    def add(self, name, importer="<root>", optional=False, lazy=False):
         """Adds `name`, its parent packages and everything they import; False if skipped."""
-        if name in self.modules:
-            return True
-        if name in self.extensions:
-            if not optional:
-                self.optional_extensions.discard(name)
+        self.edges.append((importer, name, optional, lazy))
+        if name in self.modules or name in self.extensions:
             return True
         by_app = importer == "<root>" or self._is_app_module(importer)
         if self._is_user_excluded(name) or (_excluded(name) and not by_app):
             self.excluded_imports.setdefault(name, importer)
             return False
-        if "." in name and not self.add(name.rpartition(".")[0], importer, optional):
+        if "." in name and not self.add(name.rpartition(".")[0], importer, optional, lazy):
             return False
         if name in self.native_names and "." not in name:
-            self._add_extension(name, importer, optional)
+            self.extensions[name] = importer
             return True
         found = self._locate(name)
         if found is None:
@@ -392,7 +392,7 @@ class ImportClosure:
             self.missing.setdefault(name, importer)
             return False
         if found == "extension":
-            self._add_extension(name, importer, optional)
+            self.extensions[name] = importer
             return True
         path, is_package = found
         is_app = not os.path.abspath(path).startswith(self.stdlib_dirs)
@@ -401,30 +401,46 @@ class ImportClosure:
         self._follow(module)
         return True
 
-    def _add_extension(self, name, importer, optional):
-        self.extensions[name] = importer
-        if optional:
-            self.optional_extensions.add(name)
-
     def _follow(self, module):
         with open(module.path, "rb") as source:
             tree = ast.parse(source.read(), module.path)
         package = module.name if module.is_package else module.name.rpartition(".")[0]
         collector = _ImportCollector(tree, skip_script_functions=not module.is_app)
-        for target, fromlist, level, optional in collector.found:
+        for target, fromlist, level, optional, lazy in collector.found:
             if level:
                 base = package.split(".")
                 if level > 1:
                     base = base[: len(base) - level + 1]
                 target = ".".join(base + ([target] if target else []))
-            if not target or not self.add(target, module.name, optional):
+            if not target or not self.add(target, module.name, optional, lazy):
                 continue
             imported = self.modules.get(target)
             if imported is not None and imported.is_package:
                 # `from package import name`: name may be a submodule.
                 for sub in fromlist:
                     if self._locate(f"{target}.{sub}") is not None:
-                        self.add(f"{target}.{sub}", module.name, optional)
+                        self.add(f"{target}.{sub}", module.name, optional, lazy)
+
+    def required(self):
+        """Modules whose import cannot fail whenever the runtime runs: imported without an
+        ImportError guard by the runtime or its dependencies (anywhere: their lazy imports
+        are command paths), or at module level by a required module."""
+        follows = {}
+        required = []
+        for importer, name, optional, lazy in self.edges:
+            if optional:
+                continue
+            if importer == "<root>" or self._is_app_module(importer):
+                required.append(name)
+            elif not lazy:
+                follows.setdefault(importer, []).append(name)
+        seen = set()
+        while required:
+            name = required.pop()
+            if name not in seen:
+                seen.add(name)
+                required += follows.get(name, [])
+        return seen
 
 
 def package_modules(package_dir, package_name):

@@ -7,30 +7,10 @@ import os
 import re
 import subprocess
 
-# CPython 3.11's builtins that every interpreter has, whatever the build configuration:
-# the entries of Modules/config.c.in (no PyInit_ symbol for builtins/sys) and the
-# modules of Modules/Setup.bootstrap.in. The interpreter needs them to start.
-CORE_INITTAB = {
-    "marshal": "PyMarshal_Init",
-    "_imp": "PyInit__imp",
-    "_ast": "PyInit__ast",
-    "_tokenize": "PyInit__tokenize",
-    "builtins": None,
-    "sys": None,
-    "gc": "PyInit_gc",
-    "_warnings": "_PyWarnings_Init",
-    "_string": "PyInit__string",
-}
-BOOTSTRAP_MODULES = (
-    "atexit", "faulthandler", "posix", "_signal", "_tracemalloc", "_codecs", "_collections",
-    "errno", "_io", "itertools", "_sre", "_thread", "time", "_weakref", "_abc", "_functools",
-    "_locale", "_operator", "_stat", "_symtable", "pwd",
-)
-
 # Stdlib C modules that need a third-party library (or are _ctypes, built by its own
 # recipe below): never compiled from Setup.stdlib.in by this tool.
 NEEDS_EXTERNAL_LIBRARY = {
-    "_bz2", "_lzma", "zlib", "binascii", "pyexpat", "_elementtree", "_decimal", "_hashlib",
+    "_bz2", "_lzma", "zlib", "pyexpat", "_elementtree", "_decimal", "_hashlib",
     "_ssl", "_sqlite3", "_tkinter", "_gdbm", "_dbm", "_uuid", "_crypt", "nis", "readline",
     "_curses", "_curses_panel", "_ctypes", "_ctypes_test", "ossaudiodev",
 }
@@ -51,18 +31,48 @@ class NativeModule:
         self.core = core  # a CPython module: may use the interpreter's internal headers
 
 
-def init_function(name):
-    """The C function that creates builtin module `name` (None for builtins and sys)."""
-    return CORE_INITTAB.get(name, f"PyInit_{name}")
+def core_modules(libpython, python_src):
+    """{name: init function or None} of the builtins every interpreter of this version
+    has and needs to start: the static entries of Modules/config.c.in (marshal, _imp,
+    builtins, sys...) and the modules of Modules/Setup.bootstrap.in (posix, _io,
+    _codecs...). Read from the config.c and Setup.bootstrap installed next to the static
+    libpython, else from the CPython source."""
+    config_dir = os.path.dirname(os.path.realpath(libpython))
+    candidates = [(os.path.join(config_dir, "config.c"),
+                   os.path.join(config_dir, "Setup.bootstrap"))]
+    if python_src:
+        modules = os.path.join(python_src, "Modules")
+        candidates.append((os.path.join(modules, "config.c.in"),
+                           os.path.join(modules, "Setup.bootstrap.in")))
+    for config_c, bootstrap in candidates:
+        if os.path.isfile(config_c) and os.path.isfile(bootstrap):
+            break
+    else:
+        raise NativeError(f"no config.c and Setup.bootstrap next to {libpython} and no "
+                          f"--python-src: cannot tell the interpreter's core builtins")
+    with open(config_c, encoding="utf-8") as source:
+        text = source.read()
+    static_part = text.split("ADDMODULE MARKER 2", 1)[-1]
+    core = {name: None if function == "NULL" else function
+            for name, function in re.findall(r'\{"(\w+)",\s*(\w+)\}', static_part)}
+    with open(bootstrap, encoding="utf-8") as lines:
+        for line in lines:
+            words = line.split("#", 1)[0].split()
+            if words and re.fullmatch(r"\w+", words[0]):
+                core.setdefault(words[0], f"PyInit_{words[0]}")
+    return core
 
 
 def libpython_modules(nm, libpython):
-    """Names of the modules whose init function the static library defines."""
+    """Names of the modules whose init function the static library defines (and the
+    builtins and sys modules, which have none)."""
     output = subprocess.run(nm + ["--defined-only", libpython], check=True,
                             capture_output=True, text=True).stdout
     symbols = set(re.findall(r" T (\w+)$", output, re.MULTILINE))
     names = {m[len("PyInit_"):] for m in symbols if m.startswith("PyInit_")}
-    names.update(n for n, f in CORE_INITTAB.items() if f is None or f in symbols)
+    # Core modules with other init functions (marshal: PyMarshal_Init, _warnings:
+    # _PyWarnings_Init) are part of libpython by construction.
+    names.update(("builtins", "sys", "marshal", "_warnings"))
     return names
 
 
@@ -80,15 +90,15 @@ def _ffi_defines(cc, cflags):
 
 
 def _setup_stdlib_sources(python_src):
-    """name -> source list from Modules/Setup.stdlib.in (plain stdlib C modules)."""
+    """name -> source list from Modules/Setup.stdlib.in (entries commented out, like
+    3.11's _ctypes, built by setup.py there, are skipped)."""
     setup = os.path.join(python_src, "Modules", "Setup.stdlib.in")
     entries = {}
     with open(setup, encoding="utf-8") as lines:
         for line in lines:
-            match = re.match(r"^(?:@MODULE_\w+_TRUE@)?(\w+)\s+([\w/.]+\.c(?:\s+[\w/.]+\.c)*)\s*$",
-                             line)
-            if match:
-                entries[match.group(1)] = match.group(2).split()
+            words = re.sub(r"^@MODULE_\w+_TRUE@", "", line.split("#", 1)[0]).split()
+            if len(words) > 1 and re.fullmatch(r"\w+", words[0]):
+                entries[words[0]] = [w for w in words[1:] if w.endswith(".c")]
     return entries
 
 
@@ -102,29 +112,38 @@ def recipe(name, python_src, prctl_src, cc, cflags):
     if python_src is None:
         return None
     modules = os.path.join(python_src, "Modules")
+    entries = _setup_stdlib_sources(python_src)
     if name == "_ctypes":
-        sources = [os.path.join(modules, "_ctypes", f) for f in
-                   ("_ctypes.c", "callbacks.c", "callproc.c", "stgdict.c", "cfield.c")]
-        return NativeModule("_ctypes", sources, _ffi_defines(cc, cflags), ["ffi", "dl"])
-    if name in NEEDS_EXTERNAL_LIBRARY:
+        # Setup.stdlib.in lists _ctypes from 3.12 on; 3.11 built it with setup.py.
+        sources = entries.get("_ctypes") or ["_ctypes/_ctypes.c", "_ctypes/callbacks.c",
+                                             "_ctypes/callproc.c", "_ctypes/stgdict.c",
+                                             "_ctypes/cfield.c"]
+        return NativeModule("_ctypes", [os.path.join(modules, s) for s in sources],
+                            _ffi_defines(cc, cflags), ["ffi", "dl"])
+    if name in NEEDS_EXTERNAL_LIBRARY or name not in entries:
         return None
-    sources = _setup_stdlib_sources(python_src).get(name)
-    if sources is None:
-        return None
-    return NativeModule(name, [os.path.join(modules, s) for s in sources], libraries=["m"])
+    return NativeModule(name, [os.path.join(modules, s) for s in entries[name]],
+                        libraries=["m"])
 
 
-def library_arguments(cc, cflags, libraries):
+def library_arguments(cc, flags, libraries):
     """Linker arguments for `libraries`: the static archive when the toolchain has one
-    (nothing more to install on the target), else the shared library."""
+    (nothing more to install on the target), else the shared library. Archives are
+    looked up in the -L directories of `flags` (gcc's -print-file-name ignores them),
+    then where the compiler looks."""
+    search_dirs = [f[2:] for f in flags if f.startswith("-L") and len(f) > 2]
     arguments = []
     for library in libraries:
-        archive = subprocess.run(cc + cflags + [f"-print-file-name=lib{library}.a"],
-                                 check=True, capture_output=True, text=True).stdout.strip()
-        if os.path.isabs(archive) and os.path.isfile(archive) and library not in ("dl", "m"):
-            arguments.append(archive)
-        else:
+        if library in ("dl", "m"):  # part of the C library, always shared
             arguments.append(f"-l{library}")
+            continue
+        archive = next((os.path.join(d, f"lib{library}.a") for d in search_dirs
+                        if os.path.isfile(os.path.join(d, f"lib{library}.a"))), None)
+        if archive is None:
+            found = subprocess.run(cc + flags + [f"-print-file-name=lib{library}.a"],
+                                   check=True, capture_output=True, text=True).stdout.strip()
+            archive = found if os.path.isabs(found) and os.path.isfile(found) else None
+        arguments.append(archive or f"-l{library}")
     return arguments
 
 

@@ -155,15 +155,19 @@ run_entry_point(void)
         return status;
     }
     if (PyErr_ExceptionMatches(PyExc_SystemExit)) {
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
-        PyErr_NormalizeException(&type, &value, &traceback);
-        PyObject *code = value != NULL ? PyObject_GetAttrString(value, "code") : NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+        PyObject *exit = PyErr_GetRaisedException();
+#else
+        PyObject *type, *exit, *traceback;
+        PyErr_Fetch(&type, &exit, &traceback);
+        PyErr_NormalizeException(&type, &exit, &traceback);
+        Py_XDECREF(type);
+        Py_XDECREF(traceback);
+#endif
+        PyObject *code = exit != NULL ? PyObject_GetAttrString(exit, "code") : NULL;
         int status = exit_status_of(code);
         Py_XDECREF(code);
-        Py_XDECREF(type);
-        Py_XDECREF(value);
-        Py_XDECREF(traceback);
+        Py_XDECREF(exit);
         return status;
     }
     PyErr_Print();

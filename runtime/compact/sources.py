@@ -1,4 +1,4 @@
-"""Fetches the C sources the compact build compiles, on a Debian host, into a cache:
+"""Fetches what the compact build compiles from, on a Debian host, into a cache:
 
 - CPython's Modules/ (for _json, _ctypes and plain stdlib modules missing from the static
   libpython) from the Debian source package matching the headers' version, with
@@ -6,7 +6,10 @@
   apt configuration is not ours to change);
 - python-prctl's sdist (for _prctl and prctl.py) with `pip download --no-binary`.
 
-Cross builds (Yocto) pass --python-src and --prctl-src instead and never fetch.
+- for cross builds on this host, a foreign architecture's -dev packages unpacked into a
+  sysroot (cross_build.py).
+
+Yocto builds pass --python-src and --prctl-src instead and never fetch.
 """
 
 import glob
@@ -21,7 +24,7 @@ class FetchError(Exception):
     """A source could not be fetched."""
 
 
-def _os_codename():
+def os_codename():
     with open("/etc/os-release", encoding="utf-8") as release:
         for line in release:
             if line.startswith("VERSION_CODENAME="):
@@ -29,19 +32,43 @@ def _os_codename():
     raise FetchError("cannot tell the Debian release from /etc/os-release")
 
 
-def _apt(cache, *arguments, cwd=None):
-    options = [
-        f"-oDir::Etc::SourceList={cache}/apt/sources.list",
-        "-oDir::Etc::SourceParts=/nonexistent",
-        f"-oDir::State::Lists={cache}/apt/lists",
-        f"-oDir::Cache={cache}/apt/cache",
-        "-oAPT::Sandbox::User=root",
-    ]
-    command = [arguments[0]] + options + list(arguments[1:])
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise FetchError(f"{' '.join(arguments)}: {result.stderr.strip().splitlines()[-1:]}")
-    return result.stdout
+class PrivateApt:
+    """apt-get/apt-cache with their own source list, indexes and cache under `directory`:
+    the host's apt configuration (which may lack deb-src lines or a foreign
+    architecture) is neither needed nor changed. `kind` is "deb-src" or "deb"."""
+
+    def __init__(self, directory, kind, architecture=None):
+        self.directory = directory
+        codename = os_codename()
+        option = f" [arch={architecture}]" if architecture else ""
+        for sub in ("lists/partial", "cache/archives/partial"):
+            os.makedirs(os.path.join(directory, sub), exist_ok=True)
+        with open(os.path.join(directory, "sources.list"), "w", encoding="utf-8") as lines:
+            lines.write(f"{kind}{option} http://deb.debian.org/debian {codename} main\n"
+                        f"{kind}{option} http://deb.debian.org/debian {codename}-updates main\n"
+                        f"{kind}{option} http://deb.debian.org/debian-security "
+                        f"{codename}-security main\n")
+        open(os.path.join(directory, "status"), "a").close()
+        self.options = [
+            f"-oDir::Etc::SourceList={directory}/sources.list",
+            "-oDir::Etc::SourceParts=/nonexistent",
+            f"-oDir::State::Lists={directory}/lists",
+            f"-oDir::State::status={directory}/status",
+            f"-oDir::Cache={directory}/cache",
+            "-oAPT::Sandbox::User=root",
+        ]
+        if architecture:
+            self.options += [f"-oAPT::Architecture={architecture}",
+                             f"-oAPT::Architectures::={architecture}"]
+        self.run("apt-get", "-qq", "update")
+
+    def run(self, program, *arguments, cwd=None):
+        result = subprocess.run([program] + self.options + list(arguments), cwd=cwd,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["failed"])[-1]
+            raise FetchError(f"{program} {' '.join(arguments)}: {last}")
+        return result.stdout
 
 
 def _safe(members):
@@ -59,31 +86,25 @@ def cpython_modules(cache, version):
         return target
     major_minor = ".".join(version.split(".")[:2])
     package = f"python{major_minor}"
-    codename = _os_codename()
-    for directory in ("apt/lists/partial", "apt/cache/archives/partial", "download"):
-        os.makedirs(os.path.join(cache, directory), exist_ok=True)
-    with open(os.path.join(cache, "apt", "sources.list"), "w", encoding="utf-8") as sources:
-        sources.write(f"deb-src http://deb.debian.org/debian {codename} main\n"
-                      f"deb-src http://deb.debian.org/debian {codename}-updates main\n"
-                      f"deb-src http://deb.debian.org/debian-security {codename}-security main\n")
-    _apt(cache, "apt-get", "-qq", "update")
+    apt = PrivateApt(os.path.join(cache, "apt-src"), "deb-src")
     versions = [line.split(":", 1)[1].strip()
-                for line in _apt(cache, "apt-cache", "showsrc", package).splitlines()
+                for line in apt.run("apt-cache", "showsrc", package).splitlines()
                 if line.startswith("Version:")]
     # Every Debian revision of this upstream version has the same orig tarball; some
     # revisions may be missing from the mirror, so try them all.
     candidates = [v for v in versions if v.split(":")[-1].split("-")[0] == version]
     download = os.path.join(cache, "download")
+    os.makedirs(download, exist_ok=True)
     for candidate in candidates:
         try:
-            _apt(cache, "apt-get", "-qq", "source", "--download-only",
-                 f"{package}={candidate}", cwd=download)
+            apt.run("apt-get", "-qq", "source", "--download-only", f"{package}={candidate}",
+                    cwd=download)
             break
         except FetchError:
             continue
     orig = glob.glob(os.path.join(download, f"{package}_{version}.orig.tar.*"))
     if not orig:
-        raise FetchError(f"no source of {package} {version} in Debian {codename} "
+        raise FetchError(f"no source of {package} {version} in Debian {os_codename()} "
                          f"(versions offered: {', '.join(versions) or 'none'})")
     with tarfile.open(orig[0]) as archive:
         members = [m for m in _safe(archive.getmembers())
@@ -94,6 +115,27 @@ def cpython_modules(cache, version):
             member.name = member.name.split("/", 1)[1]
         archive.extractall(staging, members=members)
     os.replace(staging, target)
+    return target
+
+
+def debian_sysroot(cache, architecture, packages):
+    """A directory holding `packages` (e.g. libpython3.11-dev) of a foreign Debian
+    architecture unpacked, for cross builds on this host; made once per cache."""
+    target = os.path.join(cache, f"sysroot-{architecture}")
+    stamp = os.path.join(target, ".packages")
+    if os.path.isfile(stamp) and open(stamp, encoding="utf-8").read() == " ".join(packages):
+        return target
+    apt = PrivateApt(os.path.join(cache, f"apt-{architecture}"), "deb", architecture)
+    download = os.path.join(cache, f"download-{architecture}")
+    shutil.rmtree(download, ignore_errors=True)
+    os.makedirs(download)
+    apt.run("apt-get", "-qq", "download", *[f"{p}:{architecture}" for p in packages],
+            cwd=download)
+    shutil.rmtree(target, ignore_errors=True)
+    for deb in sorted(glob.glob(os.path.join(download, "*.deb"))):
+        subprocess.run(["dpkg-deb", "-x", deb, target], check=True)
+    with open(stamp, "w", encoding="utf-8") as done:
+        done.write(" ".join(packages))
     return target
 
 

@@ -281,8 +281,10 @@ def _version():
 
 def _delegate(command, argv):
     if command == "profile":
-        from slruntime.profile.cli import main as profile_main
-
+        try:
+            from slruntime.profile.cli import main as profile_main
+        except ImportError as exc:  # e.g. the compact binary, built without the analysis tools
+            raise SlrError(f"slr profile is not available in this build ({exc.name} is missing)") from None
         return profile_main(argv)
     from slruntime.fgac.cli import main as fgac_main
 

@@ -168,6 +168,15 @@ def _write(path, text):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    if os.path.exists(path) and not os.path.isfile(path):
+        # A device or fifo (/dev/null, /dev/stdout): write into it; renaming a
+        # temporary file over it would replace the node itself.
+        try:
+            with open(path, "w", encoding="utf-8") as stream:
+                stream.write(text)
+        except OSError as err:
+            raise CliError(f"cannot write {path}: {err.strerror}") from None
+        return
     temporary = f"{path}.tmp{os.getpid()}"
     try:
         with open(temporary, "w", encoding="utf-8") as stream:

@@ -35,6 +35,32 @@ def read_manifest(binary):
     return kinds
 
 
+def assert_every_module_imports(probe_binary, run_probe):
+    """Runs a probe build (import_probe.py as entry point) on every frozen and builtin
+    module of its manifest; the only failures allowed are imports of modules the manifest
+    lists as left out, excluded or not found. run_probe(args) -> CompletedProcess."""
+    kinds = read_manifest(probe_binary)
+    names = sorted(set(kinds["frozen"]) | set(kinds["frozen-in-libpython"])
+                   | set(kinds["builtin"]) | set(kinds.get("builtin-compiled", {})))
+    absent = set()
+    for kind in ("left-out", "excluded", "not-found-optional"):
+        absent |= set(kinds.get(kind, {}))
+    # pyseccomp needs ctypes.util.find_library, which finds nothing without ldconfig: the
+    # runtime imports it through slruntime.seccomp, which supplies the soname unless
+    # ctypes.util is already imported (the runtime never imports it): first, then.
+    names.remove("pyseccomp")
+    names.insert(0, "slruntime.seccomp:_pyseccomp")
+    result = run_probe(names)
+    assert result.returncode == 0, result.stderr
+    reports = [line.split(" ", 3) for line in result.stdout.splitlines()]
+    assert [r[1] for r in reports] == names
+    failures = [r for r in reports if r[0] == "error" or (
+        r[0] == "missing" and not any(r[2] == a or r[2].startswith(a + ".") for a in absent))]
+    assert failures == []
+    imported = {r[1] for r in reports if r[0] == "ok"}
+    assert {"slruntime.cli", "_ctypes", "_json", "_prctl"} <= imported
+
+
 def make_view(binary, directory):
     """A Python-free machine view of `binary`; returns the path of its slr wrapper."""
     subprocess.run([VIEW_TOOL, binary, directory], check=True, timeout=120)

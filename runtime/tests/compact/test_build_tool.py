@@ -43,3 +43,9 @@ def test_package_importing_a_missing_module(tmp_path):
                            "--entry-point", "brokenpkg:main")
     assert_clean_failure(result, output, "no_such_module_here", "brokenpkg")
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_entry_function_not_defined(tmp_path):
+    output = str(tmp_path / "slr")
+    result = build_compact(output, "--entry-point", "slruntime.cli:no_such_function")
+    assert_clean_failure(result, output, "slruntime.cli", "no_such_function")

@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from conftest import REPO, make_view, read_manifest
+from conftest import REPO, assert_every_module_imports, make_view
 from helpers import Slr
 
 VENV_SLR = os.path.join(REPO, ".venv", "bin", "slr")
@@ -41,27 +41,8 @@ def test_commands_answer_like_the_venv_slr(view_slr, tmp_path):
 
 
 def test_every_module_imports_in_the_view(probe_binary, tmp_path):
-    """Each frozen and builtin module imports inside the binary; the only failures allowed
-    are imports of modules the manifest lists as left out, excluded or not found."""
-    kinds = read_manifest(probe_binary)
-    names = sorted(set(kinds["frozen"]) | set(kinds["frozen-in-libpython"])
-                   | set(kinds["builtin"]) | set(kinds.get("builtin-compiled", {})))
-    absent = set()
-    for kind in ("left-out", "excluded", "not-found-optional"):
-        absent |= set(kinds.get(kind, {}))
-    # pyseccomp needs ctypes.util.find_library, which finds nothing without ldconfig: the
-    # runtime imports it through slruntime.seccomp, which supplies the soname.
-    names[names.index("pyseccomp")] = "slruntime.seccomp:_pyseccomp"
     probe = make_view(probe_binary, str(tmp_path / "probe-view"))
-    result = run([probe, *names])
-    assert result.returncode == 0, result.stderr
-    reports = [line.split(" ", 3) for line in result.stdout.splitlines()]
-    assert [r[1] for r in reports] == names
-    failures = [r for r in reports if r[0] == "error" or (
-        r[0] == "missing" and not any(r[2] == a or r[2].startswith(a + ".") for a in absent))]
-    assert failures == []
-    imported = [r[1] for r in reports if r[0] == "ok"]
-    assert "slruntime.cli" in imported and "_ctypes" in imported and "_prctl" in imported
+    assert_every_module_imports(probe_binary, lambda names: run([probe, *names]))
 
 
 def test_containers_run_in_the_view(view_slr, bundle, state_root):
