@@ -67,5 +67,14 @@ def qemu(target):
         return None
 
 
-def runtime_available(guest, command):
-    return guest.status(f"command -v {command}")[0] == 0
+@pytest.fixture(scope="session")
+def slr(guest):
+    """The runtime's command; skips (with its error) while it cannot run a container yet."""
+    code, out = guest.status("slr features", timeout=120)
+    if code != 0:
+        pytest.skip("slr does not run in the image yet: " + " | ".join(out[-3:]))
+    bundle = guest.make_bundle("smoke", ["true"])
+    code, out = guest.status(f"slr run -b {bundle} hw-smoke", timeout=120)
+    if code != 0:
+        pytest.skip("slr cannot run a container in the image yet: " + " | ".join(out[-3:]))
+    return "slr"

@@ -8,8 +8,9 @@ from .image.rootfs import BUNDLE, bundle_config
 BUNDLE_ROOTFS = f"/{BUNDLE}/rootfs"
 # Where tests put their bundles: tmpfs, so nothing reaches the boot medium.
 SCRATCH = "/tmp/hwtests"
-# A tty's canonical line limit is 4096 bytes: files are sent in smaller pieces.
-CHUNK = 1024
+# busybox ash's line editor keeps at most 1024 bytes of a command line (and a
+# tty 4096): files are sent in pieces small enough with the quoting around them.
+CHUNK = 512
 
 
 class GuestError(AssertionError):

@@ -12,6 +12,7 @@ import enum
 import time
 
 import attr
+from labgrid.driver.usbstoragedriver import Mode
 from labgrid.factory import target_factory
 from labgrid.step import step
 from labgrid.strategy.common import Strategy, StrategyError, never_retry
@@ -23,7 +24,6 @@ class Status(enum.Enum):
     shell = 2
 
 
-@target_factory.reg_driver
 @attr.s(eq=False)
 class SlrStrategy(Strategy):
     bindings = {
@@ -70,9 +70,19 @@ class SlrStrategy(Strategy):
         self.status = status
 
     def _flash(self):
+        image = self.target.env.config.get_image_path(self.flash_image)
+        # Yocto's wic.bz2 comes with a .bmap: bmaptool writes only the used
+        # blocks (and decompresses); a plain .wic is written with dd.
+        mode = Mode.BMAPTOOL if image.endswith((".bz2", ".gz", ".xz", ".zst")) else Mode.DD
         self.target.activate(self.sdmux)
         self.sdmux.set_mode("host")
         self.target.activate(self.storage)
-        self.storage.write_image(self.target.env.config.get_image_path(self.flash_image))
+        self.storage.write_image(image, mode=mode)
         self.target.deactivate(self.storage)
         self.sdmux.set_mode("dut")
+
+
+# labgrid executes an env file's `imports:` anew for every Environment: the
+# class is registered once (by name, which is how env files refer to it).
+if "SlrStrategy" not in target_factory.all_classes:
+    target_factory.reg_driver(SlrStrategy)

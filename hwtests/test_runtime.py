@@ -4,26 +4,9 @@ v2 hierarchy with the memory, pids and cpu controllers)."""
 import json
 import shlex
 
-import pytest
-
-from .guest import SCRATCH
-
 # cgroupsPath of the resource tests: known paths to read the kernel's own
 # accounting from, independent of the runtime's naming.
 CGROUP_PARENT = "/hwtests"
-
-
-@pytest.fixture(scope="module")
-def slr(guest):
-    """The runtime's command; skips (with its error) while it cannot run a container yet."""
-    code, out = guest.status("slr features", timeout=120)
-    if code != 0:
-        pytest.skip("slr does not run in the image yet: " + " | ".join(out[-3:]))
-    bundle = guest.make_bundle("smoke", ["true"])
-    code, out = guest.status(f"slr run -b {bundle} hw-smoke", timeout=120)
-    if code != 0:
-        pytest.skip("slr cannot run a container in the image yet: " + " | ".join(out[-3:]))
-    return "slr"
 
 
 def run(guest, slr, name, args, config=None, timeout=120):
@@ -151,3 +134,16 @@ def test_cpu_max_throttles(guest, slr):
         assert int(stat["usage_usec"]) < 1_500_000, stat
     finally:
         guest.status(f"{slr} kill hw-cpu KILL; sleep 0.5; {slr} delete -f hw-cpu")
+
+
+def test_realtime_scheduler_and_cpu_affinity(guest, slr):
+    """process.scheduler and execCPUAffinity (the guest has 2 CPUs and no RT group
+    scheduling, as Debian's and Yocto's default kernels)."""
+    def realtime(spec):
+        spec["process"]["scheduler"] = {"policy": "SCHED_FIFO", "priority": 10}
+        spec["process"]["execCPUAffinity"] = {"initial": "0", "final": "1"}
+    code, out = run(guest, slr, "rt", ["sh", "-c", "grep Cpus_allowed_list /proc/self/status;"
+                                        " cut -d' ' -f40,41 /proc/self/stat"], realtime)
+    assert code == 0, out
+    assert out[0].split() == ["Cpus_allowed_list:", "1"]
+    assert out[1].split() == ["10", "1"]  # rt_priority 10, policy SCHED_FIFO

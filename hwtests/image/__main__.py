@@ -33,7 +33,8 @@ def main(argv=None):
             for name, value in sorted(variables.items()):
                 print(f"export {name}={shlex.quote(value)}")
         else:
-            image = builder.build(args.arch, args.cache, args.layout, args.refresh)
+            image = builder.build(args.arch, args.cache, args.layout, args.refresh,
+                                  log=lambda *a: print(*a, flush=True))
             print(image.directory)
     except (AptError, ImageError, ModuleError, FileNotFoundError,
             subprocess.CalledProcessError) as error:

@@ -25,11 +25,9 @@ DEFAULT_CACHE = os.environ.get("HWTESTS_CACHE") or os.path.join(REPO, "build", "
 LAYOUT_FILES = os.environ.get("HWTESTS_LAYOUT_DIR") or os.path.join(
     REPO, "meta-slruntime/recipes-core/slruntime-rootfs-config/files")
 RUNTIME_PACKAGE = os.path.join(REPO, "runtime/slruntime")
-COMPACT_DIR = os.path.join(REPO, "runtime/compact")
 PYSECCOMP = "pyseccomp==0.1.2"
 
 KERNEL_METAPACKAGE = {"x86_64": "linux-image-cloud-amd64", "aarch64": "linux-image-cloud-arm64"}
-KERNEL_FILE = {"x86_64": "vmlinuz", "aarch64": "vmlinuz"}
 HOSTNAME = "slr-ci"
 # Used when SOURCE_DATE_EPOCH is unset: a constant, so that rebuilding
 # unchanged inputs in a new clone hits the cache (2023-11-14).
@@ -47,7 +45,11 @@ class Image:
         self.manifest = os.path.join(directory, "manifest.json")
 
 
-def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False, log=print):
+def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False, log=print,
+          images=None, runtime_dir=RUNTIME_PACKAGE, compact=None):
+    """Builds (or finds in the cache) the image of arch; `images` is where
+    image directories go (default: cache_dir/image); `compact` is the
+    compact slr binary (default: build/compact/<arch>/slr when it exists)."""
     os.umask(0o022)
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
     apt = TargetApt(arch, cache_dir)
@@ -58,20 +60,20 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
     _check_python_version(versions["python3.11-minimal"]["Version"])
     host_busybox = _host_busybox(cache_dir, apt, debs["busybox-static"])
     wheel = _pyseccomp_wheel(cache_dir)
-    compact = _compact_binary(arch)
+    compact = compact or compact_binary(arch)
 
     inputs = {
         "arch": arch,
         "epoch": epoch,
         "debs": {name: _sha256_file(path) for name, path in sorted(debs.items())},
         "layout": _tree_digest(layout_dir),
-        "runtime": _tree_digest(RUNTIME_PACKAGE),
+        "runtime": _tree_digest(runtime_dir),
         "pyseccomp": _sha256_file(wheel),
         "compact": _sha256_file(compact) if compact else None,
         "builder": _tree_digest(os.path.dirname(os.path.abspath(__file__))),
     }
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
-    images = os.path.join(cache_dir, "image")
+    images = images or os.path.join(cache_dir, "image")
     final = os.path.join(images, f"{arch}-{key}")
     if os.path.exists(os.path.join(final, "manifest.json")):
         log(f"image: {arch} up to date: {final}")
@@ -81,7 +83,7 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
         work = tempfile.mkdtemp(prefix=f".{arch}-", dir=images)
         try:
             _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
-                      layout_dir, epoch, inputs)
+                      layout_dir, runtime_dir, epoch, inputs)
             shutil.rmtree(final, ignore_errors=True)
             os.rename(os.path.join(work, "out"), final)
         finally:
@@ -96,7 +98,7 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
 
 
 def _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
-              layout_dir, epoch, inputs):
+              layout_dir, runtime_dir, epoch, inputs):
     root = os.path.join(work, "root")
     kernel_tree = os.path.join(work, "kernel")
     out = os.path.join(work, "out")
@@ -108,7 +110,7 @@ def _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
     rootfs.link_applets(root, rootfs.busybox_applets(host_busybox))
     os.symlink(python, os.path.join(root, "usr/bin/python3"))
     rootfs.compile_stdlib(root, python)
-    rootfs.install_runtime(root, RUNTIME_PACKAGE, wheel, compact)
+    rootfs.install_runtime(root, runtime_dir, wheel, compact)
     rootfs.install_base_files(root, HOSTNAME, arch)
     layout = rootfs.install_layout(root, layout_dir)
     rootfs.install_bundle(root)
@@ -182,13 +184,11 @@ def _pyseccomp_wheel(cache_dir):
     return path
 
 
-def _compact_binary(arch):
-    """runtime/compact's frozen slr for this architecture, when it was built."""
-    for candidate in (os.path.join(COMPACT_DIR, "build", arch, "slr"),
-                      os.path.join(COMPACT_DIR, "dist", f"slr-{arch}")):
-        if os.path.isfile(candidate):
-            return candidate
-    return None
+def compact_binary(arch):
+    """The frozen slr of runtime/compact for this architecture, when it was
+    built (build_compact.py --output build/compact/<arch>/slr)."""
+    path = os.path.join(REPO, "build", "compact", arch, "slr")
+    return path if os.path.isfile(path) else None
 
 
 def _sha256_file(path):

@@ -289,7 +289,6 @@ def check_libraries(root):
     libdirs = ["lib", "usr/lib", "lib64", "usr/lib64"]
     multiarch = [d for d in os.listdir(os.path.join(root, "usr/lib")) if d.endswith("-linux-gnu")]
     libdirs += [f"lib/{m}" for m in multiarch] + [f"usr/lib/{m}" for m in multiarch]
-    libdirs += [f"usr/lib/{m}/libfakeroot" for m in multiarch]
     available = set()
     for d in libdirs:
         if os.path.isdir(os.path.join(root, d)):
