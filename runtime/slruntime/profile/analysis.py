@@ -10,6 +10,7 @@ Each file is disassembled once, however many programs load it.
 import os
 import re
 
+from slruntime.profile import cpython
 from slruntime.profile.elfobject import ElfObject, NotAnElf
 from slruntime.profile.program import LoadedObject, Program
 from slruntime.profile.rootfs import Rootfs
@@ -39,6 +40,8 @@ class EntryResult:
         self.dlopened = []            # libraries named in the program, found and analysed
         self.dlopen_unresolved = []   # (object path, library name) not found in the rootfs
         self.dlopen_computed = []     # objects calling dlopen (names may be computed)
+        self.loadable = []            # rootfs libraries no program links, loaded as dlopen() may
+        self.python_modules = None    # CPython built-in modules: name -> importable?
 
 
 class Analysis:
@@ -47,6 +50,7 @@ class Analysis:
         self.arch = arch
         self._loaded = {}             # host path -> LoadedObject
         self._library_names = {}      # host path -> library names in its data
+        self._python_imports = False  # cpython.source_imports() of the rootfs, once needed
 
     def _load(self, host_path):
         loaded = self._loaded.get(host_path)
@@ -89,12 +93,15 @@ class Analysis:
                 return found
         return None
 
-    def analyse_entry(self, path):
-        """EntryResult for the program at rootfs path `path`."""
+    def analyse_entry(self, path, loadable=(), walk=True):
+        """EntryResult for the program at rootfs path `path`. `loadable`: rootfs paths of
+        libraries no program links; a program calling dlopen() may load them (Python's
+        extension modules), so they join its link map. walk=False only links (the
+        result's `objects`)."""
         host = self.rootfs.resolve(path)
         if host is None or not os.path.isfile(host):
             raise AnalysisError(f"entry not found in the rootfs: {path}")
-        return self._analyse(path, [host], program=True)
+        return self._analyse(path, [host], program=True, loadable=loadable, walk=walk)
 
     def analyse_libraries(self, paths):
         """EntryResult for libraries a program may dlopen() by names the analysis cannot
@@ -102,7 +109,7 @@ class Analysis:
         hosts = [self.rootfs.resolve(p) for p in paths]
         return self._analyse("(libraries loadable with dlopen)", [h for h in hosts if h], program=False)
 
-    def _analyse(self, name, hosts, program):
+    def _analyse(self, name, hosts, program, loadable=(), walk=True):
         result = EntryResult(name)
         link_map, by_host = [], {}
         for host in hosts:
@@ -154,6 +161,24 @@ class Analysis:
 
         dlopened = self._add_dlopen_candidates(link_map, add, result)
         follow_needed()
+        if program and result.dlopen_computed and loadable:
+            first = len(link_map)
+            for path in loadable:
+                host = self.rootfs.resolve(path)
+                if host and host not in by_host:
+                    try:
+                        by_host[host] = self._load(host)
+                    except NotAnElf:
+                        continue          # a library of another architecture
+                    link_map.append(by_host[host])
+            follow_needed()
+            # Entered through their exports unless another library links them.
+            added = link_map[first:]
+            result.loadable = [lo.obj.path for lo in added]
+            dlopened += [lo for lo in added if lo.obj.host_path not in linked]
+        if not walk:
+            result.objects = [loaded.obj.path for loaded in link_map]
+            return result
         roots = []
         if program:
             roots.append(("code", exe, exe.obj.entry))
@@ -169,9 +194,15 @@ class Analysis:
         roots += [("name", None, name) for name in _LOADER_CALLS]
         for loaded in dlopened:
             roots += [("code", loaded, a) for a in loaded.obj.exports.values() if loaded.obj.in_code(a)]
-        reach = Program(link_map).walk(roots)
+        python_imports = None
+        if any(loaded.builtin_modules for loaded in link_map):
+            if self._python_imports is False:
+                self._python_imports = cpython.source_imports(self.rootfs.root)
+            python_imports = self._python_imports
+        reach = Program(link_map, python_imports).walk(roots)
         result.syscalls = reach.syscalls
         result.unresolved = reach.unresolved
+        result.python_modules = reach.python_modules
         result.objects = [loaded.obj.path for loaded in link_map]
         return result
 

@@ -121,15 +121,19 @@ def run(args):
         if not entries:
             raise CliError(f"no executable ELF files in {rootfs}")
     results = []
-    linked = set()
     try:
-        for group in _dedupe(analysis, entries):
-            result = analysis.analyse_entry(group[0])
+        groups = _dedupe(analysis, entries)
+        linked = set()
+        for group in groups:
+            linked.update(analysis.analyse_entry(group[0], walk=False).objects)
+        # Libraries no program links can only be loaded by dlopen(): they join the link
+        # maps of the programs that call it; if none does, they are analysed on their own.
+        unlinked = [path for path in libraries if path not in linked]
+        for group in groups:
+            result = analysis.analyse_entry(group[0], loadable=unlinked)
             result.aliases = group[1:]
             results.append(result)
-            linked.update(result.objects)
-        unlinked = [path for path in libraries if path not in linked]
-        if unlinked:
+        if unlinked and not any(result.loadable for result in results):
             results.append(analysis.analyse_libraries(unlinked))
     except AnalysisError as err:
         raise CliError(str(err)) from None

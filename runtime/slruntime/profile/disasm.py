@@ -85,6 +85,27 @@ class _X86:
             return int(op, 16)
         return None
 
+    def prescan(self, address, size, mnemonic, op):
+        """(call target, code addresses the instruction names, what it is: "end" for an
+        unconditional transfer, "pad" for padding, None)."""
+        if mnemonic.startswith(("bnd ", "notrack ")):
+            mnemonic = mnemonic.split()[-1]
+        if mnemonic.startswith("nop") or mnemonic == "int3" or (mnemonic == "xchg" and op == "ax, ax"):
+            return None, (), "pad"
+        if mnemonic[0] == "j":
+            targets = (int(op, 16),) if op.startswith("0x") else ()
+            return None, targets, "end" if mnemonic == "jmp" else None
+        if mnemonic == "call":
+            return self.call_target(mnemonic, op), (), None
+        kind = "end" if mnemonic in ("ret", "ud2", "hlt") else None
+        rip = _RIP.search(op)
+        if rip:
+            disp = int(rip.group(2), 0)
+            return None, (address + size + (disp if rip.group(1) == "+" else -disp),), kind
+        if self.absolute and "0x" in op:
+            return None, [int(c, 16) for c in _HEX.findall(op)], kind
+        return None, (), kind
+
     def scan(self, scanner, address, size, mnemonic, op):
         state = scanner.state
         if mnemonic.startswith("bnd "):
@@ -162,6 +183,18 @@ class _A64:
         if mnemonic == "bl" and op.startswith("#"):
             return int(op[1:], 0)
         return None
+
+    def prescan(self, address, size, mnemonic, op):
+        """See _X86.prescan (adrp+add pairs are not followed here: fewer split points)."""
+        if mnemonic == "nop":
+            return None, (), "pad"
+        if mnemonic == "bl":
+            return self.call_target(mnemonic, op), (), None
+        if mnemonic in ("b", "adr") or mnemonic.startswith("b.") or mnemonic in ("cbz", "cbnz", "tbz", "tbnz"):
+            target = op.rsplit("#", 1)[-1]
+            targets = (int(target, 0),) if "#" in op else ()
+            return None, targets, "end" if mnemonic == "b" else None
+        return None, (), "end" if mnemonic in ("ret", "br", "brk", "udf") else None
 
     def scan(self, scanner, address, size, mnemonic, op):
         state, pages = scanner.state, scanner.pages
@@ -246,32 +279,37 @@ class _Scanner:
         self.state = {}
         self.pages = {}
         self.constants = {}
-        self.pending = set()
+        self.pending = []
         self.last_ref = None
         self.stub_slot = None
         self.instructions = 0
 
-    def enter(self, region):
-        if self.region is not None:
+    def enter(self, region, function_start=True):
+        """Start a region: a function start, or a piece of the current function split off
+        after an unconditional transfer (reached only by jumps and taken addresses)."""
+        if function_start:
             self.finish()
+            self.constants = {}       # register -> every constant the function writes to it
+            self.pending = []         # (region, register that held a syscall number we could not follow)
+            # At a function start the argument registers hold the caller's arguments.
+            self.state = {reg: ("arg", i) for i, reg in enumerate(self.arch.args)}
+        else:
+            self.state = {}
         self.region = region
-        # At a function start the argument registers hold the caller's arguments.
-        self.state = {reg: ("arg", i) for i, reg in enumerate(self.arch.args)}
         self.pages = {}
-        self.constants = {}           # register -> every constant the region writes to it
-        self.pending = set()          # registers that held a syscall number we could not follow
         self.stub_slot = None
         self.instructions = 0
 
     def finish(self):
         # The number was set on another path through the function than the linear one
-        # (e.g. glibc's _exit: exit_group, then exit): take every constant the function
-        # writes to the register the number came from.
-        for reg in self.pending:
+        # (e.g. glibc's _exit: exit_group, then exit, in a loop split off after a jump):
+        # take every constant the whole function writes to the register it came from.
+        for region, reg in self.pending:
             if self.constants.get(reg):
-                self.region.syscalls.update(self.constants[reg])
+                region.syscalls.update(self.constants[reg])
             else:
-                self.region.unresolved += 1
+                region.unresolved += 1
+        self.pending = []
 
     def constant(self, reg, value):
         self.state[reg] = ("imm", value)
@@ -308,9 +346,9 @@ class _Scanner:
         elif value is not None and value[0] == "arg":
             region.wrapper_arg = value[1]
         elif value is not None:
-            self.pending.add(value[1])
+            self.pending.append((region, value[1]))
         else:
-            self.pending.add(self.arch.number_reg)
+            self.pending.append((region, self.arch.number_reg))
 
     def call(self, target, tail):
         if target is not None:
@@ -343,14 +381,29 @@ def analyse(obj):
     for value in obj.pointers.values():
         if isinstance(value, int) and obj.in_code(value):
             starts.add(value)
+    # Code addresses named by jumps and address computations start regions too, where
+    # nothing can fall through into them: after an unconditional transfer (and its
+    # padding). That separates a function whose address is only taken (a callback
+    # handed to pthread_once) or that is only tail-called from the one before it, so
+    # reaching one no longer reaches the other; every way into such a region is an
+    # edge the walk follows.
+    named = set()
+    after_end = set()
     for start, end in obj.code_ranges:
         starts.add(start)
         code = obj.read(start, end - start)
+        ended = True
         for address, size, mnemonic, op in arch.md.disasm_lite(code, start):
-            target = arch.call_target(mnemonic, op)
-            if target is not None:
-                starts.add(target)
-    starts = sorted(a for a in starts if obj.in_code(a))
+            call, targets, kind = arch.prescan(address, size, mnemonic, op)
+            if call is not None:
+                starts.add(call)
+            named.update(targets)
+            if ended:
+                after_end.add(address)
+            if kind != "pad":
+                ended = kind == "end"
+    pieces = (named & after_end) - starts
+    starts = sorted(a for a in starts | pieces if obj.in_code(a))
     regions = [Region() for _ in starts]
     scanner = _Scanner(arch)
     for start, end in obj.code_ranges:
@@ -362,7 +415,7 @@ def analyse(obj):
             if address >= next_start:
                 index = bisect.bisect_right(starts, address) - 1
                 next_start = starts[index + 1] if index + 1 < len(starts) else end
-                scanner.enter(regions[index])
+                scanner.enter(regions[index], starts[index] not in pieces)
             arch.scan(scanner, address, size, mnemonic, op)
         scanner.finish()
         scanner.region = None

@@ -7,6 +7,7 @@ relocations, and for position-dependent executables from scanning the data words
 """
 
 import bisect
+import re
 import struct
 
 from elftools.common.exceptions import ELFError
@@ -30,6 +31,16 @@ _COPY = {5, 1024}                          # R_X86_64_COPY, R_AARCH64_COPY
 
 _FUNC_TYPES = ("STT_FUNC", "STT_GNU_IFUNC")
 _PF_X = 1
+# Allocated sections the dynamic loader and the unwinder read, not the program: their
+# words (symbol values, relocation offsets, unwind tables) are not pointers the code can
+# follow. Counting them as data made every exported function "pointed to" in a
+# position-dependent executable, whose data words are scanned for addresses.
+_LOADER_SECTION_TYPES = ("SHT_NOTE", "SHT_DYNSYM", "SHT_SYMTAB", "SHT_STRTAB", "SHT_HASH", "SHT_GNU_HASH",
+                         "SHT_GNU_versym", "SHT_GNU_verneed", "SHT_GNU_verdef", "SHT_RELA", "SHT_REL",
+                         "SHT_RELR", "SHT_DYNAMIC")
+_LOADER_SECTION_NAMES = (".interp", ".eh_frame", ".eh_frame_hdr", ".gcc_except_table", ".gnu_debuglink")
+# NUL-terminated identifiers in read-only data (module names looked up by name at run time).
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]{0,63}(?=\x00)")
 
 
 class ElfObject:
@@ -74,7 +85,7 @@ class ElfObject:
         self.code_ranges = []           # (start, end) of executable sections
         self.data_ranges = []           # (start, end) of allocated, non-executable sections
         self.got_ranges = []            # .got/.got.plt: every slot is its own object
-        self._data_sections = []        # (start, end, is_nobits) for scanning pointers
+        self._data_sections = []        # (start, end, is_nobits, is_writable) for scanning pointers
         for section in elf.iter_sections():
             flags, start = section["sh_flags"], section["sh_addr"]
             if not flags & SH_FLAGS.SHF_ALLOC or section["sh_size"] == 0:
@@ -82,9 +93,10 @@ class ElfObject:
             end = start + section["sh_size"]
             if flags & SH_FLAGS.SHF_EXECINSTR:
                 self.code_ranges.append((start, end))
-            elif section["sh_type"] != "SHT_NOTE":
+            elif section["sh_type"] not in _LOADER_SECTION_TYPES and section.name not in _LOADER_SECTION_NAMES:
                 self.data_ranges.append((start, end))
-                self._data_sections.append((start, end, section["sh_type"] == "SHT_NOBITS"))
+                self._data_sections.append((start, end, section["sh_type"] == "SHT_NOBITS",
+                                            bool(flags & SH_FLAGS.SHF_WRITE)))
                 if section.name.startswith(".got"):
                     self.got_ranges.append((start, end))
             if section.name in (".init_array", ".fini_array", ".preinit_array"):
@@ -170,7 +182,7 @@ class ElfObject:
     def _scan_data_words(self):
         # A position-dependent executable stores its own addresses as plain words without
         # relocations: any aligned word that lands in a mapped section counts as a pointer.
-        for start, end, nobits in self._data_sections:
+        for start, end, nobits, _ in self._data_sections:
             if nobits:
                 continue
             data = self.read(start, end - start)
@@ -188,6 +200,17 @@ class ElfObject:
                 chunk = self._image[offset + start:offset + min(filesz, start + size)] if start < filesz else b""
                 return chunk + bytes(size - len(chunk))
         return bytes(size)
+
+    def identifiers(self, writable):
+        """{address: text} of the NUL-terminated identifiers in the read-only (or the
+        writable) data sections."""
+        found = {}
+        for start, end, nobits, is_writable in self._data_sections:
+            if nobits or is_writable != writable:
+                continue
+            for match in _IDENTIFIER.finditer(self.read(start, end - start)):
+                found[start + match.start()] = match.group().decode()
+        return found
 
     def in_code(self, address):
         return _in_ranges(self.code_ranges, address)

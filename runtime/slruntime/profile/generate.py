@@ -66,6 +66,8 @@ class Profile:
                 "dlopen_callers": result.dlopen_computed,
                 "dlopen_resolved": result.dlopened,
                 "dlopen_unresolved": [{"object": o, "library": n} for o, n in result.dlopen_unresolved],
+                "loadable_libraries": result.loadable,
+                "python_builtin_modules": result.python_modules,
             }
         return {
             "architecture": self.arch,
@@ -97,7 +99,13 @@ def report_text(report):
         for site in entry["dlopen_unresolved"]:
             lines.append(f"  dlopen()ed library not in the rootfs: {site['library']} (named by {site['object']})")
         for obj in entry["dlopen_callers"]:
-            lines.append(f"  calls dlopen(): {obj} (computed library names are not followed)")
+            lines.append(f"  calls dlopen(): {obj} (computed library names: only the libraries no program links are added)")
+        if entry["loadable_libraries"]:
+            lines.append(f"  {len(entry['loadable_libraries'])} libraries no program links, loaded as dlopen() may")
+        modules = entry["python_builtin_modules"]
+        if modules:
+            imported = sorted(name for name, used in modules.items() if used)
+            lines.append(f"  CPython built-in modules importable: {len(imported)} of {len(modules)}: {' '.join(imported)}")
         for obj, count in entry["unresolved_syscall_sites"].items():
             lines.append(f"  {count} system call site(s) with an unknown number in {obj}")
     dynamic = report.get("dynamic")

@@ -11,7 +11,7 @@ a reachable function can name is assumed called).
 
 import bisect
 
-from slruntime.profile import disasm
+from slruntime.profile import cpython, disasm
 
 
 class LoadedObject:
@@ -25,8 +25,34 @@ class LoadedObject:
         bounds = set(self.object_starts)
         for start, end in obj.data_ranges + obj.got_ranges:
             bounds.update((start, end))
+        # Without symbols (stripped libraries, executables) most data objects have no
+        # size. Every address the code or the data refers to starts an object (or a part
+        # of one that is referred to on its own), so a region entered at one address ends
+        # at the next referenced one instead of running through unrelated neighbours.
+        for region in self.facts.regions:
+            bounds.update(a for a in region.refs if obj.in_data(a))
+        bounds.update(v for v in obj.pointers.values() if isinstance(v, int) and obj.in_data(v))
         self.bounds = sorted(bounds)
+        # CPython: the built-in module table, and strings that may name modules.
+        self.builtin_modules = cpython.inittab(obj)
+        self.identifiers = self.frozen_identifiers = {}
+        if cpython.uses_python_api(obj):
+            self.identifiers = obj.identifiers(writable=False)
+            self.frozen_identifiers = obj.identifiers(writable=True) if self.builtin_modules else {}
+        self._identifier_starts = sorted(self.identifiers)
         obj.release_image()
+
+    def identifier_at(self, address):
+        """The identifier string at a read-only data address (also a tail of a longer
+        one: linkers merge "abc" into "_abc"), or None."""
+        text = self.identifiers.get(address)
+        if text is None and self._identifier_starts:
+            index = bisect.bisect_right(self._identifier_starts, address) - 1
+            if index >= 0:
+                start = self._identifier_starts[index]
+                if address - start < len(self.identifiers[start]):
+                    text = self.identifiers[start][address - start:]
+        return text
 
     def data_region(self, address):
         """(start, end) of the data object holding `address`.
@@ -64,13 +90,14 @@ class Reach:
     def __init__(self):
         self.syscalls = {}            # number -> set of object paths
         self.unresolved = {}          # object path -> syscall sites with an unknown number
+        self.python_modules = None    # built-in modules of a CPython interpreter: name -> imported?
 
     def add(self, number, path):
         self.syscalls.setdefault(number, set()).add(path)
 
 
 class Program:
-    def __init__(self, scope):
+    def __init__(self, scope, python_imports=None):
         self.scope = scope            # LoadedObjects in symbol lookup order
         self.definitions = {}
         for loaded in scope:
@@ -78,6 +105,22 @@ class Program:
                 self.definitions.setdefault(name, (loaded, address))
         self.derived_wrappers = {}    # (id(loaded), region index) -> argument index
         self._derive_wrappers()
+        # A CPython interpreter's built-in modules (see cpython): the table slots holding
+        # their init functions are followed only for modules that can be imported.
+        # python_imports: names the rootfs's Python sources can import (None: any).
+        self.interpreter = next((lo for lo in scope if lo.builtin_modules), None)
+        self.module_inits = {}        # built-in module name -> init function address
+        self.gated_slots = set()
+        self.imported_names = set()   # names known to be importable (sources, frozen code)
+        if self.interpreter is not None:
+            for name, init, slot in self.interpreter.builtin_modules:
+                if init:
+                    self.module_inits[name] = init
+                    self.gated_slots.add(slot)
+            if python_imports is None:
+                self.imported_names = set(self.module_inits)
+            else:
+                self.imported_names = set(python_imports) | set(self.interpreter.frozen_identifiers.values())
 
     def resolve(self, name):
         return self.definitions.get(name)
@@ -132,6 +175,10 @@ class Program:
         reach = Reach()
         seen_code, seen_slots = set(), {}
         work = list(roots)
+        if self.interpreter is not None:
+            reach.python_modules = {name: False for name in self.module_inits}
+            for name in self.imported_names & set(self.module_inits):
+                self._import(name, reach, work)
         while work:
             kind, loaded, address = work.pop()
             if kind == "name":
@@ -147,6 +194,12 @@ class Program:
                     continue
                 seen_code.add(key)
                 self._visit_code(loaded, index, reach, work)
+                if reach.python_modules is not None and loaded.identifiers:
+                    # C code naming a built-in module (PyImport_ImportModule("_io")).
+                    for address in loaded.facts.regions[index].refs:
+                        name = loaded.identifier_at(address)
+                        if name in self.module_inits and not reach.python_modules[name]:
+                            self._import(name, reach, work)
             elif kind == "data":
                 # Pointers from the address to the end of its region. A walk that meets a
                 # slot seen before stops: the earlier walk went on from there to the
@@ -157,12 +210,18 @@ class Program:
                     if slot in seen:
                         break
                     seen.add(slot)
+                    if loaded is self.interpreter and slot in self.gated_slots:
+                        continue      # a built-in module's init: entered when imported
                     value = loaded.obj.pointers[slot]
                     if isinstance(value, str):
                         work.append(("name", None, value))
                     else:
                         self._push_address(loaded, value, work)
         return reach
+
+    def _import(self, name, reach, work):
+        reach.python_modules[name] = True
+        work.append(("code", self.interpreter, self.module_inits[name]))
 
     def _visit_code(self, loaded, index, reach, work):
         region = loaded.facts.regions[index]

@@ -4,8 +4,13 @@ host's and Debian arm64 packages, and a way to run a program under a generated p
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import python_app  # noqa: E402
+from rootfs_copy import copy_with_libraries  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 # Debian arm64 packages are fetched once into the build tree (git-ignored).
@@ -87,21 +92,6 @@ def gcc(source, output, *flags):
     return output
 
 
-def copy_with_libraries(binary, rootfs, inside):
-    """Copy a host program and the libraries it loads (by ldd) into rootfs."""
-    target = os.path.join(rootfs, inside.lstrip("/"))
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    shutil.copy2(binary, target)
-    listing = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
-    for line in listing.splitlines():
-        parts = line.split()
-        path = parts[2] if "=>" in parts and len(parts) > 3 else parts[0]
-        if path.startswith("/"):
-            destination = os.path.join(rootfs, path.lstrip("/"))
-            os.makedirs(os.path.dirname(destination), exist_ok=True)
-            shutil.copy2(os.path.realpath(path), destination)
-
-
 @pytest.fixture(scope="session")
 def known_answers_static(tmp_path_factory):
     """A rootfs holding only a statically linked known-answers program at /known."""
@@ -159,6 +149,14 @@ def _apt_arm64(*args, cwd):
                "-o", f"Dir::State::status={status}", "-o", "Debug::NoLocking=1",
                "-o", "APT::Sandbox::User=root", "-qq"]
     subprocess.run(["apt-get", *options, *args], check=True, cwd=cwd)
+
+
+@pytest.fixture(scope="session")
+def python_app_rootfs(tmp_path_factory):
+    """The python test app as a user ships it (see python_app.build_rootfs)."""
+    rootfs = str(tmp_path_factory.mktemp("python-app"))
+    python_app.build_rootfs(rootfs, str(tmp_path_factory.mktemp("python-app-run")))
+    return rootfs
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,12 @@
 import json
 import os
 import shutil
+import sys
 
 from slruntime.profile import cli, syscalls
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from python_app import PYTHON_APP_ARGS  # noqa: E402
 
 NUMBERS = {name: number for number, name in syscalls.table("x86_64").items()}
 
@@ -26,6 +30,34 @@ def test_busybox_container_runs_under_its_image_default_profile(slr, bundle):
     lines = result.stdout.splitlines()
     assert lines[0] == "hello" and lines[-1] == "done"
     assert "Seccomp:\t2" in lines          # filter mode: the profile is in force
+
+
+def test_python_app_container_runs_under_its_image_default_profile(slr, bundle, python_app_rootfs, tmp_path):
+    # The python test app's bundle: its generated profile denies at least half of the
+    # table, and `slr run` applies it (image default) while the app does its work:
+    # threads, files in a tmpfs, a child process (itself), hashing, JSON.
+    def tmpfs_tmp(config):
+        config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                                 "options": ["nosuid", "nodev", "mode=1777"]})
+
+    b = bundle(PYTHON_APP_ARGS, rootfs=python_app_rootfs, edit=tmpfs_tmp)
+    report_path = tmp_path / "report.json"
+    install_profile(b, "--report", str(report_path))
+    report = json.loads(report_path.read_text())
+    assert report["denied"] >= report["table_size"] / 2, report["allowed_syscalls"]
+    result = slr("run", "--bundle", b, "app")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("records 12 child 12 first "), result.stdout
+    # The profile in force is the generated one: without pipe2 (which subprocess needs)
+    # the same app fails.
+    profile_path = os.path.join(b, "seccomp.profile.json")
+    with open(profile_path) as stream:
+        profile = json.load(stream)
+    profile["syscalls"][0]["names"].remove("pipe2")
+    with open(profile_path, "w") as stream:
+        json.dump(profile, stream)
+    result = slr("run", "--bundle", b, "app2")
+    assert result.returncode != 0 and "PermissionError" in result.stderr, (result.stdout, result.stderr)
 
 
 def test_syscall_outside_the_profile_is_denied_in_a_container(slr, bundle, known_answers_static):
