@@ -29,8 +29,7 @@ def _write(path, value):
 
 
 def _read(path):
-    with open(path) as f:
-        return f.read().strip()
+    return files.read(path).decode().strip()
 
 
 def _is_cgroup2(path):
@@ -86,9 +85,9 @@ def default_path(root, container_id):
     get a directory of their own, so equal ids under two roots never share a cgroup."""
     if root == "/run/slr":
         return f"/slr/{container_id}"
-    import zlib
+    import binascii  # the same CRC-32 as zlib's, without mapping libz (~170 KiB of RSS)
 
-    return f"/slr/{zlib.crc32(os.path.abspath(root).encode()):08x}/{container_id}"
+    return f"/slr/{binascii.crc32(os.path.abspath(root).encode()):08x}/{container_id}"
 
 
 def _relative(cgroups_path):
@@ -144,7 +143,8 @@ class Cgroup:
                     if parent not in group.created:
                         group.created.append(parent)
                     parent = os.path.dirname(parent)
-        busy = group.pids()
+        reused = any(path not in group.created for path in group.paths.values())
+        busy = group.pids() if reused else ()  # a directory made just now holds nothing
         if busy:
             # Another container's (same id under another --root, or a shared cgroupsPath):
             # joining it would let either one's delete kill the other's processes.
@@ -380,8 +380,7 @@ class Cgroup:
         if path is None:
             return []
         try:
-            with open(os.path.join(path, "cgroup.procs")) as f:
-                return [int(line) for line in f if line.strip()]
+            return [int(line) for line in files.read(os.path.join(path, "cgroup.procs")).split()]
         except OSError:
             return []
 
@@ -438,6 +437,7 @@ class Cgroup:
         parent that still holds other containers' cgroups stays."""
         import time
 
+        leaves = set(self.paths.values())
         for directory in sorted(self.created, key=len, reverse=True):
             for _ in range(1000):
                 try:
@@ -446,7 +446,9 @@ class Cgroup:
                 except FileNotFoundError:
                     break
                 except OSError as exc:
-                    if exc.errno != errno.EBUSY or _has_child_groups(directory):
+                    # A busy parent holds other containers' groups: it stays. The
+                    # container's own group is busy until its last task has gone.
+                    if exc.errno != errno.EBUSY or directory not in leaves or _has_child_groups(directory):
                         break
                     time.sleep(0.001)  # the last task is still exiting
 

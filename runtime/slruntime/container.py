@@ -9,7 +9,7 @@ import os
 from slruntime import files, hooks, jsonlite, libc, spec as specmod
 from slruntime.errors import SlrError, WrongState
 from slruntime.state import CONFIG_FILE, Container, process_start_time
-from slruntime.sync import Channel
+from slruntime.sync import Channel, run_child
 
 SIGKILL = 9
 
@@ -18,11 +18,9 @@ def _is_rootless():
     return os.geteuid() != 0
 
 
-def create(root, container_id, bundle, options):
-    """Create a container up to the point where only its process remains to start.
-    options: pid_file, console_socket, preserve_fds, no_pivot, subreaper."""
-    rootless = _is_rootless()
-    spec = specmod.load_bundle(bundle, rootless)
+def load_for_create(bundle):
+    """The bundle's config, validated and checked against this host, as create uses it."""
+    spec = specmod.load_bundle(bundle, _is_rootless())
     if spec.process is None:
         raise SlrError("config.json: process: is required to create a container")
     specmod.check_rootfs(spec)
@@ -34,10 +32,18 @@ def create(root, container_id, bundle, options):
         from slruntime import config
 
         spec.linux.seccomp = _image_default_seccomp(spec) or config.default_seccomp(config.load())
+    return spec
+
+
+def create(root, container_id, bundle, options, spec=None):
+    """Create a container up to the point where only its process remains to start.
+    options: pid_file, console_socket, preserve_fds, no_pivot, subreaper.
+    spec: what load_for_create(bundle) returned, when the caller has it already."""
+    spec = spec or load_for_create(bundle)
     container = Container.reserve(root, container_id, spec.bundle, spec.annotations)
     container.data["rootfs"] = spec.root_path
     try:
-        _create(container, spec, options, rootless)
+        _create(container, spec, options, _is_rootless())
     except BaseException:
         destroy(container, spec)
         raise
@@ -60,13 +66,24 @@ def _image_default_seccomp(spec):
 
 
 def _create(container, spec, options, rootless):
-    from slruntime import init, namespaces
+    from slruntime import namespaces
     from slruntime.cgroups import Cgroup, default_path
 
     jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
     os.mkfifo(container.fifo, 0o600)
     lx = spec.linux
     _give_to_container_root(container.fifo, lx)
+    # The cgroup is ready before the fork: less for the runtime to do while it shares
+    # its memory with the child (each page it writes then is copied).
+    cgroups_path = lx.cgroups_path or default_path(container.root, container.id)
+    if lx.cgroups_path and options.get("pool"):
+        # A pool's members share one config: its cgroupsPath is their parent.
+        cgroups_path = f"{lx.cgroups_path.rstrip('/')}/{container.id}"
+    cgroup = Cgroup.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
+    if cgroup is not None:
+        container.data["cgroup"] = cgroup.to_state()
+        container.save()
+        cgroup.apply(lx.resources, lx.devices)
     join_fds = namespaces.open_join_targets(lx.namespaces)
     runtime_side, child_side = Channel.pair()
     init_options = {"fifo_fd": None, "console_socket": options.get("console_socket"),
@@ -80,50 +97,69 @@ def _create(container, spec, options, rootless):
     # The init reopens the fifo through this descriptor: from a user namespace it
     # may not be allowed to walk the path to the state directory.
     init_options["fifo_fd"] = os.open(container.fifo, os.O_PATH | os.O_CLOEXEC)
-    stage1 = os.fork()
-    if stage1 == 0:
-        runtime_side.close()
-        init.stage1(spec, child_side, join_fds, init_options)
-    os.close(init_options["fifo_fd"])
-    child_side.close()
-    for _, fd in join_fds:
-        os.close(fd)
     try:
-        cgroups_path = lx.cgroups_path or default_path(container.root, container.id)
-        if lx.cgroups_path and options.get("pool"):
-            # A pool's members share one config: its cgroupsPath is their parent.
-            cgroups_path = f"{lx.cgroups_path.rstrip('/')}/{container.id}"
-        cgroup = Cgroup.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
+        child, direct = _fork_container_side(spec, runtime_side, child_side, join_fds, init_options)
+    except BaseException:
+        runtime_side.close()  # a child forked before the failure reads end-of-file and exits
+        raise
+    finally:
+        os.close(init_options["fifo_fd"])
+        child_side.close()
+        for _, fd in join_fds:
+            os.close(fd)
+    if direct:  # the child is the init: recorded at once, so a failure below kills it
+        container.data.update(pid=child, init_start_time=process_start_time(child))
+    try:
         if cgroup is not None:
-            container.data["cgroup"] = cgroup.to_state()
-            container.save()
-            cgroup.add(stage1)
-            cgroup.apply(lx.resources, lx.devices)
+            cgroup.add(child)
         runtime_side.send({"type": "go", "cgroup": container.data["cgroup"]})
         user_ns = lx.namespace("user")
         if user_ns is not None and user_ns.path is None:
             runtime_side.expect("userns")
-            namespaces.write_id_maps(stage1, lx.uid_mappings, lx.gid_mappings)
+            namespaces.write_id_maps(child, lx.uid_mappings, lx.gid_mappings)
             runtime_side.send({"type": "mapped"})
-        init_pid = runtime_side.expect("pid")["pid"]
-        container.data.update(pid=init_pid, init_start_time=process_start_time(init_pid))
+        if not direct:
+            init_pid = runtime_side.expect("pid")["pid"]
+            container.data.update(pid=init_pid, init_start_time=process_start_time(init_pid))
         container.save()
         if spec.process.oom_score_adj is not None:
-            _write_oom_score_adj(init_pid, spec.process.oom_score_adj)
-        runtime_side.expect("hooks")
+            _write_oom_score_adj(container.pid, spec.process.oom_score_adj)
         state = container.oci_state("creating")
-        hooks.run(spec.hooks, "prestart", state)
-        hooks.run(spec.hooks, "createRuntime", state)
+        if hooks.has_runtime_create_hooks(spec.hooks):
+            runtime_side.expect("hooks")  # the init has built the rootfs and waits for them
+            hooks.run(spec.hooks, "prestart", state)
+            hooks.run(spec.hooks, "createRuntime", state)
+        # Without those hooks the init does not stop to ask: this waits in the pipe for it.
         state["status"] = "created"
         runtime_side.send({"type": "ok", "state": state})
         runtime_side.expect("created")
     finally:
         runtime_side.close()
-        _reap(stage1)
+        if not direct:
+            _reap(child)
     container.data["status"] = "created"
     container.save()
     if options.get("pid_file"):
         write_pid_file(options["pid_file"], container.pid)
+
+
+def _fork_container_side(spec, runtime_side, child_side, join_fds, init_options):
+    """Fork what becomes the container. The init itself when the runtime can put it in
+    its namespaces (namespaces.runtime_forks_init): one process and two hand-offs less
+    per start; else stage 1, which forks the init. Returns (pid, whether it is the init)."""
+    from slruntime import init, namespaces
+
+    lx = spec.linux
+    direct = namespaces.runtime_forks_init(lx.namespaces)
+    if direct and lx.namespace("pid") is not None:
+        child = namespaces.fork_into_new_pid_namespace()
+    else:
+        child = os.fork()
+    if child == 0:
+        runtime_side.close()
+        body, what = (init.direct_init, "container init") if direct else (init.stage1, "container setup")
+        run_child(child_side, what, body, spec, child_side, join_fds, init_options)  # never returns
+    return child, direct
 
 
 def _give_to_container_root(path, lx):
@@ -171,7 +207,8 @@ def saved_spec(container):
     return specmod.parse(config, container.data["bundle"])
 
 
-def start(container):
+def start(container, spec=None):
+    """spec: the container's, when the caller has it (else read from the state directory)."""
     status = container.status()
     if status != "created":
         raise WrongState({"running": "cannot start an already running container",
@@ -181,7 +218,7 @@ def start(container):
         fd = os.open(container.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise SlrError(f"container {container.id}: init is not waiting for start: {exc.strerror}") from None
-    spec = saved_spec(container)
+    spec = spec or saved_spec(container)
     try:
         os.write(fd, b"0")
         if spec.hooks.get("poststart"):
@@ -267,7 +304,13 @@ def wait_gone(pid, start_time, timeout=10.0):
     import time
 
     deadline = time.monotonic() + timeout
-    while process_start_time(pid) == start_time and start_time is not None:
+    while True:
+        current = process_start_time(pid)
+        if current is None:  # gone, or a zombie: our child if the init died during create
+            _reap_if_child(pid)
+            return
+        if current != start_time or start_time is None:
+            return
         try:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return
@@ -276,6 +319,13 @@ def wait_gone(pid, start_time, timeout=10.0):
         if time.monotonic() > deadline:
             raise SlrError(f"process {pid} did not exit after SIGKILL")
         time.sleep(0.002)
+
+
+def _reap_if_child(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def delete(container, force=False):
@@ -320,17 +370,17 @@ def run(root, container_id, bundle, options):
     """create + start; in the foreground, wait and delete, returning the exit code."""
     detach = options.get("detach", False)
     options = dict(options, subreaper=not detach)
+    spec = load_for_create(bundle)
     proxy = None
-    if not detach and not options.get("console_socket"):
-        proxy = _foreground_terminal(bundle, options)
-    container = create(root, container_id, bundle, options)
-    spec = saved_spec(container) if not detach else None
+    if not detach and not options.get("console_socket") and spec.process.terminal:
+        proxy = _foreground_terminal(options)
+    container = create(root, container_id, bundle, options, spec)
     try:
         if proxy is not None:
             proxy.accept_console()
         if not detach:
             forward_signals(container.pid)
-        start(container)
+        start(container, spec)
         if detach:
             return 0
         if proxy is not None:
@@ -343,18 +393,9 @@ def run(root, container_id, bundle, options):
             proxy.close()
 
 
-def _foreground_terminal(bundle, options):
-    """A pty proxy when process.terminal is set and nobody gave a console socket."""
-    config_path = os.path.join(os.path.abspath(bundle), "config.json")
-    try:
-        wants_terminal = jsonlite.load_file(config_path).get("process", {}).get("terminal") is True
-    except (OSError, ValueError, AttributeError):
-        return None  # create reports the bad config properly
-    if not wants_terminal:
-        return None
-    from slruntime.terminal import ConsoleProxy
-
-    from slruntime.terminal import caller_window_size
+def _foreground_terminal(options):
+    """A pty proxy, for process.terminal when nobody gave a console socket."""
+    from slruntime.terminal import ConsoleProxy, caller_window_size
 
     proxy = ConsoleProxy()
     options["console_socket"] = proxy.socket_path

@@ -6,6 +6,12 @@ from slruntime import jsonlite
 from slruntime.errors import SlrError
 
 
+def has_runtime_create_hooks(hooks):
+    """Whether the runtime runs hooks between the init's rootfs and its pivot_root
+    (prestart, createRuntime): only then does the init stop and wait for them."""
+    return bool(hooks.get("prestart") or hooks.get("createRuntime"))
+
+
 def run(hooks, name, state, warn_only=False, log=None):
     """Run the hooks of lifecycle point `name` in order; the first failure stops
     them (an error, or a warning for poststart/poststop as the spec says)."""

@@ -5,6 +5,10 @@
   stage 1 --fork--> init: pid 1 of a new pid namespace; builds the rootfs, runs
                     createContainer hooks, pivots, waits on exec.fifo, execs
 
+Without a user or time namespace, and with a pid namespace of its own (or none), the
+runtime forks the init directly (namespaces.runtime_forks_init), already in its new pid
+namespace: direct_init joins/creates the other namespaces and goes on as the init.
+
 Both talk to the runtime over a sync.Channel; any failure is sent as one line and
 the process exits, so the runtime can clean up and report it.
 """
@@ -19,15 +23,38 @@ _SIGKILL = 9
 
 
 def stage1(spec, channel, join_fds, options):
-    """Never returns."""
-    run_child(channel, "container setup", _stage1, spec, channel, join_fds, options)
-
-
-def _stage1(spec, channel, join_fds, options):
+    """Never returns: exits once the init is forked."""
     libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)  # a dead runtime must not leave us behind
+    seccomp_filter = _build_seccomp(spec.linux)
     go = channel.expect("go", "the runtime")
+    _enter_namespaces(spec.linux, channel, join_fds, ("user",))
+    fork_and_report(channel)
+    run_child(channel, "container init", _setup_and_wait, spec, channel, go, options, seccomp_filter)
+
+
+def direct_init(spec, channel, join_fds, options):
+    """The init, forked by the runtime into its new pid namespace (if any); does not return.
+    (A runtime that dies during setup closes the channel: the init fails and exits.)"""
+    seccomp_filter = _build_seccomp(spec.linux)
+    go = channel.expect("go", "the runtime")
+    _enter_namespaces(spec.linux, channel, join_fds, ("user", "pid"))
+    _setup_and_wait(spec, channel, go, options, seccomp_filter)
+
+
+def _build_seccomp(lx):
+    """The filter, built (not loaded) before waiting for the runtime's go: importing
+    pyseccomp and adding hundreds of rules take milliseconds, which then overlap with
+    the runtime putting the process in its cgroup (a write that waits for an RCU grace
+    period)."""
+    if not lx.seccomp:
+        return None
+    from slruntime import seccomp
+
+    return seccomp.build(lx.seccomp)
+
+
+def _enter_namespaces(lx, channel, join_fds, created_elsewhere):
     namespaces.join(join_fds)
-    lx = spec.linux
     user_ns = lx.namespace("user")
     if user_ns is not None and user_ns.path is None:
         libc.unshare(libc.CLONE_NEWUSER)
@@ -38,20 +65,17 @@ def _stage1(spec, channel, join_fds, options):
             os.setresgid(0, 0, 0)
         if _maps_zero(lx.uid_mappings):
             os.setresuid(0, 0, 0)
-    libc.unshare(namespaces.new_flags(lx.namespaces))
+    libc.unshare(namespaces.new_flags(lx.namespaces, created_elsewhere))
     time_ns = lx.namespace("time")
     if time_ns is not None and time_ns.path is None and lx.time_offsets:
         namespaces.write_time_offsets(lx.time_offsets)
-    fork_and_report(channel)
-    run_child(channel, "container init", _setup_and_wait, spec, channel, go, options)
 
 
 def _maps_zero(mappings):
     return any(m.container_id == 0 for m in mappings)
 
 
-def _setup_and_wait(spec, channel, go, options):
-    from slruntime import seccomp
+def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     from slruntime.cgroups import Cgroup
 
     # Keep /proc/PID/exe, mem and fds of this interpreter out of the container's
@@ -65,7 +89,8 @@ def _setup_and_wait(spec, channel, go, options):
     cgroup = Cgroup.from_state(go.get("cgroup"))
     propagation = rootfs.prepare(spec, in_userns, cgroup)
 
-    channel.send({"type": "hooks"})
+    if hooks.has_runtime_create_hooks(spec.hooks):
+        channel.send({"type": "hooks"})
     state = channel.expect("ok", "the runtime")["state"]
     hooks.run(spec.hooks, "createContainer", _seen_from_inside(state, "creating"))
 
@@ -79,7 +104,6 @@ def _setup_and_wait(spec, channel, go, options):
         from slruntime.pool import member  # the process comes from the pool manager
         wants_console = False
     console = process.connect_unix(options["console_socket"], "console socket") if wants_console and options.get("console_socket") else None
-    seccomp_filter = seccomp.build(lx.seccomp) if lx.seccomp else None
     listener = None
     if lx.seccomp and lx.seccomp.get("listenerPath"):
         listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),

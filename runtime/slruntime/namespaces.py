@@ -44,6 +44,40 @@ def join(opened):
             os.close(fd)
 
 
+def runtime_forks_init(namespaces):
+    """Whether the runtime can fork the container's init itself, without a stage 1.
+    Creating or joining a pid or time namespace moves only the caller's future
+    children; the runtime does that for one fork (fork_into_new_pid_namespace) when
+    the pid namespace is a new one owned by its own user namespace. A pid namespace of
+    a user namespace the container creates or joins, one given by path, and a time
+    namespace need a process that enters them first: stage 1."""
+    types = {ns.type: ns for ns in namespaces}
+    pid = types.get("pid")
+    if "time" in types:
+        return False
+    return pid is None or (pid.path is None and "user" not in types)
+
+
+def fork_into_new_pid_namespace():
+    """os.fork(), the child being pid 1 of a new pid namespace: the caller enters it for
+    its next child only, and returns to its own pid namespace right after the fork."""
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            libc.unshare(libc.CLONE_NEWPID)
+        except OSError as exc:
+            raise SlrError(f"namespace pid: unshare: {exc.strerror}") from None
+        child = -1
+        try:
+            child = os.fork()
+        finally:
+            if child != 0:
+                libc.setns(own, libc.CLONE_NEWPID)
+    finally:
+        os.close(own)
+    return child
+
+
 def new_flags(namespaces, exclude=("user",)):
     flags = 0
     for ns in namespaces:

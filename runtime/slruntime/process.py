@@ -8,15 +8,22 @@ dropped before exec, and every descriptor but stdio and --preserve-fds closed on
 
 import fcntl
 import os
-import struct
-import termios
+import sys
 
-from slruntime import capabilities, config, libc, lsm, seccomp
+from slruntime import capabilities, config, files, libc, lsm
 from slruntime.errors import SlrError
 
+# asm-generic ioctl numbers (x86, arm, riscv), here rather than loading termios' extension
+# module into every container start for the two of them a terminal needs.
 TIOCSPTLCK = 0x40045431
 TIOCGPTPEER = 0x5441
+TIOCSCTTY = 0x540E
+TIOCSWINSZ = 0x5414
 IOPRIO_WHO_PROCESS = 1
+
+
+def _c_int(value):
+    return value.to_bytes(4, sys.byteorder, signed=True)  # without loading `struct` for it
 
 
 def find_executable(name, env, cwd):
@@ -42,13 +49,13 @@ def open_pty(console_size):
     """A new pty from the container's devpts; returns (master, slave) descriptors."""
     try:
         master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        fcntl.ioctl(master, TIOCSPTLCK, _c_int(0))
         slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
     except OSError as exc:
         raise SlrError(f"terminal: cannot allocate a pty in the container: {exc.strerror}") from None
     if console_size:
         rows, cols = console_size
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        fcntl.ioctl(slave, TIOCSWINSZ, b"".join(v.to_bytes(2, sys.byteorder) for v in (rows, cols, 0, 0)))
     return master, slave
 
 
@@ -57,7 +64,7 @@ def send_console(sock, master):
     import _socket
 
     try:
-        sock.sendmsg([b"/dev/ptmx"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
+        sock.sendmsg([b"/dev/ptmx"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _c_int(master))])
     except OSError as exc:
         raise SlrError(f"terminal: sending the pty to the console socket: {exc.strerror}") from None
     finally:
@@ -67,7 +74,7 @@ def send_console(sock, master):
 
 def become_terminal(slave):
     os.setsid()
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    fcntl.ioctl(slave, TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
     if slave > 2:
@@ -135,8 +142,7 @@ def change_user(proc, setgroups_allowed):
 
 def setgroups_allowed():
     try:
-        with open("/proc/self/setgroups") as f:
-            return f.read().strip() != "deny"
+        return files.read("/proc/self/setgroups").strip() != b"deny"
     except OSError:
         return True
 
@@ -184,6 +190,8 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
 
 
 def _load_seccomp(seccomp_filter, listener, state):
+    from slruntime import seccomp  # loaded already (it built the filter): no file is read here
+
     seccomp.load(seccomp_filter)
     if listener is not None:
         sock, metadata = listener

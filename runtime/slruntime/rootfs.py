@@ -148,9 +148,10 @@ def mount_one(root_fd, mount, in_userns, cgroup):
         flags = mount.flags & ~(libc.MS_REMOUNT)
         if is_bind:
             libc.mount(mount.source, target, None, flags & (libc.MS_BIND | libc.MS_REC))
-            target_fd = _reopen(target_fd, root_fd, dest)
-            target = _fd_path(target_fd)
             extra = flags & ~(libc.MS_BIND | libc.MS_REC)
+            if extra or mount.propagation:  # they apply to the new mount: open it
+                target_fd = _reopen(target_fd, root_fd, dest)
+                target = _fd_path(target_fd)
             if extra:
                 # A user namespace may not clear the source's nosuid/nodev/noexec/ro: keep them.
                 locked = _locked_flags(target) if in_userns else 0
@@ -170,8 +171,9 @@ def mount_one(root_fd, mount, in_userns, cgroup):
                 target = _fd_path(target_fd)
                 _bind_remount(target, libc.MS_RDONLY | (flags & ~libc.MS_RDONLY), _locked_flags(target))
             else:
-                target_fd = _reopen(target_fd, root_fd, dest)
-                target = _fd_path(target_fd)
+                if mount.propagation:  # it applies to the new mount: open it
+                    target_fd = _reopen(target_fd, root_fd, dest)
+                    target = _fd_path(target_fd)
         if mount.propagation:
             libc.mount(None, target, None, mount.propagation)
     except OSError as exc:
@@ -194,7 +196,8 @@ def _mount_cgroup(root_fd, mount, cgroup):
         target_fd = open_in_root(root_fd, mount.destination)
         target = _fd_path(target_fd)
         for controller, path in sorted(cgroup.paths.items()):
-            sub_fd = make_in_root(target_fd, controller)
+            os.mkdir(controller, 0o755, dir_fd=target_fd)  # in the new, empty tmpfs: nothing to resolve
+            sub_fd = open_in_root(target_fd, controller)
             try:
                 libc.mount(path, _fd_path(sub_fd), None, libc.MS_BIND | libc.MS_REC)
                 sub_fd = _reopen(sub_fd, target_fd, controller)
@@ -216,34 +219,35 @@ def create_devices(root_fd, devices, in_userns, with_defaults):
     user namespace mknod is not allowed, so the host's nodes are bind-mounted instead."""
     wanted = [(p, "c", ma, mi, mode, 0, 0) for p, ma, mi, mode in DEFAULT_DEVICES] if with_defaults else []
     wanted += [(d.path, d.type, d.major, d.minor, d.file_mode, d.uid, d.gid) for d in devices]
-    for path, kind, major, minor, mode, uid, gid in wanted:
-        parent, name = os.path.split(path)
-        try:
-            parent_fd = make_in_root(root_fd, parent)
-        except OSError as exc:
-            _fail(f"device {path}", exc)
-        try:
-            if in_userns and kind != "p":
-                _bind_host_device(parent_fd, name, path)
-                continue
-            kind_bits = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
-            old_umask = os.umask(0)
+    parent_fds = {}  # one descriptor per directory: most devices share /dev
+    old_umask = os.umask(0)  # the modes as given (directories made on the way get 0755 either way)
+    try:
+        for path, kind, major, minor, mode, uid, gid in wanted:
+            parent, name = os.path.split(path)
+            parent_fd = parent_fds.get(parent)
             try:
-                os.mknod(name, kind_bits | mode, os.makedev(major, minor), dir_fd=parent_fd)
-            except FileExistsError:
-                # Never delete what is there (an image's own node, or worse): accept
-                # the same device, refuse anything else.
-                existing = os.lstat(name, dir_fd=parent_fd)
-                if stat.S_IFMT(existing.st_mode) != kind_bits or (kind != "p" and existing.st_rdev != os.makedev(major, minor)):
-                    raise MountError(f"device {path}: something else already exists there") from None
-                continue
-            finally:
-                os.umask(old_umask)
-            os.chown(name, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
-        except OSError as exc:
-            _fail(f"device {path}", exc)
-        finally:
-            os.close(parent_fd)
+                if parent_fd is None:
+                    parent_fd = parent_fds[parent] = make_in_root(root_fd, parent)
+                if in_userns and kind != "p":
+                    _bind_host_device(parent_fd, name, path)
+                    continue
+                kind_bits = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
+                try:
+                    os.mknod(name, kind_bits | mode, os.makedev(major, minor), dir_fd=parent_fd)
+                except FileExistsError:
+                    # Never delete what is there (an image's own node, or worse): accept
+                    # the same device, refuse anything else.
+                    existing = os.lstat(name, dir_fd=parent_fd)
+                    if stat.S_IFMT(existing.st_mode) != kind_bits or (kind != "p" and existing.st_rdev != os.makedev(major, minor)):
+                        raise MountError(f"device {path}: something else already exists there") from None
+                    continue
+                os.chown(name, uid, gid, dir_fd=parent_fd, follow_symlinks=False)
+            except OSError as exc:
+                _fail(f"device {path}", exc)
+    finally:
+        os.umask(old_umask)
+        for fd in parent_fds.values():
+            os.close(fd)
 
 
 def _bind_host_device(parent_fd, name, path):

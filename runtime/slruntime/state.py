@@ -12,7 +12,7 @@ right after the runtime exited and after the container's process died.
 import os
 import time
 
-from slruntime import OCI_VERSION, jsonlite
+from slruntime import OCI_VERSION, files, jsonlite
 from slruntime.errors import ContainerExists, ContainerNotFound, SlrError
 
 STATE_FILE = "state.json"
@@ -34,8 +34,7 @@ def check_id(container_id):
 def process_start_time(pid):
     """Field 22 of /proc/PID/stat, or None when the process is gone or a zombie."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = files.read(f"/proc/{pid}/stat")
     except OSError:
         return None
     fields = data[data.rindex(b")") + 2:].split()

@@ -30,6 +30,7 @@ class Channel:
         except BrokenPipeError:
             if self.peer is None:
                 raise  # the child side: its callers handle OSError
+            self.recv()  # raises the child's last word, the error that ended it, if it left one
             raise SlrError(f"{self.peer} exited during setup") from None
 
     def recv(self, what="the container's init"):
