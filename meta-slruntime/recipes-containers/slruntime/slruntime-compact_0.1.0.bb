@@ -1,7 +1,8 @@
 SUMMARY = "slruntime frozen into one static executable (the compact slr)"
-DESCRIPTION = "The slr command with the slruntime package, its pure-Python dependencies \
-and the standard-library modules they import frozen into one executable linked against \
-the static libpython: no .py/.pyc files and no stdlib directory at run time."
+DESCRIPTION = "The slr command with the slruntime package, its pure-Python \
+               dependencies and the standard-library modules they import frozen into \
+               one executable linked against the static libpython: no .py/.pyc files \
+               and no stdlib directory at run time."
 
 require slruntime.inc
 
@@ -9,6 +10,8 @@ require slruntime.inc
 # the distro feature.
 inherit features_check python3native
 REQUIRED_DISTRO_FEATURES = "slruntime"
+
+DEPENDS += "libcap libffi python3 python3-prctl python3-pyseccomp"
 
 # The freeze tool compiles _json, _ctypes (CPython's Modules/) and _prctl (python-prctl)
 # into the executable: their sources must match the target's python3 and python3-prctl.
@@ -24,8 +27,6 @@ SRC_URI[cpython.sha256sum] = "${@d.getVarFlag('SLRUNTIME_CPYTHON_SHA256', d.getV
 # python-prctl 1.8.1, the revision meta-python's python3-prctl builds.
 SRCREV_prctl = "5e12e398eb5c4e30d7b29b02458c76d2cc780700"
 SRCREV_FORMAT = "prctl"
-
-DEPENDS = "python3 python3-pyseccomp python3-prctl libffi libcap"
 
 B = "${WORKDIR}/build"
 

@@ -1,6 +1,7 @@
 SUMMARY = "Python interface to libseccomp using ctypes"
-DESCRIPTION = "Pure-Python bindings to libseccomp, API compatible with libseccomp's own \
-Python bindings.  Patched to load libseccomp.so.2 by its soname: images have no ldconfig."
+DESCRIPTION = "Pure-Python bindings to libseccomp, API compatible with libseccomp's \
+               own Python bindings.  Patched to load libseccomp.so.2 by its soname: \
+               images have no ldconfig."
 HOMEPAGE = "https://github.com/cptpcrd/pyseccomp"
 SECTION = "devel/python"
 LICENSE = "MIT"

@@ -5,6 +5,7 @@ SLRUNTIME_SKIP_SANITY_WARNING ??= "0"
 
 addhandler slruntime_bbappend_distrocheck
 slruntime_bbappend_distrocheck[eventmask] = "bb.event.SanityCheck"
+slruntime_bbappend_distrocheck[doc] = "Warns when the slruntime distro feature is missing"
 python slruntime_bbappend_distrocheck() {
     skip = d.getVar("SLRUNTIME_SKIP_SANITY_WARNING") == "1"
     if not skip and not bb.utils.contains("DISTRO_FEATURES", "slruntime", True, False, d):

@@ -1,4 +1,4 @@
-# slruntime-seccomp-profile: generate a seccomp profile for each OCI bundle a recipe
+# slruntime_seccomp_profile: generate a seccomp profile for each OCI bundle a recipe
 # installs, at build time, with the native `slr profile` (runtime/slruntime/profile).
 #
 # The profile allows only the system calls the bundle's programs and libraries can make
@@ -9,7 +9,7 @@
 #
 # Usage, in a recipe whose do_install creates bundles (config.json + rootfs) under ${D}:
 #
-#   inherit slruntime-seccomp-profile
+#   inherit slruntime_seccomp_profile
 #   SLRUNTIME_PROFILE_BUNDLES = "${datadir}/slruntime/bundles/busybox"
 #   # optional: analyse only these programs instead of every executable in the rootfs
 #   SLRUNTIME_PROFILE_ARGS = "--entry /bin/sh"
@@ -34,27 +34,28 @@ do_seccomp_profile[depends] += "slruntime-native:do_populate_sysroot \
                                 python3-pyelftools-native:do_populate_sysroot \
                                 capstone-native:do_populate_sysroot \
                                 libseccomp-native:do_populate_sysroot"
+do_seccomp_profile[doc] = "Generates a seccomp profile for each bundle in SLRUNTIME_PROFILE_BUNDLES with the native slr profile"
 do_seccomp_profile[dirs] = "${SLRUNTIME_PROFILE_REPORTS}"
 do_seccomp_profile[cleandirs] = "${SLRUNTIME_PROFILE_REPORTS}"
 
 do_seccomp_profile() {
     if [ -z "${SLRUNTIME_PROFILE_BUNDLES}" ]; then
-        bbfatal "slruntime-seccomp-profile: SLRUNTIME_PROFILE_BUNDLES is empty: name the bundle directories installed under \${D}"
+        bbfatal "slruntime_seccomp_profile: SLRUNTIME_PROFILE_BUNDLES is empty: name the bundle directories installed under \${D}"
     fi
     if [ -z "${SLRUNTIME_PROFILE_ARCH}" ]; then
-        bbfatal "slruntime-seccomp-profile: TARGET_ARCH ${TARGET_ARCH} is not supported (x86_64, aarch64)"
+        bbfatal "slruntime_seccomp_profile: TARGET_ARCH ${TARGET_ARCH} is not supported (x86_64, aarch64)"
     fi
     for bundle in ${SLRUNTIME_PROFILE_BUNDLES}; do
         if [ ! -f "${D}${bundle}/config.json" ]; then
-            bbfatal "slruntime-seccomp-profile: ${bundle} is not a bundle in \${D} (no config.json)"
+            bbfatal "slruntime_seccomp_profile: ${bundle} is not a bundle in \${D} (no config.json)"
         fi
         report="${SLRUNTIME_PROFILE_REPORTS}/$(echo "${bundle}" | sed -e 's#^/##' -e 's#/#_#g').txt"
         # libseccomp is opened by soname through ctypes: point it at the native sysroot.
         LD_LIBRARY_PATH="${STAGING_LIBDIR_NATIVE}" ${PYTHON} -m slruntime.profile \
             --bundle "${D}${bundle}" --arch ${SLRUNTIME_PROFILE_ARCH} --install \
             --report "$report" ${SLRUNTIME_PROFILE_ARGS} \
-            || bbfatal "slruntime-seccomp-profile: slr profile failed for ${bundle}"
-        bbnote "slruntime-seccomp-profile: ${bundle}: $(head -n 1 "$report")"
+            || bbfatal "slruntime_seccomp_profile: slr profile failed for ${bundle}"
+        bbnote "slruntime_seccomp_profile: ${bundle}: $(head -n 1 "$report")"
     done
 }
 

@@ -1,18 +1,24 @@
 SUMMARY = "Image layout of slruntime images: init, tmpfs directories, slr configuration"
-DESCRIPTION = "Installs the files listed in files/layout.manifest, the single source of \
-truth shared with the QEMU CI image: slr.conf, the default seccomp profile, the busybox \
-early-boot script and the systemd tmpfiles.d equivalent."
+DESCRIPTION = "Installs the files listed in files/layout.manifest, the single source \
+               of truth shared with the QEMU CI image: slr.conf, the default seccomp \
+               profile, the busybox early-boot script and the systemd tmpfiles.d file."
+HOMEPAGE = "https://github.com/slruntime/slruntime"
+SECTION = "base"
 LICENSE = "MIT"
 LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302"
 
 inherit allarch
+
+# Only files are installed: no compiler needed.
+INHIBIT_DEFAULT_DEPS = "1"
 
 SLRUNTIME_LAYOUT_DIR := "${THISDIR}/files"
 
 # Manifest entries owned by other recipes: base-files (fstab and the directories it
 # creates) and busybox-inittab (inittab).  The bbappends in recipes-core/base-files and
 # recipes-core/busybox make those recipes install the files of this directory.
-SLRUNTIME_LAYOUT_FROM_OTHER_RECIPES = "/etc/fstab /etc/inittab /run /tmp /var/volatile"
+SLRUNTIME_LAYOUT_FROM_OTHER_RECIPES = "${sysconfdir}/fstab ${sysconfdir}/inittab /run /tmp \
+                                       ${localstatedir}/volatile"
 
 def slruntime_layout_sources(d):
     """file:// entries for every file the manifest lists (not its 'dir' lines)."""
@@ -47,9 +53,9 @@ do_install() {
 }
 
 PACKAGES =+ "${PN}-busybox ${PN}-systemd"
-FILES:${PN} = "${sysconfdir}/slr ${localstatedir}/lib/slr"
-FILES:${PN}-busybox = "${sysconfdir}/init.d/slr-sysinit"
-FILES:${PN}-systemd = "${nonarch_libdir}/tmpfiles.d/slruntime.conf"
+# The rest (/etc/slr, /var/lib/slr) goes to ${PN} by the default FILES.
+FILES:${PN}-busybox += "${sysconfdir}/init.d/slr-sysinit"
+FILES:${PN}-systemd += "${nonarch_libdir}/tmpfiles.d/slruntime.conf"
 CONFFILES:${PN} = "${sysconfdir}/slr/slr.conf ${sysconfdir}/slr/seccomp/default.json"
 
 # slr-sysinit is a busybox shell script (mount, grep, hostname).
