@@ -57,7 +57,7 @@ def slr(slr_bin, state_root):
 
 @pytest.fixture
 def bundle(tmp_path, busybox_rootfs):
-    """A bundle directory whose rootfs is a private copy-on-bind of busybox_rootfs.
+    """A bundle directory whose rootfs is a private copy of busybox_rootfs.
     Returns a factory: make(args, **config overrides) -> bundle path."""
     counter = [0]
 

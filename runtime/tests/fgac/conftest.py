@@ -42,12 +42,9 @@ def test_user():
 
 
 @pytest.fixture
-def workdir():
-    """A directory the unprivileged user can traverse (pytest's tmp_path is 0700)."""
-    path = tempfile.mkdtemp(prefix="fgac-test-", dir="/tmp")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def workdir(open_tmp):
+    """A directory the unprivileged user can traverse (runtime/tests/conftest.py)."""
+    return open_tmp
 
 
 @pytest.fixture
