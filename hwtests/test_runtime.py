@@ -4,6 +4,8 @@ v2 hierarchy with the memory, pids and cpu controllers)."""
 import json
 import shlex
 
+from hwtests.guest import BUNDLE, SCRATCH
+
 # cgroupsPath of the resource tests: known paths to read the kernel's own
 # accounting from, independent of the runtime's naming.
 CGROUP_PARENT = "/hwtests"
@@ -67,6 +69,38 @@ def test_seccomp_denies_the_listed_system_calls(guest, slr):
     code, out = run(guest, slr, "seccomp", script, deny_mkdir)
     assert "mkdir-allowed" not in out and "done" in out, out
     assert "Operation not permitted" in "\n".join(out)
+
+
+def test_image_bundle_runs_under_its_build_time_profile(guest, slr):
+    # The image builder profiled the test bundle from the image's own busybox, as the
+    # layer's slruntime_seccomp_profile class does: the image default slr applies.
+    image_bundle = f"/{BUNDLE}"
+    config = json.loads(guest.text(f"cat {image_bundle}/config.json"))
+    profile_name = config["annotations"]["org.slruntime.seccomp.profile"]
+    profile = json.loads(guest.text(f"cat {image_bundle}/{profile_name}"))
+    allowed = profile["syscalls"][0]["names"]
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO" and "wait4" in allowed
+    script = "echo start; sh -c 'exit 3'; echo child $?; grep ^Seccomp: /proc/self/status | tr -d '\\t '"
+
+    def run_with(name, names):
+        # A copy of the bundle whose profile allows `names`: the image's rootfs, the
+        # image's config with another command.
+        bundle = f"{SCRATCH}/{name}"
+        edited = dict(profile, syscalls=[dict(profile["syscalls"][0], names=names)])
+        spec = dict(config, process=dict(config["process"], args=["sh", "-c", script]),
+                    root=dict(config["root"], path=f"{image_bundle}/rootfs"))
+        guest.run(f"mkdir -p {bundle}")
+        guest.write_file(f"{bundle}/config.json", json.dumps(spec))
+        guest.write_file(f"{bundle}/{profile_name}", json.dumps(edited))
+        return guest.status(f"{slr} run -b {bundle} hw-{name} 2>&1")
+
+    code, out = run_with("image-profile", allowed)
+    assert code == 0, out
+    assert out[:2] == ["start", "child 3"] and "Seccomp:2" in out, out
+    # The generated profile is the one in force, not slr.conf's default (which allows
+    # wait4): without wait4 the shell cannot reap its child.
+    code, out = run_with("image-profile-no-wait4", [n for n in allowed if n != "wait4"])
+    assert "child 3" not in out, out
 
 
 def test_user_namespace_maps_root_to_an_unprivileged_range(guest, slr):

@@ -114,6 +114,7 @@ def _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
     rootfs.install_base_files(root, HOSTNAME, arch)
     layout = rootfs.install_layout(root, layout_dir)
     rootfs.install_bundle(root)
+    rootfs.profile_bundle(root, arch, runtime_dir, os.path.join(out, "bundle-profile.txt"))
     rootfs.check_libraries(root)
 
     rootfs_image = os.path.join(out, "rootfs.squashfs")

@@ -238,6 +238,17 @@ def install_bundle(root):
     write(bundle, "config.json", json.dumps(bundle_config(), indent=2) + "\n", 0o644)
 
 
+def profile_bundle(root, arch, runtime_package, report):
+    """Generates the bundle's seccomp profile from the image's own binaries and names it
+    in config.json (the image default slr applies), as the layer's
+    slruntime_seccomp_profile class does at build time; the text report goes to `report`."""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(runtime_package)))
+    subprocess.run(
+        [sys.executable, "-m", "slruntime.profile", "--bundle", os.path.join(root, BUNDLE),
+         "--host-root", root, "--arch", arch, "--install", "--report", report],
+        check=True, env=env)
+
+
 def bundle_config(args=("sh",)):
     """The default OCI config of the test bundle (runc spec's defaults).
     ociVersion 1.0.2: crun <= 1.8 rejects newer versions."""

@@ -13,6 +13,12 @@ inherit python_setuptools_build_meta
 RDEPENDS:${PN} = "libseccomp python3-core python3-ctypes python3-fcntl python3-io \
                   python3-json python3-prctl python3-pyseccomp python3-shell \
                   python3-terminal"
+# slruntime-native runs `slr profile` at build time (slruntime_seccomp_profile.bbclass),
+# which only needs what that class stages: pyelftools, capstone, libseccomp.
+RDEPENDS:${PN}:class-native = ""
 
 # The default configuration and seccomp profile come with the image layout.
 RRECOMMENDS:${PN} = "slruntime-rootfs-config"
+RRECOMMENDS:${PN}:class-native = ""
+
+BBCLASSEXTEND = "native"

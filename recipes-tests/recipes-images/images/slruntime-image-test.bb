@@ -10,7 +10,13 @@ IMAGE_FEATURES += "empty-root-password allow-empty-password allow-root-login \
                    ssh-server-dropbear"
 IMAGE_INSTALL += "slruntime-test-bundles slruntime-ptest ptest-runner"
 
-inherit testimage
+inherit testimage slruntime_seccomp_profile
+
+# The busybox bundle gets a seccomp profile of what the image's busybox (bound into the
+# bundle with its libraries) can call, generated on the finished rootfs; slr applies it
+# as the bundle's image default.  The bundle only ever runs busybox.
+SLRUNTIME_PROFILE_BUNDLES = "${datadir}/slr/bundles/busybox"
+SLRUNTIME_PROFILE_ARGS = "--entry /bin/busybox"
 
 # The oeqa cases of lib/oeqa/runtime/cases/slruntime.py, after the basic checks.
 TEST_SUITES = "ping ssh ptest slruntime"

@@ -45,8 +45,8 @@ class EntryResult:
 
 
 class Analysis:
-    def __init__(self, rootfs_dir, arch=None):
-        self.rootfs = Rootfs(rootfs_dir)
+    def __init__(self, rootfs_dir, arch=None, mounts=()):
+        self.rootfs = Rootfs(rootfs_dir, mounts)
         self.arch = arch
         self._loaded = {}             # host path -> LoadedObject
         self._library_names = {}      # host path -> library names in its data
@@ -197,7 +197,8 @@ class Analysis:
         python_imports = None
         if any(loaded.builtin_modules for loaded in link_map):
             if self._python_imports is False:
-                self._python_imports = cpython.source_imports(self.rootfs.root)
+                self._python_imports = cpython.source_imports(
+                    [host for host, _ in self.rootfs.trees() if os.path.isdir(host)])
             python_imports = self._python_imports
         reach = Program(link_map, python_imports).walk(roots)
         result.syscalls = reach.syscalls

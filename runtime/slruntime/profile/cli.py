@@ -8,6 +8,8 @@ import sys
 USAGE_EPILOG = """\
 Without --entry, every executable ELF file of the rootfs is analysed (and, for a bundle,
 process.args[0]); shared libraries no program links are treated as loadable with dlopen().
+With --bundle, config.json's mounts are part of the view: bind mounts show their sources
+(looked up under --host-root), other mounts hide the rootfs below them.
 With --bundle the profile is written to BUNDLE/seccomp.profile.json unless --output says
 otherwise; --install then names it in config.json (annotation org.slruntime.seccomp.profile),
 so slr applies it when config.json has no linux.seccomp.
@@ -23,6 +25,9 @@ def _parser():
     source.add_argument("--bundle", metavar="DIR", help="analyse this OCI bundle (config.json + rootfs)")
     parser.add_argument("--entry", metavar="PATH", action="append", default=[],
                         help="program to analyse (path in the rootfs; repeatable)")
+    parser.add_argument("--host-root", metavar="DIR", default="/",
+                        help="with --bundle: look up absolute bind-mount sources under DIR "
+                             "(at build time: the image's root filesystem; default /)")
     parser.add_argument("--arch", choices=("x86_64", "aarch64"),
                         help="architecture of the profile (default: that of the first program)")
     parser.add_argument("--dynamic", action="store_true",
@@ -93,21 +98,29 @@ def run(args):
     from slruntime.profile.analysis import Analysis, AnalysisError
     from slruntime.profile.generate import Profile, report_text
     from slruntime.profile import image_default
+    from slruntime.profile.rootfs import bundle_mounts
 
     config = None
+    mounts = []
     if args.bundle:
         config = _bundle_config(args.bundle)
         rootfs = _bundle_rootfs(args.bundle, config)
+        if args.dynamic and args.host_root != "/":
+            raise CliError("--dynamic runs the bundle on this host: it cannot use --host-root")
+        try:
+            mounts = bundle_mounts(config, args.bundle, args.host_root)
+        except ValueError as err:
+            raise CliError(str(err)) from None
     else:
-        if args.install or args.dynamic:
-            raise CliError("--install and --dynamic need --bundle")
+        if args.install or args.dynamic or args.host_root != "/":
+            raise CliError("--install, --dynamic and --host-root need --bundle")
         rootfs = args.rootfs
     if args.install and args.output:
         bundle = os.path.realpath(args.bundle)
         if args.output == "-" or os.path.commonpath([bundle, os.path.realpath(args.output)]) != bundle:
             raise CliError("--install needs the --output file inside the bundle")
     try:
-        analysis = Analysis(rootfs, args.arch)
+        analysis = Analysis(rootfs, args.arch, mounts)
     except ValueError as err:
         raise CliError(str(err)) from None
 

@@ -55,12 +55,13 @@ def _word(obj, address):
     return struct.unpack("<Q", obj.read(address, 8))[0]
 
 
-def source_imports(rootfs_dir):
-    """Names the Python code of a rootfs can import: every module named by an import
-    statement (each dotted prefix) or equal to a string constant, in every `.py` file.
-    None if some code has no readable source (then anything may be imported)."""
+def source_imports(directories):
+    """Names the Python code under `directories` (a rootfs and its bind mounts) can
+    import: every module named by an import statement (each dotted prefix) or equal to a
+    string constant, in every `.py` file. None if some code has no readable source (then
+    anything may be imported)."""
     names = set()
-    for directory, subdirs, files in os.walk(rootfs_dir):
+    for directory, subdirs, files in (walked for top in directories for walked in os.walk(top)):
         subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(directory, d))]
         in_cache = os.path.basename(directory) == "__pycache__"
         for name in files:

@@ -1,7 +1,12 @@
 """Looking at a rootfs from the inside: paths resolved as the container will see them.
 
 Symlinks are followed relative to the rootfs (an absolute link target means the rootfs's
-own root, `..` stops at it), so analysing a rootfs never reads files of the host.
+own root, `..` stops at it), so analysing a rootfs never reads files of the host beyond
+what the bundle's own bind mounts put into the container's view.
+
+A bundle's mounts are part of that view: a bind mount shows its source at its
+destination (an image's shared /lib bound into a small bundle), any other mount (tmpfs,
+proc) hides what the rootfs has there. Later mounts cover earlier ones, as in the runtime.
 """
 
 import glob
@@ -17,18 +22,104 @@ _DEFAULT_LIBDIRS = {
     "aarch64": ["/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64"],
 }
 _COMMON_LIBDIRS = ["/lib", "/usr/lib", "/usr/local/lib"]
+# Kernel filesystems a bind mount may show (a host /dev or /sys): never walked for programs.
+_PSEUDO_FILESYSTEMS = {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs",
+                       "tracefs", "securityfs", "mqueue", "bpf", "configfs", "fusectl", "pstore",
+                       "hugetlbfs", "efivarfs", "binfmt_misc", "autofs"}
+
+
+def _components(path):
+    return [p for p in path.split("/") if p and p != "."]
+
+
+class Mount:
+    """One entry of the container's mount table: `source` is the host path shown at
+    `destination`, or None for a mount that hides the rootfs there (tmpfs, proc)."""
+
+    def __init__(self, destination, source):
+        self.destination = _components(destination)
+        self.source = source
+
+
+def bundle_mounts(config, bundle_dir, host_root="/"):
+    """The Mounts of a bundle's config.json. Absolute bind sources are host paths, looked
+    up under `host_root` (the image's root filesystem when profiling at build time);
+    relative ones are relative to the bundle. ValueError names a missing source."""
+    host = Rootfs(host_root)
+    mounts = []
+    for entry in config.get("mounts") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("destination"), str):
+            continue
+        options = entry.get("options") or []
+        if entry.get("type") != "bind" and "bind" not in options and "rbind" not in options:
+            mounts.append(Mount(entry["destination"], None))
+            continue
+        source = entry.get("source")
+        if not isinstance(source, str) or not source:
+            raise ValueError(f"bind mount of {entry['destination']} has no source")
+        if source.startswith("/"):
+            found = host.resolve(source)
+        else:
+            found = os.path.realpath(os.path.join(bundle_dir, source))
+        if found is None or not os.path.exists(found):
+            raise ValueError(f"bind mount source {source} of {entry['destination']} is not "
+                             f"found under {host.root}")
+        mounts.append(Mount(entry["destination"], found))
+    return mounts
+
+
+def _mount_points():
+    """(mount point, filesystem type) of this process's mounts, longest first."""
+    points = []
+    try:
+        with open("/proc/self/mountinfo") as stream:
+            for line in stream:
+                fields = line.split()
+                if " - " in line:
+                    fstype = line.split(" - ", 1)[1].split()[0]
+                    points.append((fields[4].replace("\\040", " "), fstype))
+    except OSError:
+        pass
+    return sorted(points, key=lambda point: len(point[0]), reverse=True)
+
+
+def _on_pseudo_filesystem(path, mount_points):
+    path = os.path.realpath(path)
+    for point, fstype in mount_points:
+        if path == point or path.startswith(point.rstrip("/") + "/"):
+            return fstype in _PSEUDO_FILESYSTEMS
+    return False
 
 
 class Rootfs:
-    def __init__(self, root):
+    def __init__(self, root, mounts=()):
         if not os.path.isdir(root):
             raise ValueError(f"rootfs is not a directory: {root}")
         self.root = os.path.abspath(root)
+        self.mounts = []
+        for mount in mounts:
+            # Like the runtime, a destination's symlinks are followed inside the view
+            # the earlier mounts made.
+            resolved = self._resolve(mount.destination)
+            if resolved is not None:
+                mount.destination = resolved
+            self.mounts.append(mount)
         self._ld_conf = None
 
-    def resolve(self, path):
-        """Host path of `path` inside the rootfs, all symlinks followed; None if absent."""
-        parts = [p for p in path.split("/") if p and p != "."]
+    def _host(self, components):
+        """Host path of a container path given as components (symlinks not followed);
+        None below a mount that hides the rootfs."""
+        for mount in reversed(self.mounts):
+            depth = len(mount.destination)
+            if components[:depth] == mount.destination:
+                if mount.source is None:
+                    return None
+                return os.path.join(mount.source, *components[depth:])
+        return os.path.join(self.root, *components)
+
+    def _resolve(self, parts):
+        """The components of a container path with all symlinks followed; None if absent."""
+        parts = list(parts)
         resolved = []
         links = 0
         while parts:
@@ -37,10 +128,12 @@ class Rootfs:
                 if resolved:
                     resolved.pop()
                 continue
-            candidate = os.path.join(self.root, *resolved, part)
+            candidate = self._host(resolved + [part])
             try:
-                mode = os.lstat(candidate).st_mode
+                mode = os.lstat(candidate).st_mode if candidate else None
             except OSError:
+                mode = None
+            if mode is None:
                 return None
             if stat.S_ISLNK(mode):
                 links += 1
@@ -49,15 +142,60 @@ class Rootfs:
                 target = os.readlink(candidate)
                 if target.startswith("/"):
                     resolved = []
-                parts = [p for p in target.split("/") if p and p != "."] + parts
+                parts = _components(target) + parts
                 continue
             resolved.append(part)
-        return os.path.join(self.root, *resolved)
+        return resolved
+
+    def resolve(self, path):
+        """Host path of `path` inside the rootfs, all symlinks followed; None if absent."""
+        resolved = self._resolve(_components(path))
+        return None if resolved is None else self._host(resolved)
 
     def inside(self, host_path):
-        """The rootfs-relative absolute path of a host path returned by resolve()."""
-        relative = os.path.relpath(host_path, self.root)
-        return "/" if relative == "." else "/" + relative
+        """The container path of a host path returned by resolve(): through the rootfs or
+        the mount whose source holds it most closely (a later mount on a tie)."""
+        best, best_source = None, None
+        for destination, source in [([], self.root)] + [
+                (m.destination, m.source) for m in self.mounts if m.source is not None]:
+            relative = os.path.relpath(host_path, source)
+            if relative.startswith("..") or (best_source and len(source) < len(best_source)):
+                continue
+            best, best_source = destination + _components(relative), source
+        if best is None:
+            raise ValueError(f"{host_path} is outside the rootfs and its mounts")
+        return "/" + "/".join(best)
+
+    def _glob(self, pattern):
+        """Container paths matching `pattern`, whose last component may hold wildcards."""
+        directory = self.resolve(os.path.dirname(pattern))
+        if directory is None:
+            return []
+        return [self.inside(match) for match in
+                sorted(glob.glob(os.path.join(glob.escape(directory), os.path.basename(pattern))))]
+
+    def trees(self):
+        """(host directory or file, container path) of everything the container sees:
+        the rootfs and each bind mount not on a kernel filesystem."""
+        trees = [(self.root, "/")]
+        mount_points = None
+        for mount in self.mounts:
+            if mount.source is None:
+                continue
+            if mount_points is None:
+                mount_points = _mount_points()
+            if not _on_pseudo_filesystem(mount.source, mount_points):
+                trees.append((mount.source, "/" + "/".join(mount.destination)))
+        return trees
+
+    def _visible(self, container_path, tree_host):
+        """Whether the file at `container_path`, found walking `tree_host`, is the one
+        the container sees there (not covered by a later mount)."""
+        components = _components(container_path)
+        for mount in reversed(self.mounts):
+            if components[:len(mount.destination)] == mount.destination:
+                return mount.source == tree_host
+        return tree_host == self.root
 
     def find_program(self, name, search_path):
         """Host path of a program named like process.args[0] (searched in PATH when bare)."""
@@ -75,8 +213,8 @@ class Rootfs:
         if self._ld_conf is None:
             self._ld_conf = []
             self._read_ld_conf("/etc/ld.so.conf", 0)
-            for musl_path in glob.glob(os.path.join(self.root, "etc", "ld-musl-*.path")):
-                with open(musl_path) as stream:
+            for musl_path in self._glob("/etc/ld-musl-*.path"):
+                with open(self.resolve(musl_path)) as stream:
                     self._ld_conf += stream.read().replace(":", "\n").split()
         return self._ld_conf + _DEFAULT_LIBDIRS[arch] + _COMMON_LIBDIRS
 
@@ -91,34 +229,50 @@ class Rootfs:
                     pattern = line.split(None, 1)[1]
                     if not pattern.startswith("/"):
                         pattern = os.path.join(os.path.dirname(path), pattern)
-                    for match in sorted(glob.glob(os.path.join(self.root, pattern.lstrip("/")))):
-                        self._read_ld_conf(self.inside(match), depth + 1)
+                    for match in self._glob(pattern):
+                        self._read_ld_conf(match, depth + 1)
                 elif line:
                     self._ld_conf.append(line)
 
     def elf_files(self):
-        """Rootfs paths of regular ELF files: (executables, shared libraries).
+        """Container paths of regular ELF files: (executables, shared libraries).
 
         Executables are ELF files with an execute bit and without a DT_SONAME-looking
         name; the rest (lib*.so*, Python extension modules, ...) are libraries.
         """
-        executables, libraries = [], []
-        for directory, subdirs, files in os.walk(self.root):
-            subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(directory, d))]
-            for name in files:
-                host = os.path.join(directory, name)
-                try:
-                    info = os.lstat(host)
-                    if not stat.S_ISREG(info.st_mode) or info.st_size < 64:
-                        continue
-                    with open(host, "rb") as stream:
-                        if stream.read(4) != _ELF_MAGIC:
-                            continue
-                except OSError:
+        executables, libraries = set(), set()
+        for tree_host, tree_path in self.trees():
+            for host, container_path in _files(tree_host, tree_path):
+                kind = _elf_kind(host)
+                if kind is None or not self._visible(container_path, tree_host):
                     continue
-                if ".so" in name:
-                    libraries.append(self.inside(host))
-                elif info.st_mode & 0o111:
-                    executables.append(self.inside(host))
+                (executables if kind == "executable" else libraries).add(container_path)
         return sorted(executables), sorted(libraries)
 
+
+def _files(tree_host, tree_path):
+    """(host path, container path) of the files of a tree, symlinked directories not followed."""
+    if os.path.isfile(tree_host):
+        yield tree_host, tree_path
+        return
+    for directory, subdirs, files in os.walk(tree_host):
+        subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(directory, d))]
+        inside = os.path.normpath(os.path.join(tree_path, os.path.relpath(directory, tree_host)))
+        for name in files:
+            yield os.path.join(directory, name), os.path.join(inside, name)
+
+
+def _elf_kind(host):
+    """"executable", "library" or None (not a regular ELF file)."""
+    try:
+        info = os.lstat(host)
+        if not stat.S_ISREG(info.st_mode) or info.st_size < 64:
+            return None
+        with open(host, "rb") as stream:
+            if stream.read(4) != _ELF_MAGIC:
+                return None
+    except OSError:
+        return None
+    if ".so" in os.path.basename(host):
+        return "library"
+    return "executable" if info.st_mode & 0o111 else None

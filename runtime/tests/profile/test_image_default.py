@@ -83,8 +83,9 @@ def test_cli_bundle_install(tmp_path, known_answers_static):
 @pytest.mark.parametrize("args, message", [
     (["--rootfs", "/nonexistent"], "rootfs is not a directory: /nonexistent"),
     (["--rootfs", "/", "--entry", "/no/such/program"], "entry not found in the rootfs: /no/such/program"),
-    (["--rootfs", "/", "--install"], "--install and --dynamic need --bundle"),
-    (["--rootfs", "/", "--dynamic"], "--install and --dynamic need --bundle"),
+    (["--rootfs", "/", "--install"], "--install, --dynamic and --host-root need --bundle"),
+    (["--rootfs", "/", "--dynamic"], "--install, --dynamic and --host-root need --bundle"),
+    (["--rootfs", "/", "--host-root", "/tmp"], "--install, --dynamic and --host-root need --bundle"),
     (["--bundle", "/nonexistent"], "cannot read /nonexistent/config.json"),
     (["--rootfs", "/", "--entry", "/etc/passwd"], "not a valid ELF file"),
 ])

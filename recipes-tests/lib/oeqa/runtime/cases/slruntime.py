@@ -81,3 +81,18 @@ class SlruntimeRunTest(OERuntimeTestCase):
     @OEHasPackage(["slruntime-compact", "slruntime-test-bundles"])
     def test_run_busybox_bundle_compact(self):
         self.run_bundle("slr-compact", "oeqa-compact")
+
+    @OEHasPackage(["slruntime-test-bundles"])
+    def test_bundle_carries_its_build_time_profile(self):
+        # slruntime_seccomp_profile (the image's ROOTFS_POSTPROCESS_COMMAND) profiled the
+        # bundle from the image's busybox: an allow list (test_run_busybox_bundle runs
+        # the bundle under it).
+        status, output = self.target.run(f"cat {BUNDLE}/config.json")
+        self.assertEqual(status, 0, msg=output)
+        name = json.loads(output).get("annotations", {}).get("org.slruntime.seccomp.profile")
+        self.assertEqual(name, "seccomp.profile.json", msg="no image-default profile annotation")
+        status, output = self.target.run(f"cat {BUNDLE}/{name}")
+        self.assertEqual(status, 0, msg=output)
+        profile = json.loads(output)
+        self.assertEqual(profile["defaultAction"], "SCMP_ACT_ERRNO")
+        self.assertIn("wait4", profile["syscalls"][0]["names"])
