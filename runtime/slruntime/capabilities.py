@@ -18,8 +18,7 @@ def drop_bounding(caps):
     """Drop every capability not in the bounding set (needs CAP_SETPCAP: do it
     before changing user)."""
     keep = set(caps.get("bounding", ()))
-    last = _last_cap()
-    for cap in range(last + 1):
+    for cap in range(_LAST_CAP + 1):
         if cap not in keep:
             try:
                 libc.prctl(libc.PR_CAPBSET_DROP, cap)
@@ -55,5 +54,12 @@ def apply(caps):
 def _last_cap():
     try:
         return int(files.read("/proc/sys/kernel/cap_last_cap"))
-    except OSError:
+    except (OSError, ValueError):
         return max(_KNOWN)
+
+
+# Read at import, in the runtime, from the host's /proc: when drop_bounding runs, /proc
+# is the container's, and without a procfs there, whatever file the image put at
+# /proc/sys/kernel/cap_last_cap ("0") would keep every capability in the bounding set,
+# and a root process gets its whole bounding set back at its next execve.
+_LAST_CAP = _last_cap()

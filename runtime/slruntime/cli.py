@@ -52,10 +52,26 @@ def _int(text):
     return int(text, 10)
 
 
+def _positive_int(text):
+    value = int(text, 10)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _fd_count(text):
+    """--preserve-fds N: descriptors 3 .. 3+N-1 stay open. A negative N would move the
+    first descriptor closed on exec below 3 and leak every descriptor of the caller."""
+    count = int(text, 10)
+    if not 0 <= count <= 1 << 20:  # the kernel's default fs.nr_open
+        raise ValueError(text)
+    return count
+
+
 BUNDLE = Option(("--bundle", "-b"), "bundle", help="bundle directory (default: current directory)")
 PID_FILE = Option(("--pid-file",), "pid_file", help="write the container process's pid to FILE")
 CONSOLE_SOCKET = Option(("--console-socket",), "console_socket", help="unix socket that receives the pty master")
-PRESERVE_FDS = Option(("--preserve-fds",), "preserve_fds", convert=_int, help="pass N extra fds (from 3) to the container")
+PRESERVE_FDS = Option(("--preserve-fds",), "preserve_fds", convert=_fd_count, help="pass N extra fds (from 3) to the container")
 NO_PIVOT = Option(("--no-pivot",), "no_pivot", False, help="use MS_MOVE + chroot instead of pivot_root")
 NO_NEW_KEYRING = Option(("--no-new-keyring",), "no_new_keyring", False, help="accepted for runc compatibility")
 FORMAT = Option(("--format", "-f"), "format", help="table or json")
@@ -108,7 +124,7 @@ COMMANDS = {
     "pause": ((), ("id",), False),
     "resume": ((), ("id",), False),
     "update": (RESOURCE_OPTIONS, ("id",), False),
-    "events": ((Option(("--stats",), "stats", False), Option(("--interval",), "interval", convert=_int)), ("id",), False),
+    "events": ((Option(("--stats",), "stats", False), Option(("--interval",), "interval", convert=_positive_int)), ("id",), False),
     "spec": ((BUNDLE, Option(("--rootless",), "rootless", False),
               Option(("--fgac",), "fgac", help="notify mount/mknod to the FGAC server on this socket")), (), False),
     "features": ((), (), False),
@@ -263,6 +279,8 @@ def entry():
 
 def _report_error(logger, message):
     # The error goes to stderr for people and scripts, and to --log (if set) for engines.
+    # One line, whatever it quotes: a path may hold a newline.
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
     try:
         sys.stderr.write(f"slr: {message}\n")
         sys.stderr.flush()

@@ -169,8 +169,9 @@ def _resources_from_flags(values):
     if values.get("resources"):
         source = values["resources"]
         try:
-            text = sys.stdin.read() if source == "-" else open(source).read()
-            return jsonlite.loads(text)
+            if source == "-":
+                return jsonlite.load_stream(sys.stdin.buffer)
+            return jsonlite.load_file(source)
         except (OSError, ValueError) as exc:
             raise SlrError(f"--resources {source}: {exc}") from None
     res = {}
@@ -199,7 +200,10 @@ def cmd_update(root, values, args):
     container = Container.load(root, args[0])
     if container.status() == "stopped":
         raise SlrError("container not running")
-    resources = specmod.parse_resources(_resources_from_flags(values), "resources")
+    try:
+        resources = specmod.parse_resources(_resources_from_flags(values), "resources")
+    except specmod.SpecError as exc:  # it names the JSON path, but not of a config.json
+        raise SlrError(f"update: {str(exc).split(': ', 1)[1]}") from None
     cgroup = container.cgroup()
     if cgroup is None:
         raise SlrError("container has no cgroup to update")

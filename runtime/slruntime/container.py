@@ -190,8 +190,17 @@ def write_pid_file(path, pid):
     path = os.path.abspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w") as f:
-            f.write(str(pid))
+        # The pid file's directory may be shared (/tmp): never write through a symlink
+        # someone planted at the temporary name, as root, into a file of their choice.
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
         os.rename(tmp, path)
     except OSError as exc:
         try:

@@ -44,6 +44,19 @@ def build_process(container, options):
         if not uid.isdigit() or (gid and not gid.isdigit()):
             raise SlrError(f"exec: --user {options['user']!r} must be UID[:GID]")
         raw["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+    # Flags that change who the process is or how it is confined are applied or refused,
+    # never ignored: a process run without the groups or profile asked for is a surprise.
+    if options.get("additional_gids"):
+        gids = options["additional_gids"]
+        if not all(g.isdigit() for g in gids):
+            raise SlrError(f"exec: --additional-gids {','.join(gids)}: must be numeric group ids")
+        raw["user"] = dict(raw.get("user") or {}, additionalGids=[int(g) for g in gids])
+    if options.get("apparmor"):
+        raw["apparmorProfile"] = options["apparmor"]
+    if options.get("process_label"):
+        raw["selinuxLabel"] = options["process_label"]
+    if options.get("cgroup"):
+        raise SlrError("exec: --cgroup is not supported: the process joins the container's cgroup")
     if options.get("no_new_privs"):
         raw["noNewPrivileges"] = True
     if options.get("cap"):
@@ -72,13 +85,14 @@ def execute(container, options):
         console_socket = proxy.socket_path
         proc.console_size = proc.console_size or caller_window_size()
     join_fds = _open_init_namespaces(container, spec)
+    allow_setgroups = process.setgroups_allowed(container.pid)
     runtime_side, child_side = Channel.pair()
     if not detach:
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
     stage1 = os.fork()
     if stage1 == 0:
         runtime_side.close()
-        _child(spec, proc, child_side, join_fds, console_socket, options.get("preserve_fds") or 0)
+        _child(spec, proc, child_side, join_fds, console_socket, options.get("preserve_fds") or 0, allow_setgroups)
     child_side.close()
     for _, fd in join_fds:
         os.close(fd)
@@ -147,12 +161,14 @@ def _open_init_namespaces(container, spec):
     return opened
 
 
-def _child(spec, proc, channel, join_fds, console_socket, preserve_fds):
-    """Stage 1 joins the namespaces; its child (in the pid namespace) execs. Never returns."""
-    run_child(channel, "exec", _join_and_exec, spec, proc, channel, join_fds, console_socket, preserve_fds)
+def _child(spec, proc, channel, join_fds, console_socket, preserve_fds, allow_setgroups):
+    """Stage 1 joins the namespaces; its child (in the pid namespace) execs. Never returns.
+    allow_setgroups: read from the host's /proc by the caller (see process.setgroups_allowed)."""
+    run_child(channel, "exec", _join_and_exec, spec, proc, channel, join_fds, console_socket, preserve_fds,
+              allow_setgroups)
 
 
-def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds):
+def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds, allow_setgroups):
     from slruntime import lsm, seccomp
 
     libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)
@@ -178,7 +194,6 @@ def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds):
         master, slave = process.open_pty(proc.console_size)
         process.send_console(console, master)
         process.become_terminal(slave)
-    allow_setgroups = process.setgroups_allowed()
     process.set_rlimits(proc.rlimits)
     state = go["state"]
     channel.send({"type": "ready"})

@@ -113,6 +113,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     from slruntime import lsm
 
     lsm_attrs = lsm.open_exec_attrs(proc)
+    allow_setgroups = process.setgroups_allowed()
 
     rootfs.enter(spec.root_path, options.get("no_pivot", False))
     # Before finish: readonlyPaths usually include /proc/sys (as in runc's order).
@@ -129,7 +130,6 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
         master, slave = process.open_pty(proc.console_size or options.get("console_size"))
         process.send_console(console, master)
         process.become_terminal(slave)
-    allow_setgroups = process.setgroups_allowed()
     process.set_rlimits(proc.rlimits)
 
     channel.send({"type": "created"})
@@ -140,6 +140,8 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
         # fifo_fd stays open (close-on-exec): `slr start` waits for its closing.
     else:
         proc, executable = member.receive_process(pool_fd, proc)
+    for i, hook in enumerate(spec.hooks.get("startContainer", ())):  # run by us, in the container
+        process.refuse_runtime_binary(hook.path, "/", f"startContainer hook #{i} ({hook.path})")
     hooks.run(spec.hooks, "startContainer", _seen_from_inside(state, "created"))
     state["status"] = "running"
     process.finalize_and_exec(proc, executable, seccomp_filter, listener, state,

@@ -146,9 +146,25 @@ def _separators(indent, level):
     return "," + inner, inner, "\n" + " " * (indent * level)
 
 
-def load_file(path):
+MAX_DOCUMENT = 16 << 20  # configs are kilobytes; one with a big seccomp profile, ~100 KiB
+
+
+def read_limited(f, max_size=MAX_DOCUMENT):
+    """All of binary file `f`, or ValueError past `max_size`: a document read from
+    /dev/zero (or a huge file) must not eat the host's memory."""
+    data = f.read(max_size + 1)
+    if len(data) > max_size:
+        raise ValueError(f"larger than {max_size >> 20} MiB")
+    return data
+
+
+def load_stream(f, max_size=MAX_DOCUMENT):
+    return loads(read_limited(f, max_size))
+
+
+def load_file(path, max_size=MAX_DOCUMENT):
     with open(path, "rb") as f:
-        return loads(f.read())
+        return load_stream(f, max_size)
 
 
 def write_file_atomic(path, value, indent=None, mode=0o600):

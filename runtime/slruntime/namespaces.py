@@ -27,11 +27,31 @@ def open_join_targets(namespaces):
                 try:
                     fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
                 except OSError as exc:
-                    for _, fd in opened:  # the pool manager lives on: no fd leaks
-                        os.close(fd)
+                    _close_all(opened)
                     raise SpecError(f"linux.namespaces[{i}].path", f"{ns.path}: {exc.strerror}") from None
                 opened.append((ns.type, fd))
+                if _namespace_type(fd) != CLONE_FLAGS[ns_type]:  # else setns says only "Invalid argument"
+                    _close_all(opened)
+                    raise SpecError(f"linux.namespaces[{i}].path", f"{ns.path} is not a {ns_type} namespace")
     return opened
+
+
+_NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), linux/nsfs.h
+
+
+def _namespace_type(fd):
+    """The CLONE_NEW* type of the namespace `fd` refers to; None if it is no namespace."""
+    import fcntl
+
+    try:
+        return fcntl.ioctl(fd, _NS_GET_NSTYPE)
+    except OSError:
+        return None
+
+
+def _close_all(opened):
+    for _, fd in opened:  # the pool manager lives on: no fd leaks
+        os.close(fd)
 
 
 def join(opened):

@@ -6,8 +6,10 @@ The order follows runc's: no_new_privs before seccomp, seccomp last, capabilitie
 dropped before exec, and every descriptor but stdio and --preserve-fds closed on exec.
 """
 
+import errno
 import fcntl
 import os
+import stat
 import sys
 
 from slruntime import capabilities, config, files, libc, lsm
@@ -33,7 +35,7 @@ def find_executable(name, env, cwd):
         path = name if name.startswith("/") else os.path.join(cwd, name)
         if not os.path.exists(path):
             raise SlrError(f'exec: "{name}": no such file or directory')
-        return path
+        return refuse_runtime_binary(path, cwd, f'exec: "{name}"')
     search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     for entry in env:
         if entry.startswith("PATH="):
@@ -41,8 +43,54 @@ def find_executable(name, env, cwd):
     for directory in search.split(":"):
         candidate = os.path.join(directory or ".", name)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
+            return refuse_runtime_binary(candidate, cwd, f'exec: "{name}"')
     raise SlrError(f'exec: "{name}": executable file not found in $PATH')
+
+
+_BINPRM_BUF_SIZE = 256  # what the kernel reads of a file to find its "#!" line
+_BINPRM_MAX_RECURSION = 4  # interpreters of interpreters the kernel follows
+
+
+def refuse_runtime_binary(path, cwd, what):
+    """Refuse a program, or a "#!" interpreter of it, reached through a /proc magic link
+    (/proc/self/exe, /proc/1/exe, /proc/self/fd/N...): until its execve this process IS
+    the runtime, so such a link is the host's Python interpreter, and a container that
+    gets it running holds a descriptor to the host's binary, to overwrite once nothing
+    executes it (CVE-2019-5736). runc and crun re-execute themselves from a sealed
+    copy instead; an interpreter cannot cheaply, so this checks what execve would run.
+    (It does not stop a process already running in the container from rewriting the
+    file between this check and the execve.) Returns `path`; `what` starts the error."""
+    for _ in range(_BINPRM_MAX_RECURSION + 1):
+        try:
+            fd = libc.openat2(libc.AT_FDCWD, path, os.O_PATH, libc.RESOLVE_NO_MAGICLINKS)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP and os.path.exists(path):  # a magic link, not a loop
+                raise SlrError(f"{what}: {path} leads through a /proc magic link, "
+                               "which would run the runtime's own binary") from None
+            return path  # gone: execve reports it (and runs nothing of ours)
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+        if not regular:
+            return path  # execve refuses it; and opening a FIFO or a device to read could block or act
+        try:
+            fd = libc.openat2(libc.AT_FDCWD, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY, libc.RESOLVE_NO_MAGICLINKS)
+        except OSError:
+            return path  # unreadable: nothing to inspect
+        try:
+            head = os.read(fd, _BINPRM_BUF_SIZE)
+        except OSError:
+            head = b""
+        finally:
+            os.close(fd)
+        if not head.startswith(b"#!"):
+            return path
+        interpreter = head[2:].split(b"\n", 1)[0].replace(b"\t", b" ").strip().split(b" ", 1)[0]
+        if not interpreter:
+            return path
+        path = os.path.join(cwd, os.fsdecode(interpreter))  # as execve: relative to the cwd
+    return path
 
 
 def open_pty(console_size):
@@ -140,9 +188,12 @@ def change_user(proc, setgroups_allowed):
         raise SlrError(f"process.user: cannot become {proc.uid}:{proc.gid}: {exc.strerror}") from None
 
 
-def setgroups_allowed():
+def setgroups_allowed(pid="self"):
+    """Whether setgroups(2) is allowed in the user namespace of `pid`. Read through the
+    host's /proc (before pivot_root or setns): the container's /proc may be anything,
+    and a fake "deny" would skip setgroups, leaving the caller's groups to the container."""
     try:
-        return files.read("/proc/self/setgroups").strip() != b"deny"
+        return files.read(f"/proc/{pid}/setgroups").strip() != b"deny"
     except OSError:
         return True
 

@@ -6,6 +6,7 @@ cannot send a mount outside it (the CVE-2021-30465 class), and the mount is made
 the resolved /proc/self/fd/N rather than on a path that could be swapped afterwards.
 """
 
+import errno
 import os
 import stat
 
@@ -347,12 +348,14 @@ def finish(spec, propagation, in_userns):
     """After pivot_root: masked paths, read-only paths, read-only root, propagation."""
     lx = spec.linux
     root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    null = _NullDevice(root_fd)
     try:
         for path in lx.masked_paths:
-            _mask(root_fd, path)
+            _mask(root_fd, path, null)
         for path in lx.readonly_paths:
             _make_readonly(root_fd, path, in_userns)
     finally:
+        null.close()
         os.close(root_fd)
     try:
         if spec.root_readonly:
@@ -363,7 +366,40 @@ def finish(spec, propagation, in_userns):
         _fail("read-only rootfs", exc)
 
 
-def _mask(root_fd, path):
+class _NullDevice:
+    """The container's /dev/null, opened once and checked, as the source that masks files.
+    Mounting the path "/dev/null" would follow whatever the image put there: a symlink
+    to /proc/sys/kernel/core_pattern turns every masked file into a writable view of
+    it, and so into a way out of the container (CVE-2025-31133 class). So: no symlink
+    on the way, it must be the null device itself, and the mount is made from the
+    descriptor that was checked."""
+
+    def __init__(self, root_fd):
+        self.root_fd = root_fd
+        self.fd = None
+
+    def source(self):
+        if self.fd is None:
+            try:
+                fd = libc.openat2(self.root_fd, "dev/null", os.O_PATH, libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_SYMLINKS)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:  # a symlink: refused below
+                    _fail("masked paths: /dev/null in the container", exc)
+                fd = None
+            st = os.fstat(fd) if fd is not None else None
+            if st is None or not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                if fd is not None:
+                    os.close(fd)
+                raise MountError("masked paths: /dev/null in the container is not the null device")
+            self.fd = fd
+        return _fd_path(self.fd)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def _mask(root_fd, path, null):
     try:
         fd = open_in_root(root_fd, path)
     except FileNotFoundError:
@@ -375,7 +411,7 @@ def _mask(root_fd, path):
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             libc.mount("tmpfs", target, "tmpfs", libc.MS_RDONLY, "size=0,mode=755")
         else:
-            libc.mount("/dev/null", target, None, libc.MS_BIND)
+            libc.mount(null.source(), target, None, libc.MS_BIND)
     except OSError as exc:
         _fail(f"masked path {path}", exc)
     finally:

@@ -102,6 +102,11 @@ def _string(value, path):
         _type_error(path, "a string", value)
     if "\0" in value:
         raise SpecError(path, "contains a NUL byte")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # "\ud800" is valid JSON: it cannot reach argv, env or a path
+            raise SpecError(path, "contains a lone surrogate (not valid Unicode)") from None
     return value
 
 
@@ -152,6 +157,13 @@ def _strings(value, path):
 def _string_map(value, path):
     for key, item in _object(value, path).items():
         _string(item, _join(path, key))
+    return value
+
+
+def _env(value, path):
+    for i, entry in enumerate(_strings(value, path)):
+        if "=" not in entry:
+            raise SpecError(f"{path}[{i}]", f'"{entry}" is not of the form KEY=value')
     return value
 
 
@@ -240,12 +252,24 @@ def _parse_version(value, path):
     return value
 
 
+def _id(value, path):
+    """A user or group id: 4294967295 is (uid_t)-1, which setresuid(2) and setresgid(2)
+    take as "leave unchanged": the process would stay root."""
+    return _int(value, path, 0, 0xFFFFFFFE)
+
+
+def _uts_name(value, path):
+    if len(_string(value, path).encode()) > 64:  # __NEW_UTS_LEN: sethostname(2) says only EINVAL
+        raise SpecError(path, "is longer than 64 bytes")
+    return value
+
+
 def _parse_user(obj, path, proc):
     _object(obj, path)
-    proc.uid = _field(obj, "uid", path, _uint32, required=True)
-    proc.gid = _field(obj, "gid", path, _uint32, required=True)
+    proc.uid = _field(obj, "uid", path, _id, required=True)
+    proc.gid = _field(obj, "gid", path, _id, required=True)
     proc.umask = _field(obj, "umask", path, _uint32)
-    proc.additional_gids = _field(obj, "additionalGids", path, lambda v, p: _list(v, p, _uint32), [])
+    proc.additional_gids = _field(obj, "additionalGids", path, lambda v, p: _list(v, p, _id), [])
     if "username" in obj:
         _string(obj["username"], _join(path, "username"))
 
@@ -350,10 +374,7 @@ def _parse_process(value, path, rootless):
     proc.args = _field(value, "args", path, _strings, required=True)
     if not proc.args:
         raise SpecError(_join(path, "args"), "must name the program to run")
-    proc.env = _field(value, "env", path, _strings, [])
-    for i, entry in enumerate(proc.env):
-        if "=" not in entry:
-            raise SpecError(f"{path}.env[{i}]", f'"{entry}" is not of the form KEY=value')
+    proc.env = _field(value, "env", path, _env, [])
     proc.cwd = _field(value, "cwd", path, _abs_path, required=True)
     proc.capabilities = _field(value, "capabilities", path, _parse_capabilities, {})
     proc.rlimits = _field(value, "rlimits", path, _parse_rlimits, [])
@@ -477,7 +498,7 @@ def _parse_hooks(value, path):
             hook = Hook()
             hook.path = _field(item, "path", item_path, _abs_path, required=True)
             hook.args = _field(item, "args", item_path, _strings)
-            hook.env = _field(item, "env", item_path, _strings)
+            hook.env = _field(item, "env", item_path, _env)  # else a poststop hook stops `delete` midway
             hook.timeout = _field(item, "timeout", item_path, lambda v, p: _int(v, p, 1, 1 << 31))
             parsed.append(hook)
         if parsed:
@@ -612,6 +633,23 @@ def _parse_seccomp(value, path):
     return value
 
 
+# The sysctls the kernel keeps per namespace, as runc allows them; any other key (say
+# kernel.core_pattern, written through the container's fresh procfs by its init, still
+# root on the host) would change the whole host.
+_IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def _sysctl_namespace(key):
+    if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        return "ipc"
+    if key.startswith("net."):
+        return "network"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return None
+
+
 def _parse_sysctl(value, path):
     _string_map(value, path)
     for key in value:
@@ -676,8 +714,14 @@ def _parse_linux(value, path):
     lx.time_offsets = _field(value, "timeOffsets", path, _parse_time_offsets, {})
     if lx.time_offsets and (lx.namespace("time") is None or lx.namespace("time").path):
         raise SpecError(_join(path, "timeOffsets"), "needs a new time namespace")
-    if lx.sysctl and lx.namespace("network") is None and any(k.startswith("net.") for k in lx.sysctl):
-        raise SpecError(_join(path, "sysctl"), "net.* sysctls need a network namespace")
+    for key in lx.sysctl:
+        ns_type = _sysctl_namespace(key)
+        if ns_type is None:
+            raise SpecError(_join(_join(path, "sysctl"), key), "is not in a namespace of the container: "
+                            "setting it would change the host")
+        if lx.namespace(ns_type) is None:
+            article = "an" if ns_type == "ipc" else "a"
+            raise SpecError(_join(path, "namespaces"), f"sysctl {key} needs {article} {ns_type} namespace")
     return lx
 
 
@@ -702,8 +746,8 @@ def _parse(config, bundle, rootless):
     spec.root_path = os.path.normpath(os.path.join(bundle, root_path))
     spec.root_readonly = _field(root, "readonly", "root", _bool, False)
     spec.process = _field(config, "process", "", lambda v, p: _parse_process(v, p, rootless))
-    spec.hostname = _field(config, "hostname", "", _string)
-    spec.domainname = _field(config, "domainname", "", _string)
+    spec.hostname = _field(config, "hostname", "", _uts_name)
+    spec.domainname = _field(config, "domainname", "", _uts_name)
     spec.mounts = _field(config, "mounts", "", lambda v, p: _list(v, p, lambda m, mp: _parse_mount(m, mp, bundle)), [])
     spec.hooks = _field(config, "hooks", "", _parse_hooks, {})
     spec.annotations = _field(config, "annotations", "", _string_map, {})
@@ -731,13 +775,26 @@ def check_rootfs(spec):
         raise SpecError("root.path", "the host's / cannot be a container's rootfs")
 
 
+def _read_config(path):
+    """config.json's bytes. Only a regular file of sane size: a FIFO would block create
+    forever (O_NONBLOCK: not even the open waits), /dev/zero would eat the host's memory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if os.fstat(fd).st_mode & 0o170000 != 0o100000:
+        os.close(fd)
+        raise SpecError("", f"{path} is not a regular file")
+    with open(fd, "rb") as f:
+        try:
+            return jsonlite.read_limited(f)
+        except ValueError as exc:
+            raise SpecError("", f"{path} is {exc}") from None
+
+
 def load_bundle(bundle, rootless=False):
     """Read and validate <bundle>/config.json."""
     bundle = os.path.abspath(bundle)
     path = os.path.join(bundle, "config.json")
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = _read_config(path)
     except OSError as exc:
         raise SpecError("", f"cannot read {path}: {exc.strerror}") from None
     try:

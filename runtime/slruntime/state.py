@@ -20,15 +20,37 @@ CONFIG_FILE = "config.json"
 FIFO = "exec.fifo"
 
 
+MAX_ID = 255  # NAME_MAX: the id names the state directory (and the default cgroup)
+
+
 def valid_id(container_id):
-    if not container_id or container_id in (".", "..") or len(container_id) > 1024:
+    if not container_id or container_id in (".", "..") or len(container_id) > MAX_ID:
         return False
     return all(c.isalnum() or c in "_+-." for c in container_id) and container_id.isascii()
 
 
 def check_id(container_id):
+    if len(container_id) > MAX_ID:
+        raise SlrError(f"invalid container id: longer than {MAX_ID} characters")
     if not valid_id(container_id):
         raise SlrError(f"invalid container id {container_id!r}: use letters, digits and _+-.")
+
+
+def check_root(root):
+    """The state root must be ours (or root's) and writable by nobody else: whoever can
+    write in it can plant a state.json naming any pid for `kill`, or a config.json whose
+    poststop hooks `delete` runs as us (think of /tmp/slr-UID made by another user
+    before us). A missing root is fine: nothing is in it."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SlrError(f"state root {root}: {exc.strerror}") from None
+    if st.st_uid not in (os.geteuid(), 0):
+        raise SlrError(f"state root {root} belongs to uid {st.st_uid}, not to this user")
+    if st.st_mode & 0o022:
+        raise SlrError(f"state root {root} is writable by other users (mode {st.st_mode & 0o7777:o})")
 
 
 def process_start_time(pid):
@@ -64,6 +86,7 @@ class Container:
         """Claim the id by creating its directory (atomic: mkdir fails if it exists)."""
         check_id(container_id)
         os.makedirs(root, 0o711, exist_ok=True)
+        check_root(root)
         directory = os.path.join(root, container_id)
         try:
             os.mkdir(directory, 0o711)
@@ -83,6 +106,7 @@ class Container:
     def load(cls, root, container_id):
         if not valid_id(container_id):
             raise ContainerNotFound(container_id)
+        check_root(root)
         try:
             data = jsonlite.load_file(os.path.join(root, container_id, STATE_FILE))
         except FileNotFoundError:
@@ -93,6 +117,7 @@ class Container:
 
     @classmethod
     def all(cls, root):
+        check_root(root)
         try:
             names = sorted(os.listdir(root))
         except FileNotFoundError:

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 from helpers import default_config
-from slruntime import spec
+from slruntime import jsonlite, spec
 from slruntime.cgroups import default_path
 from slruntime.errors import SpecError
 
@@ -172,7 +172,13 @@ SPEC_CASES = [
     ("uid-string", lambda c, b: c["process"]["user"].update(uid="0"),
      _bad("process.user.uid", "must be an integer, not string")),
     ("uid-negative", lambda c, b: c["process"]["user"].update(uid=-1),
-     _bad("process.user.uid", "-1 is out of range [0, 4294967295]")),
+     _bad("process.user.uid", "-1 is out of range [0, 4294967294]")),
+    # (uid_t)-1 tells setresuid "leave unchanged": the process stayed root.
+    ("uid-all-ones", lambda c, b: c["process"]["user"].update(uid=4294967295),
+     _bad("process.user.uid", "4294967295 is out of range [0, 4294967294]")),
+    ("gid-all-ones", lambda c, b: c["process"]["user"].update(gid=4294967295),
+     _bad("process.user.gid", "4294967295 is out of range [0, 4294967294]")),
+    ("hostname-too-long", lambda c, b: c.update(hostname="h" * 65), _bad("hostname", "is longer than 64 bytes")),
     ("additional-gid-bool", lambda c, b: c["process"]["user"].update(additionalGids=[1, True]),
      _bad("process.user.additionalGids[1]", "must be an integer, not boolean")),
     ("unknown-capability", lambda c, b: c["process"]["capabilities"]["effective"].append("CAP_FLY"),
@@ -244,6 +250,17 @@ SPEC_CASES = [
      _bad("linux.seccomp.syscalls[0].names", "must name at least one system call")),
     ("bad-sysctl-name", lambda c, b: c["linux"].update(sysctl={"../../etc/passwd": "x"}),
      _bad("linux.sysctl.../../etc/passwd", "is not a sysctl name")),
+    # kernel.core_pattern is the host's: through it a container crash runs a program as root.
+    ("sysctl-of-the-host", lambda c, b: c["linux"].update(sysctl={"kernel.core_pattern": "|/bin/evil"}),
+     _bad("linux.sysctl.kernel.core_pattern", "is not in a namespace of the container: setting it would change the host")),
+    ("sysctl-of-the-host-vm", lambda c, b: c["linux"].update(sysctl={"vm.overcommit_memory": "1"}),
+     _bad("linux.sysctl.vm.overcommit_memory", "is not in a namespace of the container: setting it would change the host")),
+    ("ipc-sysctl-without-ipc-namespace", lambda c, b: (c["linux"].update(sysctl={"kernel.shmmax": "1"}),
+                                                       c["linux"]["namespaces"].pop(2)),
+     _bad("linux.namespaces", "sysctl kernel.shmmax needs an ipc namespace")),
+    ("net-sysctl-without-network-namespace", lambda c, b: (c["linux"].update(sysctl={"net.ipv4.ip_forward": "1"}),
+                                                           c["linux"]["namespaces"].pop(1)),
+     _bad("linux.namespaces", "sysctl net.ipv4.ip_forward needs a network namespace")),
     ("sysctl-value-number", lambda c, b: c["linux"].update(sysctl={"kernel.msgmax": 8192}),
      _bad("linux.sysctl.kernel.msgmax", "must be a string, not number")),
     ("bad-cpuset-cpus", lambda c, b: c["linux"]["resources"].update(cpu={"cpus": "3-1"}),
@@ -272,6 +289,13 @@ SPEC_CASES = [
      _bad("mounts[7].source", "is required for a bind mount")),
     ("relative-hook-path", lambda c, b: c.update(hooks={"prestart": [{"path": "bin/true"}]}),
      _bad("hooks.prestart[0].path", '"bin/true" is not an absolute path')),
+    # Both broke `slr delete` later: its poststop hook raised, and the state stayed for good.
+    ("hook-env-without-equals", lambda c, b: c.update(hooks={"poststop": [{"path": "/bin/true", "env": ["X"]}]}),
+     _bad("hooks.poststop[0].env[0]", '"X" is not of the form KEY=value')),
+    ("hook-arg-lone-surrogate", lambda c, b: c.update(hooks={"poststop": [{"path": "/bin/true", "args": ["true", "\ud800"]}]}),
+     _bad("hooks.poststop[0].args[1]", "contains a lone surrogate (not valid Unicode)")),
+    ("process-arg-lone-surrogate", lambda c, b: c["process"].update(args=["echo", "\udcff"]),
+     _bad("process.args[1]", "contains a lone surrogate (not valid Unicode)")),
     ("hook-timeout-zero", lambda c, b: c.update(hooks={"poststop": [{"path": "/bin/true", "timeout": 0}]}),
      _bad("hooks.poststop[0].timeout", "0 is out of range [1, 2147483648]")),
     ("annotation-value-number", lambda c, b: c.update(annotations={"org.example.n": 1}),
@@ -337,6 +361,69 @@ def test_bad_config_through_run_leaves_nothing(slr, bundle, busybox_rootfs, stat
     result = slr("run", "--bundle", b, "bad", env=env)
     _assert_one_line_error(result, _bad("linux.namespaces[2].type", 'unknown namespace "foo"'))
     assert leftovers.check("bad") == []
+
+
+def _fifo(path):
+    os.mkfifo(path)
+
+
+def _dev_zero(path):
+    os.symlink("/dev/zero", path)
+
+
+def _huge(path):
+    with open(path, "wb") as f:
+        f.truncate(jsonlite.MAX_DOCUMENT + 1)  # sparse: no disk used
+
+
+@pytest.mark.parametrize("make,problem", [(_fifo, "is not a regular file"), (_dev_zero, "is not a regular file"),
+                                          (os.mkdir, "is not a regular file"),
+                                          (_huge, f"is larger than {jsonlite.MAX_DOCUMENT >> 20} MiB")],
+                         ids=["fifo", "dev-zero", "directory", "huge"])
+def test_config_json_that_is_no_config_file(slr, tmp_path, state_root, case_env, make, problem):
+    """A FIFO blocked create forever; /dev/zero or a huge file ate the host's memory."""
+    marker, cgroups_path, env = case_env
+    b = tmp_path / "odd-bundle"
+    b.mkdir()
+    make(str(b / "config.json"))
+    leftovers = Leftovers(state_root, tmp_path, marker, cgroups_path)
+    result = slr("create", "--bundle", str(b), "bad", env=env, timeout=20)
+    _assert_one_line_error(result, _bad("", f"{b}/config.json {problem}"))
+    assert leftovers.check("bad") == []
+
+
+def test_error_naming_a_path_with_a_newline_stays_one_line(slr, bundle, busybox_rootfs, state_root, tmp_path,
+                                                           case_env):
+    marker, cgroups_path, env = case_env
+    b = _make_bundle(bundle, busybox_rootfs, marker, cgroups_path, None)
+    odd = os.path.join(tmp_path, "new\nline")
+    os.rename(b, odd)  # the config's root.path stays the shared rootfs: point it inside the bundle instead
+    with open(os.path.join(odd, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["root"]["path"] = "nope"
+    with open(os.path.join(odd, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    leftovers = Leftovers(state_root, tmp_path, marker, cgroups_path)
+    result = slr("create", "--bundle", odd, "bad", env=env)
+    _assert_one_line_error(result, _bad("root.path", f"{tmp_path}/new\\nline/nope: No such file or directory"))
+    assert leftovers.check("bad") == []
+
+
+def test_endless_process_and_resources_files_are_refused(slr, bundle, busybox_rootfs, case_env):
+    """`exec -p` and `update -r` read the caller's file whole: /dev/zero ate the memory.
+    (And `update`'s errors name its own flags' resources, not a config.json.)"""
+    marker, cgroups_path, env = case_env
+    slr("run", "-d", "--bundle", _make_bundle(bundle, busybox_rootfs, marker, cgroups_path, None), "c1",
+        env=env, check=True)
+    try:
+        results = [slr("exec", "-p", "/dev/zero", "c1", timeout=30), slr("update", "-r", "/dev/zero", "c1", timeout=30),
+                   slr("update", "--cpu-quota", str(1 << 64), "c1")]
+        assert slr.state("c1")["status"] == "running"
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    assert [(r.returncode, r.stderr) for r in results] == [
+        (1, "slr: /dev/zero: larger than 16 MiB\n"), (1, "slr: --resources /dev/zero: larger than 16 MiB\n"),
+        (1, f"slr: update: resources.cpu.quota: {1 << 64} is out of range [{-(1 << 63)}, {(1 << 63) - 1}]\n")]
 
 
 def test_missing_config_json(slr, tmp_path, state_root, case_env):
@@ -474,6 +561,14 @@ RUNTIME_CASES = [
     ("hook-times-out",
      lambda c, b, m, t: c.update(hooks={"createRuntime": [dict(_hook("sleep 30", m), timeout=1)]}),
      (), "createRuntime hook #0 (/bin/sh) timed out after 1s"),
+    ("hook-times-out-with-children",
+     # Everything the hook started goes with it (the marker in their environment finds them).
+     lambda c, b, m, t: c.update(hooks={"createRuntime": [dict(_hook("sleep 30 & sleep 31; true", m), timeout=1,
+                                                               env=[f"SLR_TEST_MARKER={m}"])]}),
+     (), "createRuntime hook #0 (/bin/sh) timed out after 1s"),
+    ("hook-crashes",
+     lambda c, b, m, t: c.update(hooks={"prestart": [_hook("kill -SEGV $$", m)]}),
+     (), "prestart hook #0 (/bin/sh) was killed by signal 11"),
     ("hook-kills-the-init",
      # The state on stdin names the init (stage 1 is gone by then): kill it mid-create.
      lambda c, b, m, t: c.update(hooks={"createRuntime": [_hook(
@@ -486,9 +581,15 @@ RUNTIME_CASES = [
     ("namespace-path-missing",
      lambda c, b, m, t: _ns(c, "network").update(path=f"/run/netns/{m}"),
      (), 'config.json: linux.namespaces[1].path: /run/netns/{marker}: No such file or directory'),
+    ("namespace-path-not-a-namespace",
+     lambda c, b, m, t: _ns(c, "network").update(path="/etc/hostname"),
+     (), 'config.json: linux.namespaces[1].path: /etc/hostname is not a network namespace'),
+    ("namespace-path-of-another-type",
+     lambda c, b, m, t: _ns(c, "network").update(path="/proc/self/ns/pid"),
+     (), 'config.json: linux.namespaces[1].path: /proc/self/ns/pid is not a network namespace'),
     ("sysctl-unknown-key",
-     lambda c, b, m, t: c["linux"].update(sysctl={"kernel.no_such_sysctl": "1"}),
-     (), "sysctl kernel.no_such_sysctl=1: No such file or directory"),
+     lambda c, b, m, t: c["linux"].update(sysctl={"net.no_such_sysctl": "1"}),
+     (), "sysctl net.no_such_sysctl=1: No such file or directory"),
     ("executable-not-found",
      lambda c, b, m, t: c["process"].update(args=["no-such-program", m]),
      (), 'exec: "no-such-program": executable file not found in $PATH'),
@@ -538,6 +639,48 @@ def test_failure_after_validation_leaves_nothing(slr, bundle, busybox_rootfs, st
     assert leftovers.check("late") == []
 
 
+def test_runtime_killed_during_create_is_cleaned_up_by_delete(slr, bundle, busybox_rootfs, state_root, tmp_path,
+                                                                case_env):
+    """`slr create` SIGKILLed mid-way (here while a createRuntime hook runs): the init
+    exits on its own (its channel closes), `state` says stopped and `delete` removes the
+    state and the cgroup. (The hook itself is the runtime's child and outlives it, as
+    with runc: it is killed by hand below.)"""
+    import subprocess
+
+    marker, cgroups_path, env = case_env
+    ready = tmp_path / "hook-ready"
+    hook = dict(_hook(f"touch {ready}; exec sleep 60", marker), env=[f"SLR_TEST_MARKER={marker}"])
+    b = _make_bundle(bundle, busybox_rootfs, marker, cgroups_path, lambda c, d: c.update(hooks={"createRuntime": [hook]}))
+    leftovers = Leftovers(state_root, tmp_path, marker, cgroups_path)
+    creator = subprocess.Popen(slr.cmd("create", "--bundle", b, "crashed"), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not ready.exists() and time.monotonic() < deadline and creator.poll() is None:
+        time.sleep(0.02)
+    assert ready.exists(), creator.poll()
+    creator.kill()
+    creator.wait()
+    assert slr.state("crashed")["status"] == "stopped"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if all(_cmdline(pid).startswith("sleep") for pid in _marked_processes(marker)):
+            break  # the init is gone: only the hook is left
+        time.sleep(0.05)
+    for pid in _marked_processes(marker):
+        if _cmdline(pid).startswith("sleep"):
+            os.kill(pid, 9)
+    slr("delete", "crashed", check=True)
+    assert leftovers.check("crashed") == []
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_failed_create_leaves_the_id_free(slr, bundle, busybox_rootfs, case_env):
     marker, cgroups_path, env = case_env
     bad = _make_bundle(bundle, busybox_rootfs, marker, cgroups_path,
@@ -563,6 +706,10 @@ CLI_CASES = [
     (("create", "--bundle"), 1, "flag needs an argument: --bundle"),
     (("state", "a", "b"), 1, "unexpected argument: b"),
     (("create", "--preserve-fds", "many", "x"), 1, "invalid value 'many' for flag --preserve-fds"),
+    # A negative count leaked every descriptor of the caller into the container.
+    (("create", "--preserve-fds", "-2", "x"), 1, "invalid value '-2' for flag --preserve-fds"),
+    (("exec", "--preserve-fds=-1", "x", "true"), 1, "invalid value '-1' for flag --preserve-fds"),
+    (("events", "--interval", "-1", "x"), 1, "invalid value '-1' for flag --interval"),  # was a traceback
     (("--log-format", "xml", "list"), 1, "invalid log format 'xml': use text or json"),
     (("--systemd-cgroup", "list"), 1, "--systemd-cgroup is not supported: slr manages cgroups through cgroupfs "
                                       "(set cgroupsPath to a path, or configure your engine for cgroupfs)"),
@@ -578,6 +725,20 @@ def test_cli_misuse(slr, state_root, argv, code, expected):
     assert result.returncode == code, result.stderr
     assert result.stderr == f"slr: {expected}\n"
     assert os.listdir(state_root) == []
+
+
+@pytest.mark.parametrize("container_id,expected", [
+    ("../x", "invalid container id '../x': use letters, digits and _+-."),
+    ("a/b", "invalid container id 'a/b': use letters, digits and _+-."),
+    ("..", "invalid container id '..': use letters, digits and _+-."),
+    ("a" * 256, "invalid container id: longer than 255 characters"),
+], ids=["dotdot-slash", "slash", "dotdot", "too-long"])
+def test_invalid_container_ids(slr, bundle, busybox_rootfs, state_root, case_env, container_id, expected):
+    marker, cgroups_path, env = case_env
+    result = slr("create", "--bundle", _make_bundle(bundle, busybox_rootfs, marker, cgroups_path, None), container_id,
+                 env=env)
+    _assert_one_line_error(result, expected)
+    assert os.listdir(state_root) == [] and os.listdir(os.path.dirname(state_root)) == ["bundle1", "state"]
 
 
 def test_operations_in_the_wrong_state(slr, bundle, busybox_rootfs, case_env):

@@ -1,0 +1,298 @@
+"""Ways out of a container that a hostile image (or a hostile caller environment) tried
+against slr, found by an adversarial audit; each was a real escape or leak before its fix.
+
+- a /dev/null in the image that is a symlink into /proc: masking bound the target
+  (writable /proc/sys/kernel/core_pattern) over every masked file (CVE-2025-31133 class)
+- a program, "#!" interpreter or startContainer hook reached through /proc/self/exe: the
+  container ran the host's Python interpreter and held a descriptor to its binary
+  (CVE-2019-5736 class)
+- without a procfs at /proc, files of the image stood in for the kernel's: a fake
+  cap_last_cap kept every capability in the bounding set, a fake setgroups "deny" left
+  the caller's supplementary groups to the container
+- a state root another user can write in (their own /tmp/slr-UID)
+- a symlink planted at the pid file's predictable temporary name
+- `exec` flags for groups and confinement, accepted and ignored
+"""
+
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+from helpers import Slr
+
+
+def _without_mounts(config, *destinations):
+    config["mounts"] = [m for m in config["mounts"]
+                        if not any(m["destination"] == d or m["destination"].startswith(d + "/") for d in destinations)]
+
+
+def _host_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def _state_root_is_empty(state_root):
+    return os.listdir(state_root) == []
+
+
+# --- masked paths and the image's /dev/null --------------------------------------------
+
+@pytest.mark.parametrize("dev_null", ["symlink-to-core-pattern", "regular-file"])
+def test_masking_never_binds_what_the_images_dev_null_points_to(slr, bundle, state_root, dev_null):
+    """Without a /dev of the container's own, /dev/null is the image's. Masking bound the
+    path "/dev/null" over each masked file: a symlink to /proc/sys/kernel/core_pattern
+    made /proc/keys a writable view of the host's core_pattern."""
+    with open("/proc/self/mountinfo") as f:
+        host_mounts = f.read().count("\n")
+
+    def hostile(config):
+        _without_mounts(config, "/dev")
+        null = os.path.join(config["root"]["path"], "dev", "null")
+        if dev_null == "regular-file":
+            open(null, "w").close()
+        else:
+            os.symlink("/proc/sys/kernel/core_pattern", null)
+
+    b = bundle(["sh", "-c", "test -w /proc/keys && echo WRITABLE; cat /proc/keys"], edit=hostile)
+    result = slr("run", "-b", b, "c1")
+    assert (result.returncode, result.stdout) == (1, ""), result.stdout
+    assert result.stderr == "slr: masked paths: /dev/null in the container is not the null device\n"
+    assert _state_root_is_empty(state_root)
+    with open("/proc/self/mountinfo") as f:
+        assert f.read().count("\n") == host_mounts
+
+
+def test_masking_with_the_images_own_null_device(slr, bundle):
+    """The image's /dev/null, when it is the null device, still masks files."""
+    def own_dev(config):
+        _without_mounts(config, "/dev")
+        os.mknod(os.path.join(config["root"]["path"], "dev", "null"), stat.S_IFCHR | 0o666, os.makedev(1, 3))
+
+    result = slr("run", "-b", bundle(["sh", "-c", "wc -c < /proc/keys; grep -c ' /proc/keys ' /proc/self/mountinfo"],
+                                     edit=own_dev), "c1")
+    assert (result.returncode, result.stdout.split()) == (0, ["0", "1"]), result.stderr
+
+
+# --- the runtime's own binary (/proc/self/exe) -------------------------------------------
+
+def _host_python_libraries(config):
+    """Bind the host's libraries read-only, as an image with its own glibc and Python
+    stdlib would have them: the host's Python, once run in the container, then starts
+    (and the witness script below would print its inode)."""
+    root = config["root"]["path"]
+    for path in ("/usr/lib", "/lib64"):  # (the ELF interpreter is in /lib64 on x86_64)
+        if os.path.isdir(path):
+            config["mounts"].append({"destination": path, "type": "bind", "source": os.path.realpath(path),
+                                     "options": ["rbind", "ro"]})
+    if not os.path.lexists(os.path.join(root, "lib")):
+        os.symlink("usr/lib", os.path.join(root, "lib"))
+
+
+WITNESS = ("#!/proc/self/exe\nimport os\nst = os.stat('/proc/self/exe')\n"
+           "print('host binary reached', st.st_ino, st.st_dev)\n")
+
+
+def _runtime_binary_traps(config):
+    _host_python_libraries(config)
+    root = config["root"]["path"]
+    scripts = {"evil": WITNESS, "evil-with-arg": "#!  /evil   -x\n", "evil-via-link": "#!/bin/py\n"}
+    for name, text in scripts.items():
+        with open(os.path.join(root, name), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(root, name), 0o755)
+    os.symlink("/proc/1/exe", os.path.join(root, "bin", "py"))
+
+
+TRAPS = {  # args[0] -> the path the refusal names
+    "/evil": "/proc/self/exe", "/evil-with-arg": "/proc/self/exe", "/evil-via-link": "/bin/py",
+    "py": "/usr/bin/py", "/proc/self/exe": "/proc/self/exe",
+}
+
+
+def _refusal(program, link):
+    return f"slr: exec: \"{program}\": {link} leads through a /proc magic link, which would run the runtime's own binary\n"
+
+
+@pytest.mark.parametrize("program", sorted(TRAPS))
+def test_container_process_never_runs_the_runtimes_binary(slr, bundle, state_root, program):
+    b = bundle([program], edit=_runtime_binary_traps)
+    result = slr("run", "-b", b, "c1")
+    assert "host binary reached" not in result.stdout
+    assert (result.returncode, result.stderr) == (1, _refusal(program, TRAPS[program]))
+    assert _state_root_is_empty(state_root)
+
+
+def test_exec_never_runs_the_runtimes_binary(slr, bundle):
+    slr("run", "-d", "-b", bundle(["sleep", "1000"], edit=_runtime_binary_traps), "c1", check=True)
+    try:
+        results = {program: slr("exec", "c1", program) for program in sorted(TRAPS)}
+        ordinary = slr("exec", "c1", "sh", "-c", "echo still fine")
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    for program, result in results.items():
+        assert "host binary reached" not in result.stdout
+        assert (result.returncode, result.stderr) == (1, _refusal(program, TRAPS[program]))
+    assert ordinary.stdout == "still fine\n"
+
+
+def test_the_check_of_the_program_never_opens_a_fifo_or_device(slr, bundle, state_root):
+    """Reading the program's "#!" line must not block on a FIFO (or act on a device)."""
+    b = bundle(["/fifo"], edit=lambda config: os.mkfifo(os.path.join(config["root"]["path"], "fifo")))
+    result = slr("run", "-b", b, "c1", timeout=30)
+    assert (result.returncode, result.stderr) == (1, 'slr: exec: "/fifo": Permission denied\n')
+    assert _state_root_is_empty(state_root)
+
+
+def test_start_container_hook_never_runs_the_runtimes_binary(slr, bundle, state_root):
+    """startContainer hooks run in the container, started by the init (still the
+    runtime's Python): a hook path of the image with "#!/proc/self/exe" ran it there."""
+    def hook_trap(config):
+        _runtime_binary_traps(config)
+        config["hooks"] = {"startContainer": [{"path": "/evil"}]}
+
+    result = slr("run", "-b", bundle(["echo", "the process ran"], edit=hook_trap), "c1")
+    assert "host binary reached" not in result.stdout and "the process ran" not in result.stdout
+    assert (result.returncode, result.stderr) == (1, "slr: startContainer hook #0 (/evil): /proc/self/exe leads "
+                                                     "through a /proc magic link, which would run the runtime's own binary\n")
+    assert _state_root_is_empty(state_root)
+
+
+# --- no procfs at /proc: the image's files stand in for the kernel's ---------------------
+
+def _fake_proc(files):
+    def edit(config):
+        _without_mounts(config, "/proc")
+        # Masking and read-only paths mount on /proc/self/fd/N after pivot_root: they
+        # need a procfs (without one, create fails naming the path).
+        config["linux"]["maskedPaths"] = config["linux"]["readonlyPaths"] = []
+        root = config["root"]["path"]
+        for path, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+            with open(os.path.join(root, path), "w") as f:
+                f.write(text)
+    return edit
+
+
+def test_bounding_set_ignores_a_fake_cap_last_cap(slr, bundle):
+    """drop_bounding read cap_last_cap in the container: "0" kept every capability above
+    CAP_CHOWN, and a root process without noNewPrivileges got them all at execve."""
+    def edit(config):
+        _fake_proc({"proc/sys/kernel/cap_last_cap": "0\n"})(config)
+        config["process"]["noNewPrivileges"] = False
+
+    b = bundle(["sleep", "1000"], edit=edit)
+    with open(os.path.join(b, "config.json")) as f:
+        wanted = json.load(f)["process"]["capabilities"]["bounding"]
+    from slruntime.spec import CAPABILITIES
+
+    mask = f"{sum(1 << CAPABILITIES.index(c) for c in wanted):016x}"
+    slr("run", "-d", "-b", b, "c1", check=True)
+    try:
+        init = _host_status(slr.state("c1")["pid"])
+        slr("exec", "-d", "--pid-file", os.path.join(b, "exec.pid"), "c1", "sleep", "1001", check=True)
+        with open(os.path.join(b, "exec.pid")) as f:
+            executed = _host_status(int(f.read()))
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    for status in (init, executed):
+        assert (status["CapBnd"], status["CapPrm"], status["CapEff"]) == (mask, mask, mask)
+
+
+def test_callers_supplementary_groups_never_reach_the_container(slr, bundle):
+    """A fake /proc/self/setgroups saying "deny" made slr skip setgroups(2): the
+    container process kept the groups of whoever ran slr."""
+    def edit(config):
+        _fake_proc({"proc/self/setgroups": "deny\n"})(config)
+        config["process"]["user"] = {"uid": 1000, "gid": 1000}
+
+    b = bundle(["sleep", "1000"], edit=edit)
+    slr("run", "-d", "-b", b, "c1", check=True, extra_groups=[6, 27])
+    try:
+        init = _host_status(slr.state("c1")["pid"])
+        slr("exec", "-d", "--pid-file", os.path.join(b, "exec.pid"), "c1", "sleep", "1001", check=True,
+            extra_groups=[6, 27])
+        with open(os.path.join(b, "exec.pid")) as f:
+            executed = _host_status(int(f.read()))
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    assert init["Groups"].strip() == "" and executed["Groups"].strip() == ""
+    assert init["Gid"].split()[0] == executed["Gid"].split()[0] == "1000"
+
+
+# --- the state root ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("owner,mode", [(65534, 0o755), (0, 0o777), (0, 0o775)])
+def test_state_root_others_can_write_to_is_refused(slr_bin, bundle, tmp_path, owner, mode):
+    """Whoever can write in the state root can plant a state.json naming any pid for
+    `kill`, or a config.json whose poststop hooks `delete` runs."""
+    root = tmp_path / "foreign"
+    root.mkdir()
+    os.chown(root, owner, 0)
+    os.chmod(root, mode)
+    foreign = Slr(slr_bin, str(root))
+    expected = (f"slr: state root {root} belongs to uid {owner}, not to this user\n" if owner
+                else f"slr: state root {root} is writable by other users (mode {mode:o})\n")
+    for argv in (("create", "-b", bundle(["true"]), "c1"), ("list",), ("delete", "-f", "c1"), ("state", "c1")):
+        result = foreign(*argv)
+        assert (result.returncode, result.stderr) == (1, expected), argv
+    assert os.listdir(root) == []
+
+
+def test_state_root_through_a_symlink_to_our_own_directory(slr_bin, bundle, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(real)
+    linked = Slr(slr_bin, str(tmp_path / "link"))
+    linked("run", "-b", bundle(["true"]), "c1", check=True)
+    assert linked("list", "-q", check=True).stdout == "" and os.listdir(real) == []
+
+
+# --- the pid file ------------------------------------------------------------------------
+
+def test_pid_file_is_never_written_through_a_planted_symlink(slr, bundle, tmp_path):
+    """The temporary name next to --pid-file is predictable (its pid): in a shared
+    directory, a symlink planted there made slr, as root, overwrite any file."""
+    precious = tmp_path / "precious"
+    precious.write_text("precious\n")
+    pid_file = tmp_path / "c1.pid"
+    plant_then_run = ['sh', '-c', 'ln -s "$1" "$2.tmp$$" || exit 99; shift 2; exec "$@"', "sh", str(precious),
+                      str(pid_file), *slr.cmd("run", "-d", "--pid-file", str(pid_file), "-b", bundle(["sleep", "1000"]), "c1")]
+    with open(tmp_path / "out", "w") as out:
+        code = subprocess.run(plant_then_run, stdout=out, stderr=out, timeout=60).returncode
+    try:
+        assert code == 0, (tmp_path / "out").read_text()
+        assert precious.read_text() == "precious\n"
+        assert not pid_file.is_symlink() and int(pid_file.read_text()) == slr.state("c1")["pid"]
+        assert sorted(os.listdir(tmp_path)) == sorted(["precious", "c1.pid", "out", "bundle1", "state"])
+    finally:
+        slr("delete", "-f", "c1")
+
+
+# --- exec flags that change who the process is ---------------------------------------------
+
+def test_exec_flags_for_groups_and_profiles_are_applied_or_refused(slr, bundle):
+    """--additional-gids, --apparmor, --process-label and --cgroup were accepted and
+    silently ignored: the process ran without the groups or confinement asked for."""
+    slr("run", "-d", "-b", bundle(["sleep", "1000"]), "c1", check=True)
+    try:
+        groups = slr("exec", "-g", "10", "-g", "20", "--user", "1000:1000", "c1", "id")
+        refused = {flag: slr("exec", *flag, "c1", "id") for flag in (
+            ("-g", "wheel"), ("--cgroup", "sub"), ("-g", "4294967295"))}
+        profile = slr("exec", "--apparmor", "slr-test-profile", "c1", "id")
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    assert (groups.returncode, groups.stdout) == (0, "uid=1000 gid=1000 groups=10,20\n"), groups.stderr
+    assert {flag: (r.returncode, r.stderr) for flag, r in refused.items()} == {
+        ("-g", "wheel"): (1, "slr: exec: --additional-gids wheel: must be numeric group ids\n"),
+        ("--cgroup", "sub"): (1, "slr: exec: --cgroup is not supported: the process joins the container's cgroup\n"),
+        ("-g", "4294967295"): (1, "slr: exec: process.user.additionalGids[0]: 4294967295 is out of range [0, 4294967294]\n"),
+    }
+    # A profile this host cannot enforce (no AppArmor, or no such profile loaded) is an
+    # error, not an unconfined process.
+    assert (profile.returncode, profile.stdout) == (1, ""), profile.stdout
+    from slruntime import lsm
+
+    if not lsm.apparmor_enabled():
+        assert "AppArmor is not enabled on this host" in profile.stderr
