@@ -3,10 +3,12 @@
 The pool is slruntime.pool (see runtime/slruntime/pool/PROTOCOL.md). Each variant gets
 its own pool of the benchmark's bundle (its config.json without linux.cgroupsPath), created before the first run and deleted after
 the last; every run hands it /bin/true:
-  slr-fast-cli     `slr --root ROOT pool run NAME -- /bin/true`, a process per run
-  slr-fast-socket  slruntime.pool.client.start(socket, ["/bin/true"]).wait(), called
-                   from the driver itself, as a resident app manager would: no process
-                   is started per run
+  slr-fast-cli          `slr --root ROOT pool run NAME -- /bin/true`, a process per run
+  slr-fast-compact-cli  the same with the compact binary (runtime/compact), which also
+                        runs that variant's pool: what embedded systems run
+  slr-fast-socket       slruntime.pool.client.start(socket, ["/bin/true"]).wait(), called
+                        from the driver itself, as a resident app manager would: no
+                        process is started per run
 """
 
 import os
@@ -24,6 +26,11 @@ def _has_pool(venv_python):
     return subprocess.run([venv_python, "-c", probe], capture_output=True).returncode == 0
 
 
+def _first_line(argv):
+    out = subprocess.run(argv, capture_output=True, text=True)
+    return (out.stdout or out.stderr).strip().partition("\n")[0] or "unknown"
+
+
 def _socket_trigger(root, pool):
     socket_path = os.path.join(root, "pools", pool, "pool.sock")
     devnull = []
@@ -37,20 +44,30 @@ def _socket_trigger(root, pool):
     return trigger
 
 
-def variants(venv_python, slr, root, bundle):
-    names = (("slr-fast-cli", "slr fast start (CLI)"), ("slr-fast-socket", "slr fast start (socket)"))
+def variants(venv_python, slr, root, bundle, compact=None, compact_missing=None):
+    """compact: the compact binary, or None with compact_missing saying why."""
+    names = (("slr-fast-cli", "slr fast start (CLI)"), ("slr-fast-compact-cli", "compact slr fast start (CLI)"),
+             ("slr-fast-socket", "slr fast start (socket)"))
     if not os.access(slr, os.X_OK) or not _has_pool(venv_python):
         reason = f"slr has no fast start pool (no module {POOL_MODULE})"
         return [Variant(name, label, unavailable=reason) for name, label in names]
     version = subprocess.run([venv_python, "-c", "import slruntime; print('slruntime', slruntime.__version__)"],
                              capture_output=True, text=True).stdout.strip()
 
-    def pool_variant(name, label, pool, **how):
-        return Variant(name, label, version=version,
+    def pool_variant(name, label, pool, binary=slr, **how):
+        return Variant(name, label, version=version if binary == slr else _first_line([binary, "--version"]),
                        config_change="no linux.cgroupsPath: the members of a pool exist at the same "
                                      "time and cannot share one cgroup",
-                       setup=[slr, "--root", root, "pool", "create", "--bundle", bundle, "--size", POOL_SIZE, pool],
-                       teardown=[slr, "--root", root, "pool", "delete", pool], **how)
-    return [pool_variant(names[0][0], names[0][1], "bench-cli",
-                         argv=[slr, "--root", root, "pool", "run", "bench-cli", "--"] + PROCESS),
-            pool_variant(names[1][0], names[1][1], "bench-socket", trigger=_socket_trigger(root, "bench-socket"))]
+                       setup=[binary, "--root", root, "pool", "create", "--bundle", bundle, "--size", POOL_SIZE, pool],
+                       teardown=[binary, "--root", root, "pool", "delete", pool], **how)
+
+    def cli(binary, pool):
+        return [binary, "--root", root, "pool", "run", pool, "--"] + PROCESS
+    if compact:
+        compact_variant = pool_variant(names[1][0], names[1][1], "bench-compact-cli", binary=compact,
+                                       argv=cli(compact, "bench-compact-cli"))
+    else:
+        compact_variant = Variant(names[1][0], names[1][1], unavailable=compact_missing)
+    return [pool_variant(names[0][0], names[0][1], "bench-cli", argv=cli(slr, "bench-cli")),
+            compact_variant,
+            pool_variant(names[2][0], names[2][1], "bench-socket", trigger=_socket_trigger(root, "bench-socket"))]

@@ -92,6 +92,7 @@ def discover(repo, root_dir, bundle, pool_bundle):
                             ("slr-isolated", "python3 -I -S slr run")):
             variants.append(Variant(name, label, unavailable=f"{slr} not found (run tools/setup)"))
 
+    compact_missing = None
     if os.access(compact, os.X_OK):
         version = _first_line([compact, "--version"])
         variants.append(Variant("slr-compact-start", "compact slr --version", argv=[compact, "--version"],
@@ -101,9 +102,10 @@ def discover(repo, root_dir, bundle, pool_bundle):
                                 delete_argv=[compact, "--root", root("slr-compact"), "delete", "--force", "{id}"],
                                 version=version))
     else:
+        compact_missing = f"{os.path.relpath(compact, repo)} not built (runtime/compact)"
         for name, label in (("slr-compact-start", "compact slr --version"), ("slr-compact", "compact slr run")):
-            variants.append(Variant(name, label,
-                                    unavailable=f"{os.path.relpath(compact, repo)} not built (runtime/compact)"))
+            variants.append(Variant(name, label, unavailable=compact_missing))
+        compact = None
 
-    variants.extend(faststart.variants(venv_python, slr, root("slr-fast"), pool_bundle))
+    variants.extend(faststart.variants(venv_python, slr, root("slr-fast"), pool_bundle, compact, compact_missing))
     return variants

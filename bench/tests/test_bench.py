@@ -12,7 +12,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(REPO, "bench", "run")
 VARIANTS = ["python-floor", "runc", "crun", "slr-start", "slr", "slr-isolated", "slr-compact-start",
-            "slr-compact", "slr-fast-cli", "slr-fast-socket"]
+            "slr-compact", "slr-fast-cli", "slr-fast-compact-cli", "slr-fast-socket"]
 SAMPLE_FIELDS = ["wall_ms", "max_rss_kib", "own_rss_kib", "tree_max_rss_kib", "tree_peak_kib"]
 
 

@@ -6,8 +6,6 @@ containerd's shim reads the JSON lines ({"level","msg","time"}) from --log.
 import os
 import time
 
-from slruntime import jsonlite
-
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 _logger = None
 
@@ -21,6 +19,10 @@ class Logger:
     def _emit(self, level, message):
         if _LEVELS[level] < self.threshold:
             return
+        # Here, not at the top: `slr pool run` sets up logging and usually logs nothing,
+        # and jsonlite loads the _json extension.
+        from slruntime import jsonlite
+
         now = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
         if self.fmt == "json":

@@ -44,6 +44,18 @@ def test_pool_run_replaces_only_the_process(slr, pool):
     assert lines[1].split()[1] == "0000000020000420"  # capabilities from config.json
 
 
+def test_pool_process_gets_the_managers_priority_not_the_refills(slr, pool):
+    # Members are created at a lower priority (nice +10) and given the manager's back
+    # when ready: the process must not inherit the refill's.
+    _wait(lambda: len(_members(slr, "created")) == 2, what="two ready members")
+    for _ in range(2):  # the first from the initial fill, the second from a refill
+        _wait(lambda: len(_members(slr, "created")) == 2, what="refill")
+        result = slr("pool", "run", "p1", "--", "cat", "/proc/self/stat")
+        assert result.returncode == 0, result.stderr
+        nice = int(result.stdout.rsplit(")", 1)[1].split()[16])
+        assert nice == os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def test_pool_refills_and_never_reuses_a_container(slr, pool):
     first = set(_wait(lambda: len(_members(slr, "created")) == 2 and _members(slr, "created"), what="ready"))
     used = set()

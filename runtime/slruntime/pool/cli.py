@@ -1,11 +1,16 @@
-"""`slr pool create|run|delete|list`."""
+"""`slr pool create|run|delete|list`.
+
+`pool run` is the fast start's command line: it imports the socket client and nothing
+of the runtime (no manager, container or terminal module unless it needs a pty), and
+connects to the pool's socket without reading any state file first.
+"""
 
 import os
 import sys
 
-from slruntime import jsonlite
+from slruntime import signals
 from slruntime.errors import SlrError
-from slruntime.pool import manager
+from slruntime.pool import socket_path
 
 USAGE = """usage:
   slr pool create [--bundle DIR] [--size N] NAME   start a pool of N ready containers (default 2)
@@ -15,7 +20,6 @@ USAGE = """usage:
   slr pool list [--format table|json]              list pools
 """
 
-
 def main(root, argv):
     from slruntime.cli import Option, parse_options, _int
 
@@ -23,17 +27,20 @@ def main(root, argv):
         sys.stdout.write(USAGE)
         return 0 if argv else 1
     command, rest = argv[0], argv[1:]
+    if command == "run":
+        values, args = parse_options((Option(("--detach", "-d"), "detach", False), Option(("--tty", "-t"), "tty", False),
+                                      Option(("--env", "-e"), "env", multiple=True), Option(("--cwd",), "cwd")),
+                                     rest, ("name", "args"), extra_ok=True, stop_at_positional=True)
+        return _run(root, args[0], args[1:], values)
+    from slruntime import jsonlite
+    from slruntime.pool import manager
+
     if command == "create":
         values, args = parse_options((Option(("--bundle", "-b"), "bundle"), Option(("--size", "-n"), "size", convert=_int)),
                                      rest, ("name",))
         path = manager.start_daemon(root, args[0], values["bundle"] or os.getcwd(), values["size"] or 2)
         sys.stdout.write(path + "\n")
         return 0
-    if command == "run":
-        values, args = parse_options((Option(("--detach", "-d"), "detach", False), Option(("--tty", "-t"), "tty", False),
-                                      Option(("--env", "-e"), "env", multiple=True), Option(("--cwd",), "cwd")),
-                                     rest, ("name", "args"), extra_ok=True, stop_at_positional=True)
-        return _run(root, args[0], args[1:], values)
     if command == "delete":
         _, args = parse_options((), rest, ("name",))
         manager.stop(root, args[0])
@@ -54,19 +61,20 @@ def main(root, argv):
 def _run(root, name, args, values):
     from slruntime.pool import client
 
-    record = manager.read_record(root, name)
-    if not manager.manager_alive(record):
-        raise SlrError(f"pool {name} is not running")
-    from slruntime.terminal import caller_window_size
+    console_size = None
+    if values["tty"]:
+        from slruntime.terminal import caller_window_size
 
-    started = client.start(record["socket"], args, env=values["env"], cwd=values["cwd"], terminal=values["tty"],
-                           wait=not values["detach"], console_size=caller_window_size() if values["tty"] else None)
+        console_size = caller_window_size()
+    try:
+        started = client.start(socket_path(root, name), args, env=values["env"], cwd=values["cwd"],
+                               terminal=values["tty"], wait=not values["detach"], console_size=console_size)
+    except client.PoolUnreachable:
+        raise SlrError(f"pool {name} is not running") from None
     if values["detach"]:
         sys.stdout.write(f"{started.id}\n")
         return 0
-    from slruntime.container import forward_signals
-
-    forward_signals(started.pid)
+    signals.forward_signals(started.pid)
     if started.pty is not None:
         from slruntime.terminal import ConsoleProxy
 

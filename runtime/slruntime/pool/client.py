@@ -8,6 +8,10 @@ from slruntime.errors import SlrError
 from slruntime.pool import wire
 
 
+class PoolUnreachable(SlrError):
+    """Nothing accepts connections on the socket: no such pool, or its manager is dead."""
+
+
 class Started:
     __slots__ = ("sock", "id", "pid", "pty")
 
@@ -43,7 +47,7 @@ def start(socket_path, args, env=None, cwd=None, terminal=False, stdio=(0, 1, 2)
     try:
         sock = wire.connect(socket_path)
     except OSError as exc:
-        raise SlrError(f"pool socket {socket_path}: {exc.strerror}") from None
+        raise PoolUnreachable(f"pool socket {socket_path}: {exc.strerror}") from None
     try:
         wire.send(sock, request, () if terminal else stdio)
         reply, fds = wire.recv(sock)

@@ -1,6 +1,10 @@
-"""Messages with descriptors over SOCK_SEQPACKET unix sockets (one JSON object each)."""
+"""Messages with descriptors over SOCK_SEQPACKET unix sockets (one JSON object each).
 
-import array
+Imported by every `slr pool run`: only built-in modules and jsonlite (descriptors are
+packed with int.to_bytes, not the array module).
+"""
+
+import sys
 
 import _socket
 
@@ -8,26 +12,29 @@ from slruntime import jsonlite
 
 MAX_MESSAGE = 65536
 MAX_FDS = 3
+_INT = 4  # bytes of a C int in SCM_RIGHTS
 
 
 def send(sock, message, fds=()):
     payload = jsonlite.dumps(message).encode()
     if fds:
-        sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds).tobytes())])
+        packed = b"".join(fd.to_bytes(_INT, sys.byteorder, signed=True) for fd in fds)
+        sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, packed)])
     else:
         sock.sendmsg([payload])
 
 
 def recv(sock):
     """-> (message or None at end-of-file, [fds])"""
-    data, ancillary, _, _ = sock.recvmsg(MAX_MESSAGE, _socket.CMSG_SPACE(MAX_FDS * 4))
-    fds = array.array("i")
+    data, ancillary, _, _ = sock.recvmsg(MAX_MESSAGE, _socket.CMSG_SPACE(MAX_FDS * _INT))
+    fds = []
     for level, kind, blob in ancillary:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            fds.frombytes(blob[: len(blob) - len(blob) % fds.itemsize])
+            fds.extend(int.from_bytes(blob[i:i + _INT], sys.byteorder, signed=True)
+                       for i in range(0, len(blob) - len(blob) % _INT, _INT))
     if not data:
-        return None, list(fds)
-    return jsonlite.loads(data), list(fds)
+        return None, fds
+    return jsonlite.loads(data), fds
 
 
 def seqpacket_pair():
