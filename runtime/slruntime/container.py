@@ -6,7 +6,7 @@ mount or process survives a failed create.
 
 import os
 
-from slruntime import files, hooks, jsonlite, libc, spec as specmod
+from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod
 from slruntime.errors import SlrError, WrongState
 from slruntime.state import CONFIG_FILE, Container, process_start_time
 from slruntime.sync import Channel, run_child
@@ -89,7 +89,8 @@ def _create(container, spec, options, rootless):
     init_options = {"fifo_fd": None, "console_socket": options.get("console_socket"),
                     "no_pivot": options.get("no_pivot", False),
                     "preserve_fds": options.get("preserve_fds") or 0,
-                    "pool_fd": options.get("pool_fd"), "console_size": options.get("console_size")}
+                    "pool_fd": options.get("pool_fd"), "console_size": options.get("console_size"),
+                    "state_root": container.root}
     if options.get("pool"):
         container.data["pool"] = options["pool"]
     if options.get("subreaper"):
@@ -346,23 +347,6 @@ def delete(container, force=False):
     destroy(container)
 
 
-# Signals `slr run` passes on to the container instead of dying of them.
-FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT")
-
-
-def forward_signals(pid):
-    import _signal
-
-    def forward(signum, _frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for name in FORWARDED_SIGNALS:
-        _signal.signal(getattr(_signal, name), forward)
-
-
 def wait_exit_code(pid):
     """Wait for our child (or adopted orphan) `pid`; reap any other orphan on the way.
     Returns the exit code the way a shell reports it (128+N for signal N)."""
@@ -388,7 +372,7 @@ def run(root, container_id, bundle, options):
         if proxy is not None:
             proxy.accept_console()
         if not detach:
-            forward_signals(container.pid)
+            signals.forward_signals(container.pid)
         start(container, spec)
         if detach:
             return 0

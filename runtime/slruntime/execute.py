@@ -8,7 +8,7 @@ non-dumpable until exec so the container cannot reach this interpreter through
 
 import os
 
-from slruntime import container as lifecycle, libc, namespaces, process, spec as specmod
+from slruntime import container as lifecycle, libc, namespaces, process, signals, spec as specmod
 from slruntime.errors import SlrError, WrongState
 from slruntime.sync import Channel, fork_and_report, run_child
 
@@ -92,7 +92,8 @@ def execute(container, options):
     stage1 = os.fork()
     if stage1 == 0:
         runtime_side.close()
-        _child(spec, proc, child_side, join_fds, console_socket, options.get("preserve_fds") or 0, allow_setgroups)
+        _child(spec, proc, child_side, join_fds, console_socket, options.get("preserve_fds") or 0, allow_setgroups,
+               container.root)
     child_side.close()
     for _, fd in join_fds:
         os.close(fd)
@@ -124,7 +125,7 @@ def execute(container, options):
         lifecycle.write_pid_file(options["pid_file"], pid)
     if detach:
         return 0
-    lifecycle.forward_signals(pid)
+    signals.forward_signals(pid)
     try:
         if proxy is not None:
             proxy.copy_until_exit(pid)
@@ -161,14 +162,14 @@ def _open_init_namespaces(container, spec):
     return opened
 
 
-def _child(spec, proc, channel, join_fds, console_socket, preserve_fds, allow_setgroups):
+def _child(spec, proc, channel, join_fds, console_socket, preserve_fds, allow_setgroups, state_root):
     """Stage 1 joins the namespaces; its child (in the pid namespace) execs. Never returns.
     allow_setgroups: read from the host's /proc by the caller (see process.setgroups_allowed)."""
     run_child(channel, "exec", _join_and_exec, spec, proc, channel, join_fds, console_socket, preserve_fds,
-              allow_setgroups)
+              allow_setgroups, state_root)
 
 
-def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds, allow_setgroups):
+def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds, allow_setgroups, state_root):
     from slruntime import lsm, seccomp
 
     libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)
@@ -176,7 +177,9 @@ def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds, 
     go = channel.expect("go", "the runtime")
     lx = spec.linux
     console = process.connect_unix(console_socket, "console socket") if proc.terminal and console_socket else None
-    seccomp_filter = seccomp.build(lx.seccomp) if lx.seccomp else None
+    # From the state root's cache: before joining the container's mount namespace, where
+    # that path would name a file of the container's.
+    seccomp_filter = seccomp.prepare(lx.seccomp, state_root) if lx.seccomp else None
     listener = None
     if lx.seccomp and lx.seccomp.get("listenerPath"):
         listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),

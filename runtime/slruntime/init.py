@@ -25,7 +25,7 @@ _SIGKILL = 9
 def stage1(spec, channel, join_fds, options):
     """Never returns: exits once the init is forked."""
     libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)  # a dead runtime must not leave us behind
-    seccomp_filter = _build_seccomp(spec.linux)
+    seccomp_filter = _build_seccomp(spec.linux, options)
     go = channel.expect("go", "the runtime")
     _enter_namespaces(spec.linux, channel, join_fds, ("user",))
     fork_and_report(channel)
@@ -35,22 +35,24 @@ def stage1(spec, channel, join_fds, options):
 def direct_init(spec, channel, join_fds, options):
     """The init, forked by the runtime into its new pid namespace (if any); does not return.
     (A runtime that dies during setup closes the channel: the init fails and exits.)"""
-    seccomp_filter = _build_seccomp(spec.linux)
+    seccomp_filter = _build_seccomp(spec.linux, options)
     go = channel.expect("go", "the runtime")
     _enter_namespaces(spec.linux, channel, join_fds, ("user", "pid"))
     _setup_and_wait(spec, channel, go, options, seccomp_filter)
 
 
-def _build_seccomp(lx):
-    """The filter, built (not loaded) before waiting for the runtime's go: importing
-    pyseccomp and adding hundreds of rules take milliseconds, which then overlap with
-    the runtime putting the process in its cgroup (a write that waits for an RCU grace
-    period)."""
+def _build_seccomp(lx, options):
+    """The filter program, prepared (not loaded) before waiting for the runtime's go:
+    from the state root's cache, or compiled (importing pyseccomp and adding hundreds of
+    rules take milliseconds, which then overlap with the runtime putting the process in
+    its cgroup, a write that waits for an RCU grace period). Before any namespace is
+    entered: in the container's mount namespace the cache's path would name a file the
+    image can provide."""
     if not lx.seccomp:
         return None
     from slruntime import seccomp
 
-    return seccomp.build(lx.seccomp)
+    return seccomp.prepare(lx.seccomp, options["state_root"])
 
 
 def _enter_namespaces(lx, channel, join_fds, created_elsewhere):

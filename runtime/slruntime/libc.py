@@ -33,6 +33,17 @@ class _ULong(_ctypes._SimpleCData):  # also size_t: the same width on every Linu
     _type_ = "L"
 
 
+class _UByte(_ctypes._SimpleCData):
+    _type_ = "B"
+
+
+class _UIntPointer(_ctypes._Pointer):
+    _type_ = _UInt
+
+
+_POINTER_SIZE = _ctypes.sizeof(_ULong)  # long and pointers have the same width on Linux
+
+
 class _Function(_ctypes.CFuncPtr):
     """A libc function returning int, with errno saved for _ctypes.get_errno()."""
     _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
@@ -40,7 +51,8 @@ class _Function(_ctypes.CFuncPtr):
 
 
 class _Library:
-    _handle = _ctypes.dlopen("libc.so.6", _ctypes.RTLD_LOCAL)
+    def __init__(self, soname):
+        self._handle = _ctypes.dlopen(soname, _ctypes.RTLD_LOCAL)
 
     def __getattr__(self, name):
         function = _Function((name, self))
@@ -48,14 +60,14 @@ class _Library:
         return function
 
 
-_libc = _Library()
+_libc = _Library("libc.so.6")
 
 # Syscalls glibc does not wrap everywhere, by machine (uname -m).
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "ioprio_set": 251, "sched_setattr": 314, "setns": 308},
-    "aarch64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268},
-    "armv7l": {"pivot_root": 218, "ioprio_set": 314, "sched_setattr": 380, "setns": 375},
-    "riscv64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268},
+    "x86_64": {"pivot_root": 155, "ioprio_set": 251, "sched_setattr": 314, "setns": 308, "seccomp": 317},
+    "aarch64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277},
+    "armv7l": {"pivot_root": 218, "ioprio_set": 314, "sched_setattr": 380, "setns": 375, "seccomp": 383},
+    "riscv64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277},
 }
 _SYSCALLS["armv8l"] = _SYSCALLS["armv7l"]
 # Numbers shared by every architecture (added after the syscall tables were unified).
@@ -103,6 +115,7 @@ MNT_DETACH = 0x2
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
+PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -224,3 +237,39 @@ def setrlimit(resource, soft, hard):
     importable once the process has pivoted into the container."""
     limit = _packed((soft, 8), (hard, 8))  # struct rlimit64
     _check(_libc.prlimit(0, resource, limit, None), f"setrlimit {resource}")
+
+
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_MODE_FILTER = 2
+
+
+def seccomp_set_mode_filter(flags, program):
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog) for a classic BPF program (bytes,
+    8 per instruction). Returns the system call's result: the listener descriptor with
+    SECCOMP_FILTER_FLAG_NEW_LISTENER, else 0 (or a thread id TSYNC could not move)."""
+    instructions = (_UByte * len(program)).from_buffer_copy(program)
+    # struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+    fprog = _packed((len(program) // 8, 2), (0, _POINTER_SIZE - 2),
+                    (_ctypes.addressof(instructions), _POINTER_SIZE))
+    result = _syscall(_nr["seccomp"], SECCOMP_SET_MODE_FILTER, _UInt(flags), fprog)
+    if result < 0 and _ctypes.get_errno() == errno.ENOSYS and not flags:
+        # No seccomp(2) (kernels before 3.17, valgrind): prctl, as libseccomp falls back.
+        result = _libc.prctl(PR_SET_SECCOMP, _ULong(SECCOMP_MODE_FILTER), fprog, _ULong(0), _ULong(0))
+    return _check(result, "seccomp")
+
+
+def seccomp_filter_flag_supported(flag):
+    """Whether the kernel knows a SECCOMP_FILTER_FLAG_*: asked as libseccomp does, with
+    no program (EFAULT: known, EINVAL: not)."""
+    if _syscall(_nr["seccomp"], SECCOMP_SET_MODE_FILTER, _UInt(flag), None) == 0:
+        return True  # cannot happen: no program was given
+    return _ctypes.get_errno() == errno.EFAULT
+
+
+def libseccomp_version():
+    """(major, minor, micro) of the libseccomp.so.2 pyseccomp would load, read without
+    importing pyseccomp (and with it ctypes)."""
+    version = _Library("libseccomp.so.2").seccomp_version
+    version.restype = _UIntPointer  # const struct scmp_version { unsigned major, minor, micro; } *
+    triple = version()
+    return triple[0], triple[1], triple[2]

@@ -243,8 +243,10 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
 def _load_seccomp(seccomp_filter, listener, state):
     from slruntime import seccomp  # loaded already (it built the filter): no file is read here
 
-    seccomp.load(seccomp_filter)
+    notify_fd = seccomp.load(seccomp_filter)
     if listener is not None:
+        if notify_fd is None:
+            raise SlrError("seccomp: listenerPath is set, but no rule has the SCMP_ACT_NOTIFY action")
         sock, metadata = listener
-        seccomp.send_to_listener(sock, seccomp.notify_fd(seccomp_filter), state, metadata)
+        seccomp.send_to_listener(sock, notify_fd, state, metadata)
         sock.close()
