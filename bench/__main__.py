@@ -7,7 +7,7 @@ import shlex
 import sys
 import time
 
-from bench import report, runner, variants as variants_mod
+from bench import bundle, report, runner, variants as variants_mod
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "bench", "README.md")
@@ -64,8 +64,10 @@ def benchmark(args, argv):
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     clock = time.monotonic()
     os.makedirs(args.out, exist_ok=True)
-    with runner.Session(os.path.join(REPO, "build", "bench")) as session:
-        found = variants_mod.discover(REPO, session.roots, session.bundle, session.pool_bundle)
+    with runner.Session(os.path.join(REPO, "build", "bench"),
+                        seccomp_profile=os.path.join(REPO, bundle.SECCOMP_PROFILE)) as session:
+        found = variants_mod.discover(REPO, session.roots, session.bundle, session.pool_bundle,
+                                      session.seccomp_bundle, session.seccomp_unavailable)
         if args.variants:
             wanted = args.variants.split(",")
             unknown = sorted(set(wanted) - {v.name for v in found})

@@ -7,6 +7,10 @@ import subprocess
 
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static: no shared libraries to copy
 
+# The seccomp profile every container of the target image gets (/etc/slr/slr.conf's
+# seccomp-default), relative to the repository: read at run time, never copied.
+SECCOMP_PROFILE = "meta-slruntime/recipes-core/slruntime-rootfs-config/files/seccomp-default.json"
+
 # `runc spec` defaults (runc 1.1.5), with the process made non-interactive (/bin/true, no
 # terminal) and cgroupsPath set so every runtime puts the container's cgroup inside the
 # benchmark's memory cgroup (see README: "Memory").
@@ -53,13 +57,16 @@ CONFIG = {
 }
 
 
-def build(path, cgroups_path, rootfs=None):
+def build(path, cgroups_path, rootfs=None, seccomp=None):
     """Creates the bundle at `path` (rootfs with busybox and its applet links, config.json).
 
     With `rootfs` (an absolute path), the bundle is only a config.json using that root
-    filesystem; without `cgroups_path`, the config has no linux.cgroupsPath.
+    filesystem; without `cgroups_path`, the config has no linux.cgroupsPath; `seccomp`
+    (a linux.seccomp object) is added as is.
     """
-    linux = dict(CONFIG["linux"], cgroupsPath=cgroups_path) if cgroups_path else CONFIG["linux"]
+    linux = dict(CONFIG["linux"], cgroupsPath=cgroups_path) if cgroups_path else dict(CONFIG["linux"])
+    if seccomp:
+        linux["seccomp"] = seccomp
     if rootfs:
         os.makedirs(path)
         _write_config(path, dict(CONFIG, root=dict(CONFIG["root"], path=rootfs), linux=linux))

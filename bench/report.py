@@ -85,8 +85,9 @@ def _ratios(entry, reference):
 def document(results, settings, host, started, duration_s, measurement):
     variants = [_variant_entry(result) for result in results]
     by_name = {entry["name"]: entry for entry in variants}
-    for entry in variants:
-        entry["ratios"] = {ref: _ratios(entry, by_name.get(ref)) for ref in REFERENCES}
+    for result, entry in zip(results, variants):
+        refs = REFERENCES + result.variant.references
+        entry["ratios"] = {ref: _ratios(entry, by_name.get(ref)) for ref in refs}
     targets = []
     for name, ref, field, limit, what in TARGETS:
         ratios = by_name[name]["ratios"].get(ref) if name in by_name else None
@@ -127,6 +128,7 @@ def markdown(doc):
         for field in ("max_rss_kib", "own_rss_kib", "tree_peak_kib"):
             cells.append(_fmt(s[field]["median"] if s[field] else None, 1024, 1))
         lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
+    lines += _like_for_like(doc)
     lines += ["", "| target | ratio | met |", "|---|---:|---|"]
     for target in doc["targets"]:
         met = {True: "yes", False: "no", None: "not measured"}[target["met"]]
@@ -134,6 +136,28 @@ def markdown(doc):
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _like_for_like(doc):
+    """The ratios of variants that also have references of their own (runc and crun
+    running the same changed config, e.g. with seccomp): a table after the main one."""
+    compared = [e for e in doc["variants"] if any(ref not in REFERENCES for ref in e["ratios"])]
+    if not compared:
+        return []
+    refs = list(dict.fromkeys(ref for e in compared for ref in e["ratios"] if ref not in REFERENCES))
+    labels = {e["name"]: e["label"] for e in doc["variants"]}
+    lines = ["", "Against " + " and ".join(f"`{labels.get(ref, ref)}`" for ref in refs)
+             + " (same config.json): ratios of the medians, wall time and max RSS:", "",
+             "| variant | median ms | " + " | ".join(f"x {ref}" for ref in refs) + " | "
+             + " | ".join(f"max RSS x {ref}" for ref in refs) + " |",
+             "|---|" + "---:|" * (1 + 2 * len(refs))]
+    for entry in compared:
+        median = entry["summary"]["wall_ms"]["median"] if entry["status"] == "ok" else None
+        ratios = [entry["ratios"].get(ref) or {} for ref in refs]
+        cells = ([_fmt(median)] + [_fmt(r.get("wall_median")) for r in ratios]
+                 + [_fmt(r.get("max_rss_median")) for r in ratios])
+        lines.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot(doc, path):

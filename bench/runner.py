@@ -6,6 +6,7 @@ same one. A variant whose run fails (non-zero exit, launcher error) is marked fa
 the error and left out of the following rounds; its samples so far are kept.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,12 +27,17 @@ FIELDS = (("wall_ms", None), ("max_rss_kib", "waited_maxrss_kib"), ("own_rss_kib
 class Session:
     """The scratch state of one benchmark: bundle, state roots, the memory cgroup."""
 
-    def __init__(self, build_dir):
+    def __init__(self, build_dir, seccomp_profile=None):
         self.name = f"slrbench-{os.getpid()}"
         self.dir = os.path.join("/run", self.name)
         self.bundle = os.path.join(self.dir, "bundle")
         # Pools hold several containers at once, which cannot share one cgroupsPath.
         self.pool_bundle = os.path.join(self.dir, "pool-bundle")
+        # The same bundle with the profile at `seccomp_profile` as linux.seccomp (or None,
+        # seccomp_unavailable saying why).
+        self.seccomp_profile = seccomp_profile
+        self.seccomp_bundle = os.path.join(self.dir, "seccomp-bundle")
+        self.seccomp_unavailable = None
         self.roots = os.path.join(self.dir, "state")
         self.output = os.path.join(self.dir, "output")
         self.cgroups_path = f"/{self.name}/container"
@@ -42,11 +48,26 @@ class Session:
         os.makedirs(self.roots)
         bundle_mod.build(self.bundle, self.cgroups_path)
         bundle_mod.build(self.pool_bundle, None, rootfs=os.path.join(self.bundle, "rootfs"))
+        self._build_seccomp_bundle()
         if os.path.isdir(MEMCG_ROOT):
             os.mkdir(self.memcg)
         else:
             self.memcg = None  # no cgroup v1 memory controller: tree_peak_kib is null
         return self
+
+    def _build_seccomp_bundle(self):
+        if not self.seccomp_profile:
+            self.seccomp_bundle, self.seccomp_unavailable = None, "no seccomp profile given"
+            return
+        try:
+            with open(self.seccomp_profile) as f:
+                profile = json.load(f)
+        except (OSError, ValueError) as exc:
+            self.seccomp_bundle = None
+            self.seccomp_unavailable = f"cannot read the seccomp profile {self.seccomp_profile}: {exc}"
+            return
+        bundle_mod.build(self.seccomp_bundle, self.cgroups_path, rootfs=os.path.join(self.bundle, "rootfs"),
+                         seccomp=profile)
 
     def __exit__(self, *exc):
         # The cgroups the runtimes made for the container sit under <controller>/<name>.
@@ -88,6 +109,10 @@ def _output_tail(path, lines=3):
 def _run_once(session, result, container_id, trace):
     """One run of one variant; returns the sample, or an error message."""
     variant = result.variant
+    if variant.before_run:  # untimed: the clock starts in the launcher or below
+        error = variant.before_run()
+        if error:
+            return None, f"before the run: {error}"
     if variant.trigger:
         start = time.perf_counter_ns()
         try:

@@ -10,7 +10,7 @@ class Variant:
 
     def __init__(self, name, label, argv=None, delete_argv=None, version=None,
                  hide_cgroup2=False, unavailable=None, trigger=None, setup=None, teardown=None,
-                 config_change=None):
+                 config_change=None, before_run=None, references=()):
         self.name = name
         self.label = label
         self.argv = argv
@@ -26,6 +26,13 @@ class Variant:
         self.teardown = teardown
         # How this variant's config.json differs from the common one, and why (or None).
         self.config_change = config_change
+        # A callable() run before each of its runs (warm-up, timed, traced), outside the
+        # measured time, e.g. to empty a cache; returns None, or an error message that
+        # fails the variant.
+        self.before_run = before_run
+        # Variants this one is compared with besides runc, crun and the floor: runc and
+        # crun running the same changed config.
+        self.references = tuple(references)
 
     def command(self, container_id):
         return [arg.replace("{id}", container_id) for arg in self.argv]

@@ -1,6 +1,8 @@
 """The driver's run loop with plain commands as variants: failures are reported with
 their error and stop the variant, the others go on; traced runs only add own RSS."""
 
+import time
+
 from bench import runner
 from bench.variant import Variant
 
@@ -35,3 +37,37 @@ def test_failures_are_reported_not_dropped(tmp_path):
     assert len(flaky_result.samples["wall_ms"]) == 1
 
     assert (by_name["absent"].status, by_name["absent"].error) == ("not available", "not installed")
+
+
+def test_before_run_precedes_every_run_outside_the_measured_time(tmp_path):
+    calls = []
+
+    def slow_preparation():  # 300 ms before a /bin/true that takes a few ms
+        calls.append(True)
+        time.sleep(0.3)
+
+    def refuses_on_third_call():
+        calls_of_refusing.append(True)
+        return "cache missing" if len(calls_of_refusing) == 3 else None
+    calls_of_refusing = []
+    variants = [Variant("prepared", "prepared", argv=["/bin/true"], before_run=slow_preparation),
+                Variant("refusing", "refusing", argv=["/bin/true"], before_run=refuses_on_third_call)]
+    with runner.Session(str(tmp_path / "build")) as session:
+        results = runner.run(session, variants, n=3, warmup=1, own_rss_every=2, progress=lambda _: None)
+    prepared, refusing = results
+
+    assert prepared.status == "ok"
+    assert len(calls) == 1 + 3 + 2  # warm-up, timed runs, traced runs (rounds 0 and 2)
+    assert all(wall < 300 for wall in prepared.samples["wall_ms"])
+    # call 1 warm-up, 2 timed run 1, 3 traced run 1: refused
+    assert (refusing.status, refusing.error) == ("failed", "traced run 1: before the run: cache missing")
+    assert len(refusing.samples["wall_ms"]) == 1
+
+
+def test_seccomp_bundle_is_not_available_without_a_readable_profile(tmp_path):
+    with runner.Session(str(tmp_path / "build"), seccomp_profile=str(tmp_path / "missing.json")) as session:
+        assert session.seccomp_bundle is None
+        assert session.seccomp_unavailable.startswith(f"cannot read the seccomp profile {tmp_path}/missing.json:")
+    (tmp_path / "bad.json").write_text("{")
+    with runner.Session(str(tmp_path / "build"), seccomp_profile=str(tmp_path / "bad.json")) as session:
+        assert session.seccomp_bundle is None and "bad.json" in session.seccomp_unavailable
