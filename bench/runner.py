@@ -1,9 +1,10 @@
 """Runs the variants N times each, interleaved, and collects their samples.
 
-Every round runs each variant once, starting one variant later than the round before, so
-machine noise and cache effects hit all variants alike and no variant always follows the
-same one. A variant whose run fails (non-zero exit, launcher error) is marked failed with
-the error and left out of the following rounds; its samples so far are kept.
+Every round runs each variant once, in an order from a Williams design (see round_order),
+so machine noise, cache effects and the background work a variant leaves behind hit all
+variants alike: each variant runs at each position, and right after each other variant,
+equally often. A variant whose run fails (non-zero exit, launcher error) is marked failed
+with the error and left out of the following rounds; its samples so far are kept.
 """
 
 import json
@@ -192,6 +193,31 @@ def _run_variant(session, result, round_no, warmup, traced):
                 result.samples[field].append(value)
 
 
+def round_order(count, round_no):
+    """The order (indices 0..count-1) of round `round_no`'s runs: the rows of a Williams
+    design, a Latin square balanced for carry-over effects, used in turn. Over `count`
+    rounds (2 * count when count is odd) each variant runs at each position equally often
+    and follows each other variant exactly once (twice when count is odd).
+
+    Why: a run leaves work behind that costs its successor, e.g. a pool manager deletes
+    the used container and creates its replacement after its client has exited, which made
+    the variant after a fast start variant ~5 ms slower. Rotating one fixed order
+    (round r starting at variant r) keeps every variant's predecessor the same, so such a
+    cost always fell on the same variant."""
+    first, low, high = [0], 1, count - 1  # 0, 1, count-1, 2, count-2, ...
+    while len(first) < count:
+        if len(first) % 2:
+            first.append(low)
+            low += 1
+        else:
+            first.append(high)
+            high -= 1
+    rows = count if count % 2 == 0 else 2 * count  # odd: the square and its mirror image
+    row = round_no % rows
+    order = [(i + row) % count for i in first]
+    return order[::-1] if row >= count else order
+
+
 def run(session, variants, n, warmup, own_rss_every, progress=print):
     """Runs warm-up rounds then n measured rounds; returns one Result per variant.
 
@@ -205,9 +231,8 @@ def run(session, variants, n, warmup, own_rss_every, progress=print):
             active = [r for r in results if r.status == "ok"]
             if not active:
                 break
-            shift = round_no % len(active)
             traced = round_no >= 0 and own_rss_every and round_no % own_rss_every == 0
-            for result in active[shift:] + active[:shift]:
+            for result in [active[i] for i in round_order(len(active), round_no)]:
                 _run_variant(session, result, round_no, warmup, traced)
                 if result.status != "ok":
                     progress(f"bench: {result.variant.name} failed: {result.error}")

@@ -71,3 +71,21 @@ def test_seccomp_bundle_is_not_available_without_a_readable_profile(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with runner.Session(str(tmp_path / "build"), seccomp_profile=str(tmp_path / "bad.json")) as session:
         assert session.seccomp_bundle is None and "bad.json" in session.seccomp_unavailable
+
+
+def test_round_orders_balance_positions_and_predecessors():
+    from collections import Counter
+
+    for count in range(1, 18):
+        rounds = count if count % 2 == 0 else 2 * count
+        positions, successions = Counter(), Counter()
+        for round_no in range(rounds):
+            order = runner.round_order(count, round_no)
+            assert sorted(order) == list(range(count))
+            positions.update(enumerate(order))
+            successions.update(zip(order, order[1:]))
+        assert set(positions.values()) == {rounds // count}, count
+        # every ordered pair of different variants, each as often
+        assert len(successions) == count * (count - 1), count
+        assert len(set(successions.values())) <= 1, count
+    assert runner.round_order(5, -3) == runner.round_order(5, 7)  # warm-up rounds continue the cycle
