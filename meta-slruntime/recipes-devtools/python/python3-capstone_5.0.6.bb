@@ -4,7 +4,7 @@ DESCRIPTION = "Python bindings of the Capstone disassembler with the C library t
                disassembles x86_64 and aarch64 code with it to find system calls."
 HOMEPAGE = "https://www.capstone-engine.org"
 SECTION = "devel/python"
-LICENSE = "BSD-3-Clause & NCSA"
+LICENSE = "BSD-3-Clause AND NCSA"
 LIC_FILES_CHKSUM = "file://LICENSE.TXT;md5=1cfbff4f40612b0144e498a47c91499c \
                     file://src/LICENSE_LLVM.TXT;md5=71df953c321b5b31ae94316a7fb6a7f3"
 
