@@ -20,6 +20,7 @@ pyseccomp looks libseccomp up with ctypes.util.find_library, which runs ldconfig
 
 import _sha256
 import os
+import stat
 import sys
 
 from slruntime import jsonlite, libc
@@ -313,7 +314,7 @@ def _read_entry(directory, key):
     try:
         st = os.fstat(fd)
         size = st.st_size - _DIGEST_SIZE
-        if (st.st_mode & 0o170000 != 0o100000 or not _trusted(st) or size <= 0
+        if (not stat.S_ISREG(st.st_mode) or not _trusted(st) or size <= 0
                 or size % _INSTRUCTION_SIZE or size // _INSTRUCTION_SIZE > BPF_MAXINSNS):
             return None
         data = os.read(fd, st.st_size + 1)

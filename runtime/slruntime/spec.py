@@ -7,6 +7,7 @@ namespace "foo"`. Unknown properties are ignored, as the runtime-spec requires.
 """
 
 import os
+import stat
 
 from slruntime import jsonlite
 from slruntime.errors import SpecError
@@ -769,7 +770,7 @@ def check_rootfs(spec):
         st = os.stat(spec.root_path)
     except OSError as exc:
         raise SpecError("root.path", f"{spec.root_path}: {exc.strerror}") from None
-    if not (st.st_mode & 0o170000) == 0o040000:
+    if not stat.S_ISDIR(st.st_mode):
         raise SpecError("root.path", f"{spec.root_path} is not a directory")
     if os.path.realpath(spec.root_path) == "/":
         raise SpecError("root.path", "the host's / cannot be a container's rootfs")
@@ -779,7 +780,7 @@ def _read_config(path):
     """config.json's bytes. Only a regular file of sane size: a FIFO would block create
     forever (O_NONBLOCK: not even the open waits), /dev/zero would eat the host's memory."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    if os.fstat(fd).st_mode & 0o170000 != 0o100000:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise SpecError("", f"{path} is not a regular file")
     with open(fd, "rb") as f:
