@@ -106,16 +106,23 @@ class Rootfs:
             self.mounts.append(mount)
         self._ld_conf = None
 
+    def _mount_at(self, components):
+        """The last mount whose destination holds the container path `components`, or
+        None: the rootfs shows there."""
+        for mount in reversed(self.mounts):
+            if components[:len(mount.destination)] == mount.destination:
+                return mount
+        return None
+
     def _host(self, components):
         """Host path of a container path given as components (symlinks not followed);
         None below a mount that hides the rootfs."""
-        for mount in reversed(self.mounts):
-            depth = len(mount.destination)
-            if components[:depth] == mount.destination:
-                if mount.source is None:
-                    return None
-                return os.path.join(mount.source, *components[depth:])
-        return os.path.join(self.root, *components)
+        mount = self._mount_at(components)
+        if mount is None:
+            return os.path.join(self.root, *components)
+        if mount.source is None:
+            return None
+        return os.path.join(mount.source, *components[len(mount.destination):])
 
     def _resolve(self, parts):
         """The components of a container path with all symlinks followed; None if absent."""
@@ -191,11 +198,8 @@ class Rootfs:
     def _visible(self, container_path, tree_host):
         """Whether the file at `container_path`, found walking `tree_host`, is the one
         the container sees there (not covered by a later mount)."""
-        components = _components(container_path)
-        for mount in reversed(self.mounts):
-            if components[:len(mount.destination)] == mount.destination:
-                return mount.source == tree_host
-        return tree_host == self.root
+        mount = self._mount_at(_components(container_path))
+        return (mount.source if mount else self.root) == tree_host
 
     def find_program(self, name, search_path):
         """Host path of a program named like process.args[0] (searched in PATH when bare)."""
