@@ -18,10 +18,16 @@ pyseccomp looks libseccomp up with ctypes.util.find_library, which runs ldconfig
 (~20 ms, and fails on targets without it): we hand it the soname instead.
 """
 
-import _sha256
 import os
 import stat
 import sys
+
+# hashlib would load OpenSSL's libcrypto at every start; CPython's own SHA-256 module
+# was renamed in 3.12.
+if sys.version_info >= (3, 12):
+    from _sha2 import sha256
+else:
+    from _sha256 import sha256
 
 from slruntime import jsonlite, libc
 from slruntime.errors import SlrError
@@ -276,11 +282,11 @@ def _cache_key(config):
     profile = {key: value for key, value in config.items() if key not in _NOT_IN_PROGRAM}
     machine = os.uname()
     inputs = [FORMAT, libc.libseccomp_version(), machine.machine, machine.release, _canonical(profile)]
-    return _sha256.sha256(jsonlite.dumps(inputs).encode()).hexdigest()
+    return sha256(jsonlite.dumps(inputs).encode()).hexdigest()
 
 
 def _digest(key, bpf):
-    return _sha256.sha256(key.encode() + bpf).digest()
+    return sha256(key.encode() + bpf).digest()
 
 
 def _trusted(st):
