@@ -7,7 +7,6 @@ Private modules (`_socket`, `_json`, `_sha2`...) are the point: they are no API 
 been renamed or dropped without deprecation (3.12 merged `_sha256` into `_sha2`).
 """
 
-import _imp
 import ast
 import importlib
 import os
@@ -190,8 +189,9 @@ def test_private_sha256_module_matches_hashlib():
 
 def test_compact_closure_resolves_on_this_python():
     """The compact build's import closure of the package (every module, its
-    dependencies, the stdlib modules they reach) derives on this interpreter: an
-    unconditional import of a missing module would stop the build."""
+    dependencies, the stdlib modules they reach) derives on this interpreter (an
+    unconditional import of a missing module would stop the build), and every module it
+    requires imports here."""
     stdlib = sysconfig.get_path("stdlib")
     search = [RUNTIME, sysconfig.get_path("purelib"), stdlib,
               os.path.join(stdlib, "lib-dynload")]
@@ -200,9 +200,8 @@ def test_compact_closure_resolves_on_this_python():
     for root in import_closure.package_modules(PACKAGE_DIR, "slruntime"):
         if not root.startswith("slruntime.profile"):
             closure.add(root)
-    # os.path is no file: os sets it, and both are frozen into every interpreter.
-    missing = sorted(closure.required() & set(closure.missing)
-                     - set(_imp._frozen_module_names()))
-    assert not missing, f"required modules missing on Python {sys.version.split()[0]}: {missing}"
-    for extension in sorted(closure.required() & set(closure.extensions)):
-        importlib.import_module(extension)
+    # Every module it requires imports here, those with no file of their own too (set by
+    # their parent package: os.path by os, collections.abc by collections from 3.13 on).
+    found = set(closure.modules) | set(closure.extensions) | set(closure.missing)
+    for name in sorted(closure.required() & found):
+        importlib.import_module(name)
