@@ -221,7 +221,10 @@ def plan_c_modules(args, target, closure, in_libpython, prctl_src, cc, cflags):
         if name not in required:
             left_out[name] = importer
             continue
-        recipe = native_modules.recipe(name, python_src, prctl_src, cc, cflags)
+        try:
+            recipe = native_modules.recipe(name, python_src, prctl_src, cc, cflags)
+        except native_modules.NativeError as error:
+            raise BuildError(f"C module {name}: {error}")
         if recipe is not None:
             compiled.append(recipe)
         else:

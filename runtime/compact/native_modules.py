@@ -89,17 +89,54 @@ def _ffi_defines(cc, cflags):
             if re.search(rf"\b{function}\b", header)]
 
 
-def _setup_stdlib_sources(python_src):
-    """name -> source list from Modules/Setup.stdlib.in (entries commented out, like
+class _SetupEntry:
+    """A module line of Modules/Setup.stdlib.in: its C sources (paths), the -I/-D flags it
+    gives, and the static archives of the tree it links (paths relative to the tree)."""
+
+    def __init__(self, sources, cflags, archives):
+        self.sources = sources
+        self.cflags = cflags
+        self.archives = archives
+
+
+def _source_flags(words, python_src):
+    return [w.replace("$(srcdir)", python_src) for w in words if w[:2] in ("-I", "-D")]
+
+
+def _setup_stdlib_entries(python_src):
+    """name -> _SetupEntry from Modules/Setup.stdlib.in (entries commented out, like
     3.11's _ctypes, built by setup.py there, are skipped)."""
-    setup = os.path.join(python_src, "Modules", "Setup.stdlib.in")
+    modules = os.path.join(python_src, "Modules")
     entries = {}
-    with open(setup, encoding="utf-8") as lines:
+    with open(os.path.join(modules, "Setup.stdlib.in"), encoding="utf-8") as lines:
         for line in lines:
             words = re.sub(r"^@MODULE_\w+_TRUE@", "", line.split("#", 1)[0]).split()
             if len(words) > 1 and re.fullmatch(r"\w+", words[0]):
-                entries[words[0]] = [w for w in words[1:] if w.endswith(".c")]
+                entries[words[0]] = _SetupEntry(
+                    [os.path.join(modules, w) for w in words[1:] if w.endswith(".c")],
+                    _source_flags(words[1:], python_src),
+                    [w for w in words[1:] if w.endswith(".a")])
     return entries
+
+
+def _archive_entry(python_src, archive):
+    """The sources and flags of a static archive the Makefile builds from the tree (3.13's
+    `Modules/_hacl/libHacl_Hash_SHA2.a` of _sha2), from Makefile.pre.in: LIBHACL_SHA2_A
+    names it, LIBHACL_SHA2_OBJS its objects, LIBHACL_CFLAGS their flags."""
+    with open(os.path.join(python_src, "Makefile.pre.in"), encoding="utf-8",
+              errors="replace") as makefile:
+        text = makefile.read().replace("\\\n", " ")
+    variables = {m.group(1): m.group(2).strip()
+                 for m in re.finditer(r"^(\w+)\s*=(.*)$", text, re.MULTILINE)}
+    variable = next((name for name, value in variables.items()
+                     if value == archive and name.endswith("_A")), None)
+    if variable is None:
+        raise NativeError(f"Setup.stdlib.in names {archive}, which Makefile.pre.in does "
+                          f"not build")
+    objects = variables.get(variable[:-2] + "_OBJS", "").split()
+    cflags = variables.get(variable.split("_")[0] + "_CFLAGS", "").split()
+    return _SetupEntry([os.path.join(python_src, o[:-2] + ".c") for o in objects],
+                       _source_flags(cflags, python_src), [])
 
 
 def recipe(name, python_src, prctl_src, cc, cflags):
@@ -112,18 +149,25 @@ def recipe(name, python_src, prctl_src, cc, cflags):
     if python_src is None:
         return None
     modules = os.path.join(python_src, "Modules")
-    entries = _setup_stdlib_sources(python_src)
+    entries = _setup_stdlib_entries(python_src)
     if name == "_ctypes":
         # Setup.stdlib.in lists _ctypes from 3.12 on; 3.11 built it with setup.py.
-        sources = entries.get("_ctypes") or ["_ctypes/_ctypes.c", "_ctypes/callbacks.c",
-                                             "_ctypes/callproc.c", "_ctypes/stgdict.c",
-                                             "_ctypes/cfield.c"]
-        return NativeModule("_ctypes", [os.path.join(modules, s) for s in sources],
-                            _ffi_defines(cc, cflags), ["ffi", "dl"])
+        if "_ctypes" in entries:
+            sources = entries["_ctypes"].sources
+        else:
+            sources = [os.path.join(modules, s) for s in (
+                "_ctypes/_ctypes.c", "_ctypes/callbacks.c", "_ctypes/callproc.c",
+                "_ctypes/stgdict.c", "_ctypes/cfield.c")]
+        return NativeModule("_ctypes", sources, _ffi_defines(cc, cflags), ["ffi", "dl"])
     if name in NEEDS_EXTERNAL_LIBRARY or name not in entries:
         return None
-    return NativeModule(name, [os.path.join(modules, s) for s in entries[name]],
-                        libraries=["m"])
+    entry = entries[name]
+    sources, cflags = list(entry.sources), list(entry.cflags)
+    for archive in entry.archives:
+        built = _archive_entry(python_src, archive)
+        sources += built.sources
+        cflags += [flag for flag in built.cflags if flag not in cflags]
+    return NativeModule(name, sources, cflags, libraries=["m"])
 
 
 def library_arguments(cc, flags, libraries):

@@ -35,11 +35,12 @@ def os_codename():
 class PrivateApt:
     """apt-get/apt-cache with their own source list, indexes and cache under `directory`:
     the host's apt configuration (which may lack deb-src lines or a foreign
-    architecture) is neither needed nor changed. `kind` is "deb-src" or "deb"."""
+    architecture) is neither needed nor changed. `kind` is "deb-src" or "deb"; `codename`
+    the Debian release (default: the host's)."""
 
-    def __init__(self, directory, kind, architecture=None):
+    def __init__(self, directory, kind, architecture=None, codename=None):
         self.directory = directory
-        codename = os_codename()
+        codename = codename or os_codename()
         option = f" [arch={architecture}]" if architecture else ""
         for sub in ("lists/partial", "cache/archives/partial"):
             os.makedirs(os.path.join(directory, sub), exist_ok=True)
@@ -79,42 +80,86 @@ def _safe(members):
             and ".." not in m.name.split("/")]
 
 
-def cpython_modules(cache, version):
-    """A directory holding CPython `version`'s Modules/ tree (fetched once per cache)."""
-    target = os.path.join(cache, f"cpython-{version}")
-    if os.path.isfile(os.path.join(target, "Modules", "_json.c")):
-        return target
-    major_minor = ".".join(version.split(".")[:2])
-    package = f"python{major_minor}"
-    apt = PrivateApt(os.path.join(cache, "apt-src"), "deb-src")
+def upstream_versions(apt, package):
+    """Debian versions of the source `package` the private apt offers, newest first."""
     versions = [line.split(":", 1)[1].strip()
                 for line in apt.run("apt-cache", "showsrc", package).splitlines()
                 if line.startswith("Version:")]
+    return sorted(versions, key=DebianVersion, reverse=True)
+
+
+def upstream(debian_version):
+    """The upstream part of a Debian version: 3.13.5 of 3.13.5-2+deb13u5."""
+    return debian_version.split(":")[-1].rsplit("-", 1)[0]
+
+
+class DebianVersion:
+    """Orders Debian versions as dpkg does (dpkg --compare-versions)."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __lt__(self, other):
+        return subprocess.run(["dpkg", "--compare-versions", self.text, "lt", other.text]
+                              ).returncode == 0
+
+
+def cpython_tarball(apt, package, version, download, release):
+    """The path of CPython `version`'s orig tarball of Debian's source `package`
+    (pythonX.Y), downloaded into `download` once."""
+    orig = _orig_tarball(download, package, version)
+    if orig:
+        return orig
+    versions = upstream_versions(apt, package)
     # Every Debian revision of this upstream version has the same orig tarball; some
     # revisions may be missing from the mirror, so try them all.
-    candidates = [v for v in versions if v.split(":")[-1].split("-")[0] == version]
-    download = os.path.join(cache, "download")
     os.makedirs(download, exist_ok=True)
-    for candidate in candidates:
+    for candidate in [v for v in versions if upstream(v) == version]:
         try:
             apt.run("apt-get", "-qq", "source", "--download-only", f"{package}={candidate}",
                     cwd=download)
             break
         except FetchError:
             continue
-    orig = glob.glob(os.path.join(download, f"{package}_{version}.orig.tar.*"))
+    orig = _orig_tarball(download, package, version)
     if not orig:
-        raise FetchError(f"no source of {package} {version} in Debian {os_codename()} "
+        raise FetchError(f"no source of {package} {version} in Debian {release} "
                          f"(versions offered: {', '.join(versions) or 'none'})")
-    with tarfile.open(orig[0]) as archive:
+    return orig
+
+
+def _orig_tarball(download, package, version):
+    """The upstream tarball apt-get source left in `download` (not its .asc), or None."""
+    found = [path for path in glob.glob(os.path.join(download, f"{package}_{version}.orig.tar.*"))
+             if not path.endswith(".asc")]
+    return found[0] if found else None
+
+
+def extract(tarball, target, keep=lambda parts: True):
+    """Unpacks `tarball` without its top directory into `target` (made anew, atomically);
+    `keep(path parts)` selects members."""
+    with tarfile.open(tarball) as archive:
         members = [m for m in _safe(archive.getmembers())
-                   if m.name.split("/")[1:2] == ["Modules"]]
+                   if "/" in m.name and keep(m.name.split("/")[1:])]
         staging = target + ".partial"
         shutil.rmtree(staging, ignore_errors=True)
         for member in members:
             member.name = member.name.split("/", 1)[1]
         archive.extractall(staging, members=members)
+    shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
+
+
+def cpython_modules(cache, version):
+    """A directory holding CPython `version`'s Modules/ tree (fetched once per cache)."""
+    target = os.path.join(cache, f"cpython-{version}")
+    if os.path.isfile(os.path.join(target, "Modules", "_json.c")):
+        return target
+    package = "python" + ".".join(version.split(".")[:2])
+    apt = PrivateApt(os.path.join(cache, "apt-src"), "deb-src")
+    tarball = cpython_tarball(apt, package, version, os.path.join(cache, "download"),
+                              os_codename())
+    extract(tarball, target, keep=lambda parts: parts[:1] == ["Modules"])
     return target
 
 

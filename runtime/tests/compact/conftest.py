@@ -16,10 +16,16 @@ SOURCES_CACHE = os.path.join(REPO, "build", "compact", "sources")
 VIEW_TOOL = os.path.join(HERE, "python-free-view")
 
 
+# The CPython source of this Python's exact version when the build cannot fetch it from
+# the host's Debian release (the newest Python, built by runtime/compact/build_cpython.py).
+PYTHON_SRC = os.environ.get("COMPACT_PYTHON_SRC")
+
+
 def build_compact(output, *extra):
     """Runs the build tool with this Python; returns the CompletedProcess."""
+    source = ["--python-src", PYTHON_SRC] if PYTHON_SRC else []
     return subprocess.run([sys.executable, BUILD_TOOL, "--output", output,
-                           "--sources-cache", SOURCES_CACHE, *extra],
+                           "--sources-cache", SOURCES_CACHE, *source, *extra],
                           capture_output=True, text=True, timeout=600)
 
 
