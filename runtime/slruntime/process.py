@@ -30,12 +30,20 @@ def _c_int(value):
 
 def find_executable(name, env, cwd):
     """Resolve process.args[0] with the container's PATH, as execvp would; fails
-    before start (as runc does) so a typo is a create error, not a dead container."""
+    before start (as runc does) so a typo is a create error, not a dead container.
+    Returns the program itself, never its "#!" interpreter: execve reads that line and
+    builds the interpreter's argv (interpreter, its argument, the script, args[1:])."""
     if "/" in name:
         path = name if name.startswith("/") else os.path.join(cwd, name)
         if not os.path.exists(path):
             raise SlrError(f'exec: "{name}": no such file or directory')
-        return refuse_runtime_binary(path, cwd, f'exec: "{name}"')
+    else:
+        path = _search_path(name, env)
+    refuse_runtime_binary(path, cwd, f'exec: "{name}"')
+    return path
+
+
+def _search_path(name, env):
     search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     for entry in env:
         if entry.startswith("PATH="):
@@ -43,7 +51,7 @@ def find_executable(name, env, cwd):
     for directory in search.split(":"):
         candidate = os.path.join(directory or ".", name)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return refuse_runtime_binary(candidate, cwd, f'exec: "{name}"')
+            return candidate
     raise SlrError(f'exec: "{name}": executable file not found in $PATH')
 
 
@@ -59,25 +67,26 @@ def refuse_runtime_binary(path, cwd, what):
     executes it (CVE-2019-5736). runc and crun re-execute themselves from a sealed
     copy instead; an interpreter cannot cheaply, so this checks what execve would run.
     (It does not stop a process already running in the container from rewriting the
-    file between this check and the execve.) Returns `path`; `what` starts the error."""
-    for _ in range(_BINPRM_MAX_RECURSION + 1):
+    file between this check and the execve.) `what` starts the error; `path` itself is
+    what the caller runs."""
+    for _ in range(_BINPRM_MAX_RECURSION + 1):  # the program, then its interpreters
         try:
             fd = libc.openat2(libc.AT_FDCWD, path, os.O_PATH, libc.RESOLVE_NO_MAGICLINKS)
         except OSError as exc:
             if exc.errno == errno.ELOOP and os.path.exists(path):  # a magic link, not a loop
                 raise SlrError(f"{what}: {path} leads through a /proc magic link, "
                                "which would run the runtime's own binary") from None
-            return path  # gone: execve reports it (and runs nothing of ours)
+            return  # gone: execve reports it (and runs nothing of ours)
         try:
             regular = stat.S_ISREG(os.fstat(fd).st_mode)
         finally:
             os.close(fd)
         if not regular:
-            return path  # execve refuses it; and opening a FIFO or a device to read could block or act
+            return  # execve refuses it; and opening a FIFO or a device to read could block or act
         try:
             fd = libc.openat2(libc.AT_FDCWD, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY, libc.RESOLVE_NO_MAGICLINKS)
         except OSError:
-            return path  # unreadable: nothing to inspect
+            return  # unreadable: nothing to inspect
         try:
             head = os.read(fd, _BINPRM_BUF_SIZE)
         except OSError:
@@ -85,12 +94,11 @@ def refuse_runtime_binary(path, cwd, what):
         finally:
             os.close(fd)
         if not head.startswith(b"#!"):
-            return path
+            return
         interpreter = head[2:].split(b"\n", 1)[0].replace(b"\t", b" ").strip().split(b" ", 1)[0]
         if not interpreter:
-            return path
+            return
         path = os.path.join(cwd, os.fsdecode(interpreter))  # as execve: relative to the cwd
-    return path
 
 
 def open_pty(console_size):

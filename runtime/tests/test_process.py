@@ -127,3 +127,46 @@ def test_hostname_domainname_and_sysctl(slr, bundle):
         assert f.read() == host_shmmax  # set in the container's ipc namespace only
     with open("/proc/sys/kernel/hostname") as f:
         assert f.read().strip() != "box1"
+
+
+# --- "#!" scripts as the process --------------------------------------------------------
+
+SCRIPTS = {  # in the image: a busybox sh script, and one whose interpreter prints its argv
+    "script.sh": '#!/bin/sh\necho "sh ran $0 with" "$@"\n',
+    "show-argv": "#!/bin/echo interpreter-arg\n",
+}
+# What execve makes of args ["/script.sh", "a", "b c"] and ["/show-argv", "x"]: the
+# interpreter, its "#!" argument, the script's path, then args[1:].
+SCRIPT_RUNS = {("/script.sh", "a", "b c"): "sh ran /script.sh with a b c\n",
+               ("/show-argv", "x"): "interpreter-arg /show-argv x\n",
+               ("show-argv", "y"): "interpreter-arg /usr/bin/show-argv y\n"}  # found in $PATH (/usr/bin -> ../bin)
+
+
+def _with_scripts(config):
+    root = config["root"]["path"]
+    for name, text in SCRIPTS.items():
+        for directory in ("", "bin"):
+            path = os.path.join(root, directory, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+
+
+def test_hashbang_script_as_the_process_of_run_exec_and_pool(slr, bundle):
+    """The interpreter got the script's argv ("/script.sh", "a", ...) instead of the one
+    execve builds: busybox then looked for an applet "script.sh", and a shell like dash
+    ran the first argument as the script."""
+    runs = {args: slr("run", "-b", bundle(list(args), edit=_with_scripts), "r1") for args in SCRIPT_RUNS}
+    slr("run", "-d", "-b", bundle(["sleep", "1000"], edit=_with_scripts), "c1", check=True)
+    try:
+        execs = {args: slr("exec", "c1", *args) for args in SCRIPT_RUNS}
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    slr("pool", "create", "-b", bundle(["true"], edit=_with_scripts), "--size", "1", "p1", check=True)
+    try:
+        pooled = {args: slr("pool", "run", "p1", "--", *args) for args in SCRIPT_RUNS}
+    finally:
+        slr("pool", "delete", "p1", check=True)
+    for how, results in (("run", runs), ("exec", execs), ("pool run", pooled)):
+        assert {args: (r.returncode, r.stdout) for args, r in results.items()} == {
+            args: (0, out) for args, out in SCRIPT_RUNS.items()}, (how, {a: r.stderr for a, r in results.items()})
