@@ -1,9 +1,11 @@
 """The container process: terminal, user, rlimits, scheduling, capabilities, then exec.
 
-Called in the container (init after start, or an `exec` process after setns) with
-every module it needs already imported: after pivot_root the host's files are gone.
-The order follows runc's: no_new_privs before seccomp, seccomp last, capabilities
-dropped before exec, and every descriptor but stdio and --preserve-fds closed on exec.
+Called in the container (the init during create, or an `exec` process after setns)
+with every module it needs already imported: after pivot_root the host's files are
+gone. The order follows runc's: the process is finalised (finalize) before create
+reports success; no_new_privs before seccomp, seccomp last (loaded after start, before
+the startContainer hooks), and every descriptor but stdio and --preserve-fds closed on
+exec.
 """
 
 import errno
@@ -206,16 +208,19 @@ def setgroups_allowed(pid="self"):
         return True
 
 
-def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds,
-                      allow_setgroups, lsm_attrs=()):
-    """The last steps in the container; does not return. (rlimits are set earlier, by
-    the caller, so a bad limit fails `create`/`exec` rather than a started container.)"""
+def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs=()):
+    """Make this process the container's process as far as anything can fail: scheduling,
+    umask, capabilities, user, cwd, no_new_privs, CPU affinity, LSM labels. The init
+    calls it before `create` reports success, as runc and crun do, so a config the host
+    cannot grant fails create with its reason; what runs after it (startContainer hooks,
+    a pool's request) runs as the container's process. Without no_new_privs the seccomp
+    filter is loaded here (that needs CAP_SYS_ADMIN, which the capabilities may drop).
+    Returns the filter still to load (load_seccomp, as late as possible), or None."""
     apply_scheduling(proc)
     if proc.umask is not None:
         os.umask(proc.umask)
     if seccomp_filter is not None and not proc.no_new_privileges:
-        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
-        _load_seccomp(seccomp_filter, listener, state_for_listener)
+        load_seccomp(seccomp_filter, listener, state_for_listener)
         seccomp_filter = None
     caps = proc.capabilities
     if caps is not None:
@@ -225,12 +230,7 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
     if caps is not None:
         capabilities.apply(caps)
         libc.prctl(libc.PR_SET_KEEPCAPS, 0)
-    try:
-        os.chdir(proc.cwd)
-    except OSError as exc:
-        raise SlrError(f"process.cwd {proc.cwd}: {exc.strerror}") from None
-    if not os.getcwd().startswith("/"):
-        raise SlrError(f"process.cwd {proc.cwd} is outside the container")  # CVE-2024-21626 class
+    enter_cwd(proc.cwd)
     if proc.no_new_privileges:
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
     if proc.exec_cpu_affinity and proc.exec_cpu_affinity[1]:
@@ -238,9 +238,22 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
     else:
         config.release_housekeeping()
     lsm.apply_exec_attrs(lsm_attrs)
+    return seccomp_filter
+
+
+def enter_cwd(cwd):
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise SlrError(f"process.cwd {cwd}: {exc.strerror}") from None
+    if not os.getcwd().startswith("/"):
+        raise SlrError(f"process.cwd {cwd} is outside the container")  # CVE-2024-21626 class
+
+
+def exec_process(proc, executable, preserve_fds):
+    """execve the container's program with every descriptor but stdio and the
+    --preserve-fds closed; does not return."""
     libc.close_range_cloexec(3 + preserve_fds)
-    if seccomp_filter is not None:
-        _load_seccomp(seccomp_filter, listener, state_for_listener)
     env = dict(e.split("=", 1) for e in proc.env)
     try:
         os.execve(executable, proc.args, env)
@@ -248,7 +261,20 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
         raise SlrError(f'exec: "{proc.args[0]}": {exc.strerror}') from None
 
 
-def _load_seccomp(seccomp_filter, listener, state):
+def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds,
+                      allow_setgroups, lsm_attrs=()):
+    """An `exec` process's last steps, with nothing to wait for in between; does not
+    return. (rlimits are set earlier, by the caller, so a bad limit fails `exec`
+    before it reports the process started.)"""
+    seccomp_filter = finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs)
+    load_seccomp(seccomp_filter, listener, state_for_listener)
+    exec_process(proc, executable, preserve_fds)
+
+
+def load_seccomp(seccomp_filter, listener, state):
+    """Install the filter (None: nothing to do) and hand its listener the notify fd."""
+    if seccomp_filter is None:
+        return
     from slruntime import seccomp  # loaded already (it built the filter): no file is read here
 
     notify_fd = seccomp.load(seccomp_filter)
