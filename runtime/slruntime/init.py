@@ -152,9 +152,11 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     else:
         proc, executable = member.receive_process(pool_fd, proc)
         process.enter_cwd(proc.cwd)  # the request's
-    hooks.run(spec.hooks, "startContainer", _seen_from_inside(state, "created"))
     state["status"] = "running"
     process.load_seccomp(seccomp_filter, listener, state)
+    # In the container's namespaces, as its process: credentials, capabilities,
+    # no_new_privs and seccomp (the spec's "after start, before the user program").
+    hooks.run(spec.hooks, "startContainer", _seen_from_inside(state, "created"))
     process.exec_process(proc, executable, options.get("preserve_fds", 0))
 
 
