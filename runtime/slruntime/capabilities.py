@@ -41,7 +41,7 @@ def apply(caps):
     try:
         _prctl.set_caps(*raised, *cleared)
     except OSError as exc:
-        raise SlrError(f"capabilities: capset: {exc.strerror}") from None
+        raise SlrError(f"capabilities: capset: {exc.strerror}{_ungrantable(raised)}") from None
     libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
     raisable = set(caps.get("permitted", ())) & set(caps.get("inheritable", ()))
     for cap in caps.get("ambient", ()):
@@ -49,6 +49,18 @@ def apply(caps):
         # skip the rest silently, and configs from `runc spec` rely on that.
         if cap in raisable:
             libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_RAISE, cap)
+
+
+def _ungrantable(raised):
+    """Why capset refused, when the cause is a capability outside the bounding set
+    (the host's, or the config's own): " (not in the bounding set: CAP_...)"."""
+    from slruntime.spec import CAPABILITIES
+
+    missing = sorted({cap for caps in raised for cap in caps if not libc.prctl(libc.PR_CAPBSET_READ, cap)})
+    if not missing:
+        return ""
+    names = [CAPABILITIES[cap] if cap < len(CAPABILITIES) else str(cap) for cap in missing]
+    return f" (not in the bounding set: {', '.join(names)})"
 
 
 def _last_cap():

@@ -3,7 +3,9 @@
   runtime --fork--> stage 1: joins/creates namespaces (user first, mapped by the
                     runtime), then forks the init, reports its pid and exits
   stage 1 --fork--> init: pid 1 of a new pid namespace; builds the rootfs, runs
-                    createContainer hooks, pivots, waits on exec.fifo, execs
+                    createContainer hooks, pivots, becomes the container's process
+                    (user, capabilities...), waits on exec.fifo, runs
+                    startContainer hooks, execs
 
 Without a user or time namespace, and with a pid namespace of its own (or none), the
 runtime forks the init directly (namespaces.runtime_forks_init), already in its new pid
@@ -125,7 +127,11 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
         libc.sethostname(spec.hostname)
     if spec.domainname is not None:
         libc.setdomainname(spec.domainname)
+    # As root, before finalize changes the user: the check of the program (and of its
+    # "#!" interpreters) reads files the container's user may not.
     executable = process.find_executable(proc.args[0], proc.env, proc.cwd) if pool_fd is None else None
+    for i, hook in enumerate(spec.hooks.get("startContainer", ())):  # run by us, in the container
+        process.refuse_runtime_binary(hook.path, "/", f"startContainer hook #{i} ({hook.path})")
     if wants_console:
         if console is None:
             raise SlrError("process.terminal needs --console-socket (or `slr run` in the foreground)")
@@ -133,6 +139,9 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
         process.send_console(console, master)
         process.become_terminal(slave)
     process.set_rlimits(proc.rlimits)
+    # The container's process from here on: whatever the host cannot grant fails create.
+    seccomp_filter = process.finalize(proc, seccomp_filter, listener, dict(state, status="creating"),
+                                      allow_setgroups, lsm_attrs)
 
     channel.send({"type": "created"})
     channel.close()
@@ -142,12 +151,13 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
         # fifo_fd stays open (close-on-exec): `slr start` waits for its closing.
     else:
         proc, executable = member.receive_process(pool_fd, proc)
-    for i, hook in enumerate(spec.hooks.get("startContainer", ())):  # run by us, in the container
-        process.refuse_runtime_binary(hook.path, "/", f"startContainer hook #{i} ({hook.path})")
-    hooks.run(spec.hooks, "startContainer", _seen_from_inside(state, "created"))
+        process.enter_cwd(proc.cwd)  # the request's
     state["status"] = "running"
-    process.finalize_and_exec(proc, executable, seccomp_filter, listener, state,
-                              options.get("preserve_fds", 0), allow_setgroups, lsm_attrs)
+    process.load_seccomp(seccomp_filter, listener, state)
+    # In the container's namespaces, as its process: credentials, capabilities,
+    # no_new_privs and seccomp (the spec's "after start, before the user program").
+    hooks.run(spec.hooks, "startContainer", _seen_from_inside(state, "created"))
+    process.exec_process(proc, executable, options.get("preserve_fds", 0))
 
 
 def _seen_from_inside(state, status):

@@ -1,9 +1,11 @@
 """The container process: terminal, user, rlimits, scheduling, capabilities, then exec.
 
-Called in the container (init after start, or an `exec` process after setns) with
-every module it needs already imported: after pivot_root the host's files are gone.
-The order follows runc's: no_new_privs before seccomp, seccomp last, capabilities
-dropped before exec, and every descriptor but stdio and --preserve-fds closed on exec.
+Called in the container (the init during create, or an `exec` process after setns)
+with every module it needs already imported: after pivot_root the host's files are
+gone. The order follows runc's: the process is finalised (finalize) before create
+reports success; no_new_privs before seccomp, seccomp last (loaded after start, before
+the startContainer hooks), and every descriptor but stdio and --preserve-fds closed on
+exec.
 """
 
 import errno
@@ -30,12 +32,20 @@ def _c_int(value):
 
 def find_executable(name, env, cwd):
     """Resolve process.args[0] with the container's PATH, as execvp would; fails
-    before start (as runc does) so a typo is a create error, not a dead container."""
+    before start (as runc does) so a typo is a create error, not a dead container.
+    Returns the program itself, never its "#!" interpreter: execve reads that line and
+    builds the interpreter's argv (interpreter, its argument, the script, args[1:])."""
     if "/" in name:
         path = name if name.startswith("/") else os.path.join(cwd, name)
         if not os.path.exists(path):
             raise SlrError(f'exec: "{name}": no such file or directory')
-        return refuse_runtime_binary(path, cwd, f'exec: "{name}"')
+    else:
+        path = _search_path(name, env)
+    refuse_runtime_binary(path, cwd, f'exec: "{name}"')
+    return path
+
+
+def _search_path(name, env):
     search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     for entry in env:
         if entry.startswith("PATH="):
@@ -43,7 +53,7 @@ def find_executable(name, env, cwd):
     for directory in search.split(":"):
         candidate = os.path.join(directory or ".", name)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return refuse_runtime_binary(candidate, cwd, f'exec: "{name}"')
+            return candidate
     raise SlrError(f'exec: "{name}": executable file not found in $PATH')
 
 
@@ -59,25 +69,26 @@ def refuse_runtime_binary(path, cwd, what):
     executes it (CVE-2019-5736). runc and crun re-execute themselves from a sealed
     copy instead; an interpreter cannot cheaply, so this checks what execve would run.
     (It does not stop a process already running in the container from rewriting the
-    file between this check and the execve.) Returns `path`; `what` starts the error."""
-    for _ in range(_BINPRM_MAX_RECURSION + 1):
+    file between this check and the execve.) `what` starts the error; `path` itself is
+    what the caller runs."""
+    for _ in range(_BINPRM_MAX_RECURSION + 1):  # the program, then its interpreters
         try:
             fd = libc.openat2(libc.AT_FDCWD, path, os.O_PATH, libc.RESOLVE_NO_MAGICLINKS)
         except OSError as exc:
             if exc.errno == errno.ELOOP and os.path.exists(path):  # a magic link, not a loop
                 raise SlrError(f"{what}: {path} leads through a /proc magic link, "
                                "which would run the runtime's own binary") from None
-            return path  # gone: execve reports it (and runs nothing of ours)
+            return  # gone: execve reports it (and runs nothing of ours)
         try:
             regular = stat.S_ISREG(os.fstat(fd).st_mode)
         finally:
             os.close(fd)
         if not regular:
-            return path  # execve refuses it; and opening a FIFO or a device to read could block or act
+            return  # execve refuses it; and opening a FIFO or a device to read could block or act
         try:
             fd = libc.openat2(libc.AT_FDCWD, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY, libc.RESOLVE_NO_MAGICLINKS)
         except OSError:
-            return path  # unreadable: nothing to inspect
+            return  # unreadable: nothing to inspect
         try:
             head = os.read(fd, _BINPRM_BUF_SIZE)
         except OSError:
@@ -85,12 +96,11 @@ def refuse_runtime_binary(path, cwd, what):
         finally:
             os.close(fd)
         if not head.startswith(b"#!"):
-            return path
+            return
         interpreter = head[2:].split(b"\n", 1)[0].replace(b"\t", b" ").strip().split(b" ", 1)[0]
         if not interpreter:
-            return path
+            return
         path = os.path.join(cwd, os.fsdecode(interpreter))  # as execve: relative to the cwd
-    return path
 
 
 def open_pty(console_size):
@@ -198,16 +208,19 @@ def setgroups_allowed(pid="self"):
         return True
 
 
-def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds,
-                      allow_setgroups, lsm_attrs=()):
-    """The last steps in the container; does not return. (rlimits are set earlier, by
-    the caller, so a bad limit fails `create`/`exec` rather than a started container.)"""
+def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs=()):
+    """Make this process the container's process as far as anything can fail: scheduling,
+    umask, capabilities, user, cwd, no_new_privs, CPU affinity, LSM labels. The init
+    calls it before `create` reports success, as runc and crun do, so a config the host
+    cannot grant fails create with its reason; what runs after it (startContainer hooks,
+    a pool's request) runs as the container's process. Without no_new_privs the seccomp
+    filter is loaded here (that needs CAP_SYS_ADMIN, which the capabilities may drop).
+    Returns the filter still to load (load_seccomp, as late as possible), or None."""
     apply_scheduling(proc)
     if proc.umask is not None:
         os.umask(proc.umask)
     if seccomp_filter is not None and not proc.no_new_privileges:
-        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it.
-        _load_seccomp(seccomp_filter, listener, state_for_listener)
+        load_seccomp(seccomp_filter, listener, state_for_listener)
         seccomp_filter = None
     caps = proc.capabilities
     if caps is not None:
@@ -217,12 +230,7 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
     if caps is not None:
         capabilities.apply(caps)
         libc.prctl(libc.PR_SET_KEEPCAPS, 0)
-    try:
-        os.chdir(proc.cwd)
-    except OSError as exc:
-        raise SlrError(f"process.cwd {proc.cwd}: {exc.strerror}") from None
-    if not os.getcwd().startswith("/"):
-        raise SlrError(f"process.cwd {proc.cwd} is outside the container")  # CVE-2024-21626 class
+    enter_cwd(proc.cwd)
     if proc.no_new_privileges:
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
     if proc.exec_cpu_affinity and proc.exec_cpu_affinity[1]:
@@ -230,9 +238,22 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
     else:
         config.release_housekeeping()
     lsm.apply_exec_attrs(lsm_attrs)
+    return seccomp_filter
+
+
+def enter_cwd(cwd):
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise SlrError(f"process.cwd {cwd}: {exc.strerror}") from None
+    if not os.getcwd().startswith("/"):
+        raise SlrError(f"process.cwd {cwd} is outside the container")  # CVE-2024-21626 class
+
+
+def exec_process(proc, executable, preserve_fds):
+    """execve the container's program with every descriptor but stdio and the
+    --preserve-fds closed; does not return."""
     libc.close_range_cloexec(3 + preserve_fds)
-    if seccomp_filter is not None:
-        _load_seccomp(seccomp_filter, listener, state_for_listener)
     env = dict(e.split("=", 1) for e in proc.env)
     try:
         os.execve(executable, proc.args, env)
@@ -240,7 +261,20 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
         raise SlrError(f'exec: "{proc.args[0]}": {exc.strerror}') from None
 
 
-def _load_seccomp(seccomp_filter, listener, state):
+def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds,
+                      allow_setgroups, lsm_attrs=()):
+    """An `exec` process's last steps, with nothing to wait for in between; does not
+    return. (rlimits are set earlier, by the caller, so a bad limit fails `exec`
+    before it reports the process started.)"""
+    seccomp_filter = finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs)
+    load_seccomp(seccomp_filter, listener, state_for_listener)
+    exec_process(proc, executable, preserve_fds)
+
+
+def load_seccomp(seccomp_filter, listener, state):
+    """Install the filter (None: nothing to do) and hand its listener the notify fd."""
+    if seccomp_filter is None:
+        return
     from slruntime import seccomp  # loaded already (it built the filter): no file is read here
 
     notify_fd = seccomp.load(seccomp_filter)

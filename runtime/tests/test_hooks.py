@@ -126,3 +126,32 @@ def test_poststart_and_poststop_failures_only_warn(slr, bundle, tmp_path):
     assert slr.ids() == []
     # A warning does not stop the hooks after it (the spec: log and continue).
     assert (log / "order").read_text().split()[::2] == ["poststart", "poststop"]
+
+
+def test_start_container_hook_runs_as_the_container_process(slr, bundle):
+    """startContainer hooks come from the image and run in the container: they ran with
+    every capability of the runtime, as uid 0, without no_new_privs or seccomp (with
+    CAP_DAC_READ_SEARCH, open_by_handle_at reaches the host's files). They must get
+    what the process gets, as in runc: user and groups, the five capability sets,
+    no_new_privs, the seccomp filter."""
+    fields = "^(Uid|Gid|Groups|Cap...|NoNewPrivs|Seccomp|Seccomp_filters):"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"grep -E '{fields}' /proc/self/status > /dev/shm/hook; "
+                                              "mkdir /dev/shm/by-hook 2>> /dev/shm/hook; true"]}
+
+    def confined(config):
+        config["process"].update(user={"uid": 1000, "gid": 1001, "additionalGids": [10]}, capabilities={
+            "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"], "effective": ["CAP_KILL"],
+            "permitted": ["CAP_KILL"], "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]})
+        config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]}  # EXDEV
+        config["hooks"] = {"startContainer": [hook]}
+
+    b = bundle(["sh", "-c", f"cat /dev/shm/hook; echo process; grep -E '{fields}' /proc/self/status"], edit=confined)
+    result = slr("run", "-b", b, "c1")
+    assert result.returncode == 0, result.stderr
+    seen_by_hook, _, seen_by_process = result.stdout.partition("process\n")
+    assert seen_by_hook.splitlines()[-1].endswith("Invalid cross-device link")  # the filter applies
+    assert seen_by_hook.splitlines()[:-1] == seen_by_process.splitlines()
+    status = dict(line.split(":\t", 1) for line in seen_by_process.splitlines())
+    assert status["Uid"].split()[0] == "1000" and status["CapEff"] == "0000000000000020"  # CAP_KILL
+    assert (status["NoNewPrivs"], status["Seccomp"]) == ("1", "2")

@@ -127,3 +127,110 @@ def test_hostname_domainname_and_sysctl(slr, bundle):
         assert f.read() == host_shmmax  # set in the container's ipc namespace only
     with open("/proc/sys/kernel/hostname") as f:
         assert f.read().strip() != "box1"
+
+
+# --- "#!" scripts as the process --------------------------------------------------------
+
+SCRIPTS = {  # in the image: a busybox sh script, and one whose interpreter prints its argv
+    "script.sh": '#!/bin/sh\necho "sh ran $0 with" "$@"\n',
+    "show-argv": "#!/bin/echo interpreter-arg\n",
+}
+# What execve makes of args ["/script.sh", "a", "b c"] and ["/show-argv", "x"]: the
+# interpreter, its "#!" argument, the script's path, then args[1:].
+SCRIPT_RUNS = {("/script.sh", "a", "b c"): "sh ran /script.sh with a b c\n",
+               ("/show-argv", "x"): "interpreter-arg /show-argv x\n",
+               ("show-argv", "y"): "interpreter-arg /usr/bin/show-argv y\n"}  # found in $PATH (/usr/bin -> ../bin)
+
+
+def _with_scripts(config):
+    root = config["root"]["path"]
+    for name, text in SCRIPTS.items():
+        for directory in ("", "bin"):
+            path = os.path.join(root, directory, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+
+
+def test_hashbang_script_as_the_process_of_run_exec_and_pool(slr, bundle):
+    """The interpreter got the script's argv ("/script.sh", "a", ...) instead of the one
+    execve builds: busybox then looked for an applet "script.sh", and a shell like dash
+    ran the first argument as the script."""
+    runs = {args: slr("run", "-b", bundle(list(args), edit=_with_scripts), "r1") for args in SCRIPT_RUNS}
+    slr("run", "-d", "-b", bundle(["sleep", "1000"], edit=_with_scripts), "c1", check=True)
+    try:
+        execs = {args: slr("exec", "c1", *args) for args in SCRIPT_RUNS}
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    slr("pool", "create", "-b", bundle(["true"], edit=_with_scripts), "--size", "1", "p1", check=True)
+    try:
+        pooled = {args: slr("pool", "run", "p1", "--", *args) for args in SCRIPT_RUNS}
+    finally:
+        slr("pool", "delete", "p1", check=True)
+    for how, results in (("run", runs), ("exec", execs), ("pool run", pooled)):
+        assert {args: (r.returncode, r.stdout) for args, r in results.items()} == {
+            args: (0, out) for args, out in SCRIPT_RUNS.items()}, (how, {a: r.stderr for a, r in results.items()})
+
+
+# --- the process is finalised during create ---------------------------------------------
+
+def _no_cgroup_left(slr, container_id):
+    from slruntime.cgroups import default_path
+
+    path = default_path(slr.root, container_id)
+    return [c for c in os.listdir("/sys/fs/cgroup") if os.path.exists(f"/sys/fs/cgroup/{c}{path}")] == []
+
+
+def test_create_finalises_the_process_and_start_only_runs_it(slr, bundle, tmp_path):
+    """After create, the waiting init is already the container's process (user, groups,
+    capabilities, no_new_privs); start only executes the program."""
+    marker = "/dev/shm/ran"
+    b = bundle(["sh", "-c", f"touch {marker}; sleep 1000"], edit=_process(
+        capabilities=_CAPS, user={"uid": 1000, "gid": 1001, "additionalGids": [10]}))
+    slr("create", "-b", b, "c1", check=True)
+    try:
+        pid = slr.state("c1")["pid"]
+        with open(f"/proc/{pid}/status") as f:
+            created = status_fields(f.read())
+        not_yet = slr("exec", "c1", "ls", marker)
+        slr("start", "c1", check=True)
+        ran = slr("exec", "c1", "ls", marker)
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    assert created["Uid"].split() == ["1000"] * 4 and created["Gid"].split() == ["1001"] * 4
+    assert created["Groups"] == "10" and created["NoNewPrivs"] == "1"
+    assert (created["CapBnd"], created["CapAmb"]) == (cap_mask(_CAPS["bounding"]), cap_mask(_CAPS["ambient"]))
+    assert created["CapPrm"] == created["CapEff"] == cap_mask(_CAPS["permitted"])
+    assert not_yet.returncode == 1 and ran.returncode == 0  # the program ran at start, not before
+
+
+def _cannot_be_granted(config):
+    config["process"]["capabilities"] = {"bounding": ["CAP_KILL", "CAP_SYS_RESOURCE"],
+                                         "effective": ["CAP_SYS_RESOURCE"], "permitted": ["CAP_SYS_RESOURCE"]}
+
+
+BAD_PROCESSES = {  # what the host cannot give the process -> the one line create prints
+    "capabilities": (_cannot_be_granted, "slr: capabilities: capset: Operation not permitted "
+                                         "(not in the bounding set: CAP_SYS_RESOURCE)\n"),
+    "cwd": (_process(cwd="/no/such/dir"), "slr: process.cwd /no/such/dir: No such file or directory\n"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(BAD_PROCESSES))
+def test_a_process_the_host_cannot_set_up_fails_create(slr, bundle, state_root, what):
+    """Capabilities (and cwd, user...) were applied after `start`: create and start both
+    exited 0 and the container then stopped. runc and crun fail create with the reason."""
+    if what == "capabilities" and _has_cap(24):
+        pytest.skip("the runtime has CAP_SYS_RESOURCE: nothing to refuse")
+    edit, message = BAD_PROCESSES[what]
+    b = bundle(["sleep", "1000"], edit=edit)
+    container_id = f"bad-{what}"
+    result = slr("create", "-b", b, container_id)
+    assert (result.returncode, result.stderr) == (1, message)
+    assert os.listdir(state_root) == [] and _no_cgroup_left(slr, container_id)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                assert b.encode() not in f.read(), f"process {pid} of the failed create is left"
+        except OSError:
+            pass

@@ -4,12 +4,13 @@ from slruntime.profile import syscalls
 
 # System calls made on the workload's behalf, not by its code:
 # - what slr's own process runs after loading the filter and before execve (see
-#   slruntime/process.py finalize_and_exec: without noNewPrivileges the filter is loaded
-#   before dropping capabilities, changing user and directory, and closing descriptors);
+#   slruntime/process.py finalize: without noNewPrivileges the filter is loaded during
+#   create, before dropping capabilities and changing user and directory; then the init
+#   reports to the runtime, waits on exec.fifo for start and closes descriptors);
 # - restart_syscall, which the kernel makes a task issue when it restarts an interrupted
 #   sleep (nanosleep, poll, ...) after a signal handler.
 RUNTIME_HANDOFF = ("execve", "prctl", "capget", "capset", "setresuid", "setresgid", "setgroups",
-                   "chdir", "getcwd", "sched_setaffinity", "close_range")
+                   "chdir", "getcwd", "sched_setaffinity", "read", "write", "close", "close_range")
 # - rt_sigreturn, which returns from a signal handler through a trampoline that may live
 #   in the vDSO rather than in any file (aarch64 glibc uses the vDSO's).
 KERNEL_IMPLIED = ("restart_syscall", "rt_sigreturn")
