@@ -84,7 +84,7 @@ def _create(container, spec, options, rootless):
         container.data["cgroup"] = cgroup.to_state()
         container.save()
         cgroup.apply(lx.resources, lx.devices)
-    join_fds = namespaces.open_join_targets(lx.namespaces)
+    join_fds = namespaces.open_join_targets(lx.namespaces, specmod.settings_in_namespaces(spec))
     runtime_side, child_side = Channel.pair()
     init_options = {"fifo_fd": None, "console_socket": options.get("console_socket"),
                     "no_pivot": options.get("no_pivot", False),

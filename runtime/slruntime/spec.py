@@ -651,6 +651,20 @@ def _sysctl_namespace(key):
     return None
 
 
+def settings_in_namespaces(spec):
+    """{namespace type: what the container writes into that namespace} for the settings
+    that belong to a namespace of the container (sysctl, hostname, domainname): written
+    into a namespace joined by path that is the runtime's own, they would change the
+    host's (namespaces.open_join_targets refuses that)."""
+    settings = {}
+    for key in spec.linux.sysctl:
+        settings.setdefault(_sysctl_namespace(key), []).append(f"sysctl {key}")
+    for name in ("hostname", "domainname"):
+        if getattr(spec, name) is not None:
+            settings.setdefault("uts", []).append(name)
+    return settings
+
+
 def _parse_sysctl(value, path):
     _string_map(value, path)
     for key in value:
@@ -759,6 +773,10 @@ def _parse(config, bundle, rootless):
     if (spec.hostname or spec.domainname) and (uts is None):
         name = "hostname" if spec.hostname else "domainname"
         raise SpecError(name, f"setting a {name} needs a uts namespace")
+    if uts is None:
+        # "" without a uts namespace (engines write it for the host's) asks for nothing;
+        # set, it would empty the host's names.
+        spec.hostname = spec.domainname = None
     if spec.root_path == "/":
         raise SpecError("root.path", "the host's / cannot be a container's rootfs")
     return spec
