@@ -8,7 +8,7 @@ import os
 
 from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod
 from slruntime.errors import SlrError, WrongState
-from slruntime.state import CONFIG_FILE, Container, process_start_time
+from slruntime.state import CONFIG_FILE, SECCOMP_FILE, Container, process_start_time
 from slruntime.sync import Channel, run_child
 
 SIGKILL = 9
@@ -70,6 +70,10 @@ def _create(container, spec, options, rootless):
     from slruntime.cgroups import Cgroup, default_path
 
     jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
+    if spec.linux.seccomp is not None:
+        # The profile may come from elsewhere than config.json (load_for_create): exec
+        # and every later process get what the init got (effective_spec).
+        jsonlite.write_file_atomic(os.path.join(container.dir, SECCOMP_FILE), {"profile": spec.linux.seccomp})
     os.mkfifo(container.fifo, 0o600)
     lx = spec.linux
     _give_to_container_root(container.fifo, lx)
@@ -215,6 +219,20 @@ def saved_spec(container):
     """The validated config the container was created with."""
     config = jsonlite.load_file(os.path.join(container.dir, CONFIG_FILE))
     return specmod.parse(config, container.data["bundle"])
+
+
+def effective_spec(container):
+    """The saved config with the seccomp profile the container's init got (recorded at
+    create): what another process of the container must get too."""
+    spec = saved_spec(container)
+    try:
+        recorded = jsonlite.load_file(os.path.join(container.dir, SECCOMP_FILE))
+    except FileNotFoundError:
+        return spec  # no profile (or created before the record existed: config.json's)
+    except (OSError, ValueError) as exc:
+        raise SlrError(f"container {container.id}: unreadable seccomp record: {exc}") from None
+    spec.linux.seccomp = recorded["profile"]
+    return spec
 
 
 def start(container, spec=None):

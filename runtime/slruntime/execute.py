@@ -18,7 +18,7 @@ _SIGKILL = 9
 def build_process(container, options):
     """The process to run: -p process.json, or the command line on top of the
     container's own process settings (as runc does)."""
-    base = lifecycle.saved_spec(container)
+    base = lifecycle.effective_spec(container)
     if options.get("process_file"):
         from slruntime import jsonlite
 
