@@ -219,7 +219,7 @@ class Hook:
 
 class Linux:
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "devices", "cgroups_path",
-                 "resources", "rootfs_propagation", "seccomp", "sysctl", "masked_paths",
+                 "resources", "rootfs_propagation", "seccomp", "seccomp_floor", "sysctl", "masked_paths",
                  "readonly_paths", "mount_label", "personality", "time_offsets")
 
     def namespace(self, ns_type):
@@ -721,6 +721,7 @@ def _parse_linux(value, path):
     if lx.rootfs_propagation is not None:
         _choice(lx.rootfs_propagation, _join(path, "rootfsPropagation"), ROOTFS_PROPAGATIONS, "propagation")
     lx.seccomp = _field(value, "seccomp", path, _parse_seccomp)
+    lx.seccomp_floor = None  # slr.conf's seccomp-default under an image's profile (container.py)
     lx.sysctl = _field(value, "sysctl", path, _parse_sysctl, {})
     lx.masked_paths = _field(value, "maskedPaths", path, lambda v, p: _list(v, p, _abs_path), [])
     lx.readonly_paths = _field(value, "readonlyPaths", path, lambda v, p: _list(v, p, _abs_path), [])

@@ -90,3 +90,44 @@ def test_pool_requests_get_it(slr, bundle, admin_default):
     finally:
         slr("pool", "delete", "scp", check=True)
     assert _seen(result.stdout) == ("2", True), result.stderr
+
+
+# The administrator's seccomp-default is a floor: an image's profile (named by an
+# annotation, which engines pass through) can narrow it, never widen it.
+FLOOR_PROBE = (PROBE + "; grep '^Seccomp_filters:' /proc/self/status; "
+               "ln -s a /tmp/link 2>&1; echo ln=$?")
+
+
+def _floor_seen(out):
+    seccomp, mkdir_denied = _seen(out)
+    filters = next(line.split()[1] for line in out.splitlines() if line.startswith("Seccomp_filters:"))
+    return seccomp, filters, mkdir_denied, "not supported" in out.split("mkdir=")[1] and "ln=1" in out
+
+
+@pytest.mark.parametrize("image,expected", [
+    ({"defaultAction": "SCMP_ACT_ALLOW"}, ("2", "2", True, False)),  # allow-all: the floor stays
+    (_profile(("symlink", "symlinkat")), ("2", "2", True, True)),  # narrower: both denials
+], ids=["allow-all-image", "narrowing-image"])
+def test_image_profile_cannot_widen_the_admin_default(slr, bundle, admin_default, image, expected):
+    init = script_output(slr, lambda args, edit=None: _bundle_with_image_profile(bundle, args, image), FLOOR_PROBE)
+    assert _floor_seen(init) == expected
+    slr("run", "-d", "-b", _bundle_with_image_profile(bundle, ["sleep", "1000"], image), "sc", check=True)
+    try:
+        result = slr("exec", "sc", "sh", "-c", FLOOR_PROBE)
+    finally:
+        slr("delete", "-f", "sc", check=True)
+    assert _floor_seen(result.stdout) == expected, result.stderr
+
+
+def test_a_notifying_admin_default_is_not_stacked(slr, bundle, tmp_path, monkeypatch):
+    profile = tmp_path / "notify.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": str(tmp_path / "l.sock"),
+                                   "syscalls": [{"names": ["mknod"], "action": "SCMP_ACT_NOTIFY"}]}))
+    conf = tmp_path / "slr.conf"
+    conf.write_text(f"seccomp-default={profile}\n")
+    monkeypatch.setenv("SLR_CONFIG", str(conf))
+    result = slr("run", "-b", _bundle_with_image_profile(bundle, ["true"], _profile(ADMIN_DENIES)), "sc")
+    assert result.returncode == 1
+    assert result.stderr == ("slr: seccomp-default: a profile with SCMP_ACT_NOTIFY rules cannot be stacked under "
+                             "the image's (annotation org.slruntime.seccomp.profile): only one filter may notify\n")
+    assert slr.ids() == []
