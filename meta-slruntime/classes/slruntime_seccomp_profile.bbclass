@@ -5,7 +5,8 @@
 # (static analysis of the target binaries; no target code runs on the build host). It is
 # written to <bundle>/seccomp.profile.json and named in the bundle's config.json by the
 # annotation "org.slruntime.seccomp.profile", which makes slr apply it whenever
-# config.json has no linux.seccomp of its own.
+# config.json has no linux.seccomp of its own (on top of slr.conf's seccomp-default,
+# which it can narrow but not widen).
 #
 # The analysis sees what the container will see: the bundle's rootfs and its bind mounts.
 # Where the class runs decides where bind-mount sources are found:

@@ -4,7 +4,10 @@ key=value lines, `#` comments; the command line wins over the file. SLR_CONFIG n
 another file (an empty value: none). Keys:
   root               state directory (runc's --root)
   log / log-format   runc's --log / --log-format
-  seccomp-default    linux.seccomp profile for containers whose config.json has none
+  seccomp-default    linux.seccomp profile for containers whose config.json has none;
+                     a floor under an image's own profile (annotation
+                     org.slruntime.seccomp.profile): both are loaded, the image's can
+                     only narrow it
   housekeeping-cpus  CPU list the runtime's own work runs on (real-time boards keep
                      the isolated cores for containers), e.g. 0 or 0-1
 """

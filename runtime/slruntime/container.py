@@ -8,7 +8,7 @@ import os
 
 from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod
 from slruntime.errors import SlrError, WrongState
-from slruntime.state import CONFIG_FILE, Container, process_start_time
+from slruntime.state import CONFIG_FILE, SECCOMP_FILE, Container, process_start_time
 from slruntime.sync import Channel, run_child
 
 SIGKILL = 9
@@ -28,11 +28,26 @@ def load_for_create(bundle):
 
     lsm.check(spec.process, spec.linux.mount_label)
     if spec.linux.seccomp is None:
-        # No profile in config.json: the image's own, else the runtime's default.
-        from slruntime import config
-
-        spec.linux.seccomp = _image_default_seccomp(spec) or config.default_seccomp(config.load())
+        _default_seccomp(spec)
     return spec
+
+
+def _default_seccomp(spec):
+    """No profile in config.json: the image's own, the administrator's seccomp-default,
+    or both. The administrator's default is a floor that the image's profile can only
+    narrow: an annotation (which engines pass through from pods and images) must not
+    swap it for an allow-all file of the image. Both filters are loaded, and the kernel
+    applies the strictest action of the two to every call."""
+    from slruntime import config
+
+    image = _image_default_seccomp(spec)
+    admin = config.default_seccomp(config.load())
+    if image is not None and admin is not None:
+        if any(rule["action"] == "SCMP_ACT_NOTIFY" for rule in admin.get("syscalls") or ()):
+            raise SlrError("seccomp-default: a profile with SCMP_ACT_NOTIFY rules cannot be stacked under "
+                           "the image's (annotation org.slruntime.seccomp.profile): only one filter may notify")
+        spec.linux.seccomp_floor = admin
+    spec.linux.seccomp = image if image is not None else admin
 
 
 def create(root, container_id, bundle, options, spec=None):
@@ -70,6 +85,11 @@ def _create(container, spec, options, rootless):
     from slruntime.cgroups import Cgroup, default_path
 
     jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
+    if spec.linux.seccomp is not None:
+        # The profile may come from elsewhere than config.json (load_for_create): exec
+        # and every later process get what the init got (effective_spec).
+        jsonlite.write_file_atomic(os.path.join(container.dir, SECCOMP_FILE),
+                                   {"profile": spec.linux.seccomp, "floor": spec.linux.seccomp_floor})
     os.mkfifo(container.fifo, 0o600)
     lx = spec.linux
     _give_to_container_root(container.fifo, lx)
@@ -84,7 +104,7 @@ def _create(container, spec, options, rootless):
         container.data["cgroup"] = cgroup.to_state()
         container.save()
         cgroup.apply(lx.resources, lx.devices)
-    join_fds = namespaces.open_join_targets(lx.namespaces)
+    join_fds = namespaces.open_join_targets(lx.namespaces, specmod.settings_in_namespaces(spec))
     runtime_side, child_side = Channel.pair()
     init_options = {"fifo_fd": None, "console_socket": options.get("console_socket"),
                     "no_pivot": options.get("no_pivot", False),
@@ -215,6 +235,20 @@ def saved_spec(container):
     """The validated config the container was created with."""
     config = jsonlite.load_file(os.path.join(container.dir, CONFIG_FILE))
     return specmod.parse(config, container.data["bundle"])
+
+
+def effective_spec(container):
+    """The saved config with the seccomp profile the container's init got (recorded at
+    create): what another process of the container must get too."""
+    spec = saved_spec(container)
+    try:
+        recorded = jsonlite.load_file(os.path.join(container.dir, SECCOMP_FILE))
+    except FileNotFoundError:
+        return spec  # no profile (or created before the record existed: config.json's)
+    except (OSError, ValueError) as exc:
+        raise SlrError(f"container {container.id}: unreadable seccomp record: {exc}") from None
+    spec.linux.seccomp, spec.linux.seccomp_floor = recorded["profile"], recorded.get("floor")
+    return spec
 
 
 def start(container, spec=None):

@@ -18,7 +18,7 @@ _SIGKILL = 9
 def build_process(container, options):
     """The process to run: -p process.json, or the command line on top of the
     container's own process settings (as runc does)."""
-    base = lifecycle.saved_spec(container)
+    base = lifecycle.effective_spec(container)
     if options.get("process_file"):
         from slruntime import jsonlite
 
@@ -179,7 +179,7 @@ def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds, 
     console = process.connect_unix(console_socket, "console socket") if proc.terminal and console_socket else None
     # From the state root's cache: before joining the container's mount namespace, where
     # that path would name a file of the container's.
-    seccomp_filter = seccomp.prepare(lx.seccomp, state_root) if lx.seccomp else None
+    seccomp_filter = seccomp.prepare(lx.seccomp, state_root, lx.seccomp_floor) if lx.seccomp else None
     listener = None
     if lx.seccomp and lx.seccomp.get("listenerPath"):
         listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),

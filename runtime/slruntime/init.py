@@ -54,7 +54,7 @@ def _build_seccomp(lx, options):
         return None
     from slruntime import seccomp
 
-    return seccomp.prepare(lx.seccomp, options["state_root"])
+    return seccomp.prepare(lx.seccomp, options["state_root"], lx.seccomp_floor)
 
 
 def _enter_namespaces(lx, channel, join_fds, created_elsewhere):

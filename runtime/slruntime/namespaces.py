@@ -17,9 +17,13 @@ PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts
 _JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
 
 
-def open_join_targets(namespaces):
+def open_join_targets(namespaces, settings=None):
     """Open every namespace path up front, in the runtime's own mount namespace, so a
-    bad path is an error before anything is created."""
+    bad path is an error before anything is created.
+    settings: {namespace type: the container's settings written into it}
+    (spec.settings_in_namespaces); a namespace given by path that is the runtime's own
+    (the host's) must have none: a sysctl or hostname written there would change the
+    host's (runc refuses net.* sysctls there too)."""
     opened = []
     for ns_type in _JOIN_ORDER:
         for i, ns in enumerate(namespaces):
@@ -33,7 +37,21 @@ def open_join_targets(namespaces):
                 if _namespace_type(fd) != CLONE_FLAGS[ns_type]:  # else setns says only "Invalid argument"
                     _close_all(opened)
                     raise SpecError(f"linux.namespaces[{i}].path", f"{ns.path} is not a {ns_type} namespace")
+                written = (settings or {}).get(ns_type)
+                if written and _is_runtimes_own(fd, ns_type):
+                    _close_all(opened)
+                    raise SpecError(f"linux.namespaces[{i}].path",
+                                    f"{ns.path} is the runtime's own {ns_type} namespace: "
+                                    f"{', '.join(written)} would change the host's")
     return opened
+
+
+def _is_runtimes_own(fd, ns_type):
+    """Whether the opened namespace is the one this process is in (the same nsfs inode,
+    whatever path named it: /proc/1/ns/net, a bind mount under /run/netns...)."""
+    joined = os.fstat(fd)
+    own = os.stat(f"/proc/self/ns/{PROC_NAMES[ns_type]}")
+    return (joined.st_dev, joined.st_ino) == (own.st_dev, own.st_ino)
 
 
 _NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), linux/nsfs.h

@@ -201,13 +201,16 @@ def _add_rule(flt, action, number, args):
 
 
 class Program:
-    """A compiled filter, ready to load: BPF and the seccomp(2) flags it goes with."""
+    """A compiled filter, ready to load: BPF and the seccomp(2) flags it goes with, and
+    the filter loaded before it (floor: the administrator's default under an image's
+    profile), if any."""
 
-    __slots__ = ("bpf", "flags")
+    __slots__ = ("bpf", "flags", "floor")
 
-    def __init__(self, bpf, flags):
+    def __init__(self, bpf, flags, floor=None):
         self.bpf = bpf
         self.flags = flags
+        self.floor = floor
 
 
 def build(config):
@@ -216,10 +219,18 @@ def build(config):
     return Program(_compile(config), flags)
 
 
-def prepare(config, root):
+def prepare(config, root, floor=None):
     """The Program of a validated linux.seccomp object, from the cache in state root
     `root` or compiled and stored there. A cache that cannot be written (read-only or
-    foreign root, or no root: None) only costs the compilation."""
+    foreign root, or no root: None) only costs the compilation. floor: a profile
+    (without notify rules) to load first, below this one."""
+    program = _prepare_one(config, root)
+    if floor is not None:
+        program.floor = _prepare_one(floor, root)
+    return program
+
+
+def _prepare_one(config, root):
     if root is None:
         return build(config)
     flags = _load_flags(config)
@@ -250,8 +261,12 @@ def _load_flags(config):
 
 
 def load(program):
-    """Install the filter in this process (no_new_privs or CAP_SYS_ADMIN needed);
-    returns the notify listener's descriptor (close-on-exec), or None without one."""
+    """Install the filter (its floor first) in this process (no_new_privs or
+    CAP_SYS_ADMIN needed); returns the notify listener's descriptor (close-on-exec), or
+    None without one. With stacked filters the kernel runs both for every call and
+    takes the strictest action: the later one can only narrow the floor."""
+    if program.floor is not None:
+        load(program.floor)
     try:
         result = libc.seccomp_set_mode_filter(program.flags, program.bpf)
     except OSError as exc:

@@ -219,7 +219,7 @@ class Hook:
 
 class Linux:
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "devices", "cgroups_path",
-                 "resources", "rootfs_propagation", "seccomp", "sysctl", "masked_paths",
+                 "resources", "rootfs_propagation", "seccomp", "seccomp_floor", "sysctl", "masked_paths",
                  "readonly_paths", "mount_label", "personality", "time_offsets")
 
     def namespace(self, ns_type):
@@ -651,6 +651,20 @@ def _sysctl_namespace(key):
     return None
 
 
+def settings_in_namespaces(spec):
+    """{namespace type: what the container writes into that namespace} for the settings
+    that belong to a namespace of the container (sysctl, hostname, domainname): written
+    into a namespace joined by path that is the runtime's own, they would change the
+    host's (namespaces.open_join_targets refuses that)."""
+    settings = {}
+    for key in spec.linux.sysctl:
+        settings.setdefault(_sysctl_namespace(key), []).append(f"sysctl {key}")
+    for name in ("hostname", "domainname"):
+        if getattr(spec, name) is not None:
+            settings.setdefault("uts", []).append(name)
+    return settings
+
+
 def _parse_sysctl(value, path):
     _string_map(value, path)
     for key in value:
@@ -707,6 +721,7 @@ def _parse_linux(value, path):
     if lx.rootfs_propagation is not None:
         _choice(lx.rootfs_propagation, _join(path, "rootfsPropagation"), ROOTFS_PROPAGATIONS, "propagation")
     lx.seccomp = _field(value, "seccomp", path, _parse_seccomp)
+    lx.seccomp_floor = None  # slr.conf's seccomp-default under an image's profile (container.py)
     lx.sysctl = _field(value, "sysctl", path, _parse_sysctl, {})
     lx.masked_paths = _field(value, "maskedPaths", path, lambda v, p: _list(v, p, _abs_path), [])
     lx.readonly_paths = _field(value, "readonlyPaths", path, lambda v, p: _list(v, p, _abs_path), [])
@@ -759,6 +774,10 @@ def _parse(config, bundle, rootless):
     if (spec.hostname or spec.domainname) and (uts is None):
         name = "hostname" if spec.hostname else "domainname"
         raise SpecError(name, f"setting a {name} needs a uts namespace")
+    if uts is None:
+        # "" without a uts namespace (engines write it for the host's) asks for nothing;
+        # set, it would empty the host's names.
+        spec.hostname = spec.domainname = None
     if spec.root_path == "/":
         raise SpecError("root.path", "the host's / cannot be a container's rootfs")
     return spec

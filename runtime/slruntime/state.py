@@ -2,6 +2,8 @@
 
 <root>/<id>/state.json   runtime state, written atomically (temp file + rename)
 <root>/<id>/config.json  the config the container was created with (hooks, exec defaults)
+<root>/<id>/seccomp.json the seccomp profile every process of the container gets, wherever
+                         it came from (config.json, the image, slr.conf); absent: none
 <root>/<id>/exec.fifo    exists from create until start: the init blocks reading it
 
 The status is derived, never trusted from the file alone: the init's pid is checked
@@ -17,6 +19,7 @@ from slruntime.errors import ContainerExists, ContainerNotFound, SlrError
 
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
+SECCOMP_FILE = "seccomp.json"
 FIFO = "exec.fifo"
 
 
@@ -193,7 +196,7 @@ class Container:
                 "annotations": self.data.get("annotations") or {}}
 
     def remove(self):
-        for name in (FIFO, STATE_FILE, CONFIG_FILE):
+        for name in (FIFO, STATE_FILE, CONFIG_FILE, SECCOMP_FILE):
             try:
                 os.unlink(os.path.join(self.dir, name))
             except FileNotFoundError:

@@ -1,7 +1,9 @@
 """linux.namespaces: new ones, user-namespace id maps, time offsets, joining by path."""
 
 import os
+import socket
 
+import pytest
 from helpers import script_output
 
 NS_NAMES = ("pid", "net", "mnt", "ipc", "uts", "cgroup", "user", "time")
@@ -94,3 +96,88 @@ def test_joining_namespaces_by_path(slr, bundle):
     assert lines[len(NS_NAMES)] == "owner"
     assert lines[len(NS_NAMES) + 1] == "sleep\x001000\x00"  # pid 1 is the owner's process
     assert lines[len(NS_NAMES) + 2] != "1"
+
+
+def _read_sysctl(key):
+    with open("/proc/sys/" + key.replace(".", "/")) as f:
+        return f.read().strip()
+
+
+def _write_sysctl(key, value):
+    with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+        f.write(value)
+
+
+# A namespaced setting (sysctl, hostname, domainname) written into a namespace joined by
+# path that is the runtime's own changes the host's: refused, whatever path names it.
+HOST_NAMESPACE_CASES = [
+    ("network", f"/proc/{os.getpid()}/ns/net", {"sysctl": {"net.core.somaxconn": "+1"}}),
+    ("network", "/proc/self/ns/net", {"sysctl": {"net.ipv4.ping_group_range": "0 0"}}),
+    ("ipc", f"/proc/{os.getpid()}/ns/ipc", {"sysctl": {"kernel.shmmni": "+1"}}),
+    ("ipc", "/proc/self/ns/ipc", {"sysctl": {"fs.mqueue.msg_max": "+1"}}),
+    ("uts", "/proc/self/ns/uts", {"sysctl": {"kernel.domainname": "evil.example"}}),
+    ("uts", f"/proc/{os.getpid()}/ns/uts", {"hostname": "evil"}),
+    ("uts", f"/proc/{os.getpid()}/ns/uts", {"domainname": "evil.example"}),
+]
+
+
+@pytest.mark.parametrize("ns_type,path,settings", HOST_NAMESPACE_CASES,
+                         ids=[f"{c[0]}-{next(iter(c[2].get('sysctl', c[2])))}" for c in HOST_NAMESPACE_CASES])
+def test_settings_for_the_runtimes_own_namespace_are_refused(slr, bundle, ns_type, path, settings):
+    host = {key: _read_sysctl(key) for key in settings.get("sysctl", {})}
+    names = (os.uname().nodename, _read_sysctl("kernel.domainname"))
+
+    def edit(config):
+        config.pop("hostname", None)
+        config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] != ns_type]
+        config["linux"]["namespaces"].append({"type": ns_type, "path": path})
+        for key, value in settings.get("sysctl", {}).items():
+            if value == "+1":
+                value = str(int(host[key]) + 1)
+            config["linux"].setdefault("sysctl", {})[key] = value
+        config.update({k: v for k, v in settings.items() if k != "sysctl"})
+
+    try:
+        result = slr("run", "-b", bundle(["true"], edit=edit), "hostns")
+        changed = {key: _read_sysctl(key) for key in host}
+        changed_names = (os.uname().nodename, _read_sysctl("kernel.domainname"))
+    finally:  # the unfixed runtime changed the host: put it back
+        for key, value in host.items():
+            _write_sysctl(key, value)
+        socket.sethostname(names[0])
+        _write_sysctl("kernel.domainname", names[1])
+    assert changed == host and changed_names == names
+    assert result.returncode == 1
+    index = len([ns for ns in bundle_namespaces() if ns != ns_type])
+    assert result.stderr == (f"slr: config.json: linux.namespaces[{index}].path: {path} is the runtime's own "
+                             f"{ns_type} namespace: {_what(settings)} would change the host's\n"), result.stderr
+    assert slr.ids() == []
+
+
+def bundle_namespaces():
+    from helpers import default_config
+
+    return [ns["type"] for ns in default_config(["true"], "/")["linux"]["namespaces"]]
+
+
+def _what(settings):
+    if "sysctl" in settings:
+        return ", ".join(f"sysctl {key}" for key in settings["sysctl"])
+    return next(iter(settings))
+
+
+def test_empty_hostname_without_uts_namespace_leaves_the_hosts(slr, bundle):
+    names = (os.uname().nodename, _read_sysctl("kernel.domainname"))
+
+    def host_uts(config):
+        config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] != "uts"]
+        config.update(hostname="", domainname="")
+
+    try:
+        out = script_output(slr, bundle, "hostname", edit=host_uts)
+        changed = (os.uname().nodename, _read_sysctl("kernel.domainname"))
+    finally:
+        socket.sethostname(names[0])
+        _write_sysctl("kernel.domainname", names[1])
+    assert changed == names
+    assert out.strip() == names[0]

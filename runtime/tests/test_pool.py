@@ -137,3 +137,118 @@ def test_pool_cgroups_path_is_the_members_parent(slr, bundle):
         slr("pool", "delete", "p3", check=True)
         for directory in glob.glob(f"/sys/fs/cgroup/*{parent}"):
             os.rmdir(directory)
+
+
+# --- who may use a pool, and what they may hand in -------------------------------------
+# A request gets a process run as the config's user (root here) in a container: the
+# socket is 0600 (0660 with --socket-group) whatever the creator's umask, peers are
+# checked (SO_PEERCRED), and stdio descriptors the container could reopen with its own
+# rights (directories, O_PATH, anonymous inodes, other users' files) are refused.
+
+NOBODY = 65534
+CLIENT = """
+import sys
+from slruntime.errors import SlrError
+from slruntime.pool import client
+stdin = open(sys.argv[2]) if len(sys.argv) > 2 else None
+try:
+    started = client.start(sys.argv[1], ["sh", "-c", "id -u; cat /proc/self/fd/0"],
+                           stdio=(stdin.fileno() if stdin else 0, 1, 2))
+except SlrError as exc:
+    print(exc)
+    sys.exit(1)
+sys.exit(started.wait())
+"""
+
+
+@pytest.fixture
+def open_pool(slr_bin, open_tmp, bundle):
+    """create(name, *options): a pool in a state root every user may traverse, created
+    with umask 000; returns its socket path."""
+    from helpers import Slr
+
+    runtime = Slr(slr_bin, os.path.join(open_tmp, "state"))
+    os.mkdir(runtime.root, 0o711)
+    names = []
+
+    def create(name, *options):
+        old = os.umask(0)
+        try:
+            runtime("pool", "create", "-b", bundle(["true"]), "--size", "1", *options, name, check=True)
+        finally:
+            os.umask(old)
+        names.append(name)
+        return os.path.join(runtime.root, "pools", name, "pool.sock")
+
+    yield create
+    for name in names:
+        runtime("pool", "delete", name)
+
+
+def _as_nobody(sock, stdin=None):
+    import subprocess
+
+    python = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          ".venv", "bin", "python")
+    args = ["runuser", "-u", "nobody", "--", python, "-c", CLIENT, sock] + ([stdin] if stdin else [])
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, cwd="/")
+
+
+def test_pool_socket_is_private_whatever_the_umask(open_pool):
+    sock = open_pool("private")
+    assert os.stat(sock).st_mode & 0o777 == 0o600
+    for directory in (os.path.dirname(sock), os.path.dirname(os.path.dirname(sock))):
+        assert not os.stat(directory).st_mode & 0o022, directory
+    result = _as_nobody(sock)
+    assert result.returncode == 1 and "Permission denied" in result.stdout, result.stdout + result.stderr
+
+
+def test_pool_refuses_peers_not_on_its_allow_list(open_pool):
+    sock = open_pool("widened")
+    os.chmod(sock, 0o666)  # the socket's mode is not the only gate
+    result = _as_nobody(sock)
+    assert result.returncode == 1
+    assert result.stdout == f"pool widened: uid {NOBODY} may not start processes in this pool\n", result.stderr
+
+
+def test_pool_socket_group_lets_its_members_in_with_their_own_files_only(open_pool, open_tmp):
+    sock = open_pool("grouped", "--socket-group", "nogroup")
+    st = os.stat(sock)
+    assert (st.st_mode & 0o777, st.st_gid) == (0o660, NOBODY)
+    own = os.path.join(open_tmp, "own")
+    with open(own, "w") as f:
+        f.write("mine\n")
+    os.chown(own, NOBODY, NOBODY)
+    result = _as_nobody(sock, own)
+    assert (result.returncode, result.stdout) == (0, "0\nmine\n"), result.stderr
+    foreign = os.path.join(open_tmp, "foreign")  # root's, readable by all: reopened, writable by the container
+    with open(foreign, "w") as f:
+        f.write("root's\n")
+    os.chmod(foreign, 0o644)
+    result = _as_nobody(sock, foreign)
+    assert result.returncode == 1
+    assert result.stdout == (f"request: stdin: the container could reopen it with its own rights: pass a pipe, "
+                             f"or a file of uid {NOBODY} (this one is uid 0's)\n"), result.stderr
+    assert _as_nobody(sock, "/dev/null").returncode == 0
+
+
+@pytest.mark.parametrize("kind,expected", [
+    ("directory", "a directory cannot be a container's stdio"),
+    ("o_path", "an O_PATH descriptor cannot be a container's stdio"),
+    ("pidfd", "only pipes, sockets, files and devices can be a container's stdio"),
+])
+def test_pool_refuses_stdio_the_container_could_escape_through(slr, pool, tmp_path, kind, expected):
+    from slruntime.errors import SlrError
+
+    _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+    marker = tmp_path / "escaped"
+    fd = {"directory": lambda: os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY),
+          "o_path": lambda: os.open(tmp_path, os.O_PATH),
+          "pidfd": lambda: os.pidfd_open(os.getpid())}[kind]()
+    try:
+        with pytest.raises(SlrError, match="^request: stdin: " + expected.replace("'", ".")):
+            started = client.start(pool, ["sh", "-c", "echo out > /proc/self/fd/0/escaped"], stdio=(fd, 1, 2))
+            started.wait()
+    finally:
+        os.close(fd)
+    assert not marker.exists()

@@ -27,7 +27,7 @@ from slruntime.fgac.policy import (
     normalise_mount_flags,
 )
 from slruntime.fgac.resolve import join, resolve, resolve_parent
-from slruntime.fgac.target import Target
+from slruntime.fgac.target import Target, foreign_namespace
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -36,15 +36,20 @@ class Denied(Exception):
     """The call is not allowed; the message says why, for the decision log."""
 
 
-def handle(notify_fd, notif, syscall, rules):
+def handle(notify_fd, notif, syscall, rules, identity):
+    """identity: the registered container's target.namespace_ids."""
     outcome = {"decision": "deny", "errno": errno.EPERM}
     try:
         target = Target(notif.pid)
     except OSError as exc:
         outcome.update(decision="gone", reason=f"caller vanished: {exc.strerror}")
         return outcome
-    # Handles first, validity second: if the PID had been recycled before the opens,
-    # the original caller is dead and its notification no longer valid.
+    foreign = foreign_namespace(target.namespaces, identity)
+    if foreign is not None:
+        outcome["reason"] = f"pid {notif.pid} is not a thread of the registered container: its {foreign} namespace differs"
+        return outcome
+    # Handles and checks first, validity second: if the PID had been recycled before
+    # the opens, the original caller is dead and its notification no longer valid.
     if not notify.id_valid(notify_fd, notif.id):
         outcome.update(decision="gone", reason="notification no longer valid")
         return outcome

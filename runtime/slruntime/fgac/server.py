@@ -20,7 +20,7 @@ import time
 
 from slruntime import jsonlite, libc
 from slruntime.errors import SlrError
-from slruntime.fgac import handshake, helper, notify
+from slruntime.fgac import handshake, helper, notify, target
 from slruntime.fgac import policy as policy_module
 
 CLIENT_TIMEOUT = 5.0
@@ -117,8 +117,8 @@ class Server:
             self.timed.add(client)
             self.watch(conn.fileno(), client)
 
-    def register_container(self, message, seccomp_fd, peer_pid, peer_uid):
-        container = _Container(self, message, seccomp_fd, peer_pid, peer_uid)
+    def register_container(self, message, seccomp_fd, identity, peer_pid, peer_uid):
+        container = _Container(self, message, seccomp_fd, identity, peer_pid, peer_uid)
         self.containers.add(container)
         self.watch(seccomp_fd, container)
         self.log.write(
@@ -193,11 +193,12 @@ class _Client:
             return self.drop(server, "closed without sending anything")
         try:
             message, seccomp_fd = handshake.parse(bytes(self.payload), self.fds)
-        except handshake.HandshakeError as exc:
+            identity = target.container_identity(message["pid"])
+        except (handshake.HandshakeError, target.NotAContainer) as exc:
             return self.drop(server, str(exc))
         self.fds.remove(seccomp_fd)
         self.close(server)
-        server.register_container(message, seccomp_fd, self.peer_pid, self.peer_uid)
+        server.register_container(message, seccomp_fd, identity, self.peer_pid, self.peer_uid)
 
     def expire(self, server):
         self.drop(server, "no complete message in time")
@@ -226,8 +227,9 @@ def _is_json(payload):
 class _Container:
     """One seccomp notify descriptor and the rules that apply to its notifications."""
 
-    def __init__(self, server, message, fd, peer_pid, peer_uid):
+    def __init__(self, server, message, fd, identity, peer_pid, peer_uid):
         self.fd, self.state, self.metadata = fd, message["state"], message.get("metadata")
+        self.identity = identity  # target.namespace_ids of its threads
         self.id = self.state["id"]
         self.peer_pid, self.peer_uid = peer_pid, peer_uid
         self.helpers, self.closing = 0, False
@@ -308,7 +310,7 @@ class _Helper:
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _helper_main(parent, container.fd, write_fd, notif, syscall, container.rules)
+            _helper_main(parent, container.fd, write_fd, notif, syscall, container.rules, container.identity)
         os.close(write_fd)
         item = cls(pid, read_fd, container, notif, syscall)
         server.timed.add(item)
@@ -339,7 +341,7 @@ class _Helper:
         os.kill(self.pid, signal.SIGKILL)
 
 
-def _helper_main(parent, notify_fd, write_fd, notif, syscall, rules):
+def _helper_main(parent, notify_fd, write_fd, notif, syscall, rules, identity):
     """Child side of _Helper.spawn; never returns."""
     try:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -351,7 +353,7 @@ def _helper_main(parent, notify_fd, write_fd, notif, syscall, rules):
         if os.getppid() != parent:
             os._exit(1)
         _close_all_but(notify_fd, write_fd)
-        outcome = helper.handle(notify_fd, notif, syscall, rules)
+        outcome = helper.handle(notify_fd, notif, syscall, rules, identity)
     except BaseException as exc:  # report anything rather than die silently
         outcome = {"decision": "error", "errno": errno.EIO, "reason": f"helper failed: {exc!r}"}
     try:

@@ -3,9 +3,18 @@
 Everything is opened through /proc/PID, then the caller confirms the notification is
 still valid (notify.id_valid): that proves the PID was not recycled in between, so
 the descriptors below belong to the real caller.
+
+Which container a process belongs to, as far as the server acts for it: its mount,
+user and pid namespaces (namespace_ids). A container is registered with those of the
+process the runtime names (container_identity), and each notification is served only
+for a thread in exactly those namespaces: a trusted client that hands the server the
+listener of a filter on some other process (a plain host process, one in a namespace
+of its own) gets nothing done in that process's namespaces.
 """
 
 import os
+
+NAMESPACES = ("mnt", "user", "pid")
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 PATH_MAX = 4096
@@ -24,6 +33,7 @@ class Target:
         # The caller's root directory: its pivot_root/chroot view of the filesystem.
         self.root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.umask, self.fsuid, self.fsgid = _read_status(pid)
+        self.namespaces = namespace_ids(pid)
 
     def read_string(self, address, limit=PATH_MAX):
         """A NUL-terminated string from the target's memory, read page by page so an
@@ -52,6 +62,45 @@ class Target:
     def close(self):
         for fd in (self.mount_ns_fd, self.mem_fd, self.root_fd):
             os.close(fd)
+
+
+def namespace_ids(pid):
+    """(device, inode) of each of the NAMESPACES of process or thread `pid`."""
+    ids = []
+    for name in NAMESPACES:
+        st = os.stat(f"/proc/{pid}/ns/{name}")
+        ids.append((st.st_dev, st.st_ino))
+    return tuple(ids)
+
+
+class NotAContainer(Exception):
+    """The process a client names is not one the server may act for."""
+
+
+def container_identity(pid):
+    """The namespace_ids of the container process `pid` a client registers, refused
+    when it is not in a container: the server's own mount namespace or root directory
+    would make every allowed call an operation on the host."""
+    try:
+        ids = namespace_ids(pid)
+        root = os.stat(f"/proc/{pid}/root")
+    except OSError as exc:
+        raise NotAContainer(f"pid {pid}: {exc.strerror}") from None
+    own_root = os.stat("/")
+    if ids[0] == namespace_ids("self")[0]:
+        raise NotAContainer(f"pid {pid} is not in a container: it shares the server's mount namespace")
+    if (root.st_dev, root.st_ino) == (own_root.st_dev, own_root.st_ino):
+        raise NotAContainer(f"pid {pid} is not in a container: its root directory is the server's")
+    return ids
+
+
+def foreign_namespace(caller, identity):
+    """The name of the first namespace in which `caller` (namespace_ids of a thread)
+    differs from the registered container's `identity`; None if it is a thread of it."""
+    for name, theirs, ours in zip(NAMESPACES, caller, identity):
+        if theirs != ours:
+            return name
+    return None
 
 
 def _read_status(pid):

@@ -13,7 +13,9 @@ from slruntime.errors import SlrError
 from slruntime.pool import socket_path
 
 USAGE = """usage:
-  slr pool create [--bundle DIR] [--size N] NAME   start a pool of N ready containers (default 2)
+  slr pool create [--bundle DIR] [--size N] [--socket-group GROUP] NAME
+                                                   start a pool of N ready containers (default 2);
+                                                   root and you may use it, and GROUP's members
   slr pool run [-d] [-t] [-e K=V]... [--cwd DIR] NAME -- ARGS...
                                                    run ARGS in a ready container of the pool
   slr pool delete NAME                             stop the pool and delete its containers
@@ -36,9 +38,11 @@ def main(root, argv):
     from slruntime.pool import manager
 
     if command == "create":
-        values, args = parse_options((Option(("--bundle", "-b"), "bundle"), Option(("--size", "-n"), "size", convert=_int)),
+        values, args = parse_options((Option(("--bundle", "-b"), "bundle"), Option(("--size", "-n"), "size", convert=_int),
+                                      Option(("--socket-group",), "socket_group", convert=_group)),
                                      rest, ("name",))
-        path = manager.start_daemon(root, args[0], values["bundle"] or os.getcwd(), values["size"] or 2)
+        path = manager.start_daemon(root, args[0], values["bundle"] or os.getcwd(), values["size"] or 2,
+                                    values["socket_group"])
         sys.stdout.write(path + "\n")
         return 0
     if command == "delete":
@@ -56,6 +60,16 @@ def main(root, argv):
                 sys.stdout.write(f"{p['name']}   {p['size']}   {p['ready']}   {p['status']}   {p['bundle']}\n")
         return 0
     raise SlrError(f"unknown pool command {command!r}; run `slr pool --help`")
+
+
+def _group(text):
+    """A group name or number -> gid."""
+    import grp
+
+    try:
+        return grp.getgrgid(int(text)).gr_gid if text.isdigit() else grp.getgrnam(text).gr_gid
+    except (KeyError, ValueError):
+        raise SlrError(f"--socket-group {text}: no such group") from None
 
 
 def _run(root, name, args, values):

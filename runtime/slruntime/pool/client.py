@@ -46,10 +46,15 @@ def start(socket_path, args, env=None, cwd=None, terminal=False, stdio=(0, 1, 2)
         request["terminal"] = True
     try:
         sock = wire.connect(socket_path)
-    except OSError as exc:
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
         raise PoolUnreachable(f"pool socket {socket_path}: {exc.strerror}") from None
+    except OSError as exc:  # EACCES: the pool is not this user's to use
+        raise SlrError(f"pool socket {socket_path}: {exc.strerror}") from None
     try:
-        wire.send(sock, request, () if terminal else stdio)
+        try:
+            wire.send(sock, request, () if terminal else stdio)
+        except BrokenPipeError:
+            pass  # a refused peer: the manager answered and closed before the request came
         reply, fds = wire.recv(sock)
     except OSError as exc:
         sock.close()

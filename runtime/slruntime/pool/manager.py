@@ -2,7 +2,8 @@
 created and hands each exactly one process.
 
   <root>/pools/<name>/pool.json   bundle, size, manager pid and start time
-  <root>/pools/<name>/pool.sock   the client socket (SOCK_SEQPACKET, see PROTOCOL.md)
+  <root>/pools/<name>/pool.sock   the client socket (SOCK_SEQPACKET, see PROTOCOL.md): 0600,
+                                  or 0660 with --socket-group; peers checked (peer.py)
   <root>/pools/<name>/pool.log    what the manager did (tmpfs: the state root)
 
 Members are ordinary containers named <name>-<n> (state "created" while ready), so
@@ -17,6 +18,7 @@ anything can be handed to it, and a creation that a request waits for gets it at
 
 import os
 import select
+import stat
 import time
 
 import _signal
@@ -24,8 +26,8 @@ import _socket
 
 from slruntime import container as lifecycle, jsonlite, libc
 from slruntime.errors import SlrError
-from slruntime.pool import POOLS_DIR, pool_dir, socket_path, wire
-from slruntime.state import Container, process_start_time
+from slruntime.pool import POOLS_DIR, peer as peermod, pool_dir, socket_path, wire
+from slruntime.state import Container, check_root, process_start_time
 
 HANDOFF_TIMEOUT_MS = 10000
 RETRY_DELAY = 1.0  # after a failed member creation, so a broken bundle does not spin
@@ -54,8 +56,9 @@ class Member:
 
 
 class PoolManager:
-    def __init__(self, root, name, bundle, size, log):
+    def __init__(self, root, name, bundle, size, log, allowed):
         self.root = root
+        self.allowed = allowed  # peer.AllowList
         self.name = name
         self.bundle = bundle
         self.size = size
@@ -67,6 +70,7 @@ class PoolManager:
         self.retry_at = 0.0
         self.running = True
         self.clients = {}  # fd -> socket waiting for its request
+        self.peers = {}  # fd -> its peer.Peer
         self.listener = None
         self.waiting = []  # (client, request, fds) that arrived while no member was ready
         self.failures = 0  # member creations failed in a row
@@ -198,9 +202,19 @@ class PoolManager:
 
     def _accept(self, listener):
         fd, _ = listener._accept()
-        self.clients[fd] = _socket.socket(fileno=fd)
+        client = _socket.socket(fileno=fd)
+        peer = peermod.Peer(client)
+        try:
+            self.allowed.check(peer)
+        except peermod.Refused as exc:
+            self.log.warning(f"refusing pid {peer.pid}: {exc}")
+            self._reply(client, {"error": f"pool {self.name}: {exc}"})
+            client.close()
+            return
+        self.clients[fd] = client
+        self.peers[fd] = peer
 
-    def _handle_request(self, client):
+    def _handle_request(self, client, peer):
         try:
             request, fds = wire.recv(client)
         except (OSError, ValueError) as exc:
@@ -213,6 +227,13 @@ class PoolManager:
                 return
             if not isinstance(request, dict) or not isinstance(request.get("args"), list):
                 self._reply(client, {"error": "request: args must be an array of strings"})
+                client.close()
+                return
+            try:
+                peermod.check_stdio(fds, peer)
+            except peermod.Refused as exc:
+                self.log.warning(f"refusing a request of uid {peer.uid}: {exc}")
+                self._reply(client, {"error": str(exc)})
                 client.close()
                 return
             self._start(client, request, fds)
@@ -309,7 +330,7 @@ class PoolManager:
                 elif fd in self.clients:
                     poller.unregister(fd)
                     registered.discard(fd)
-                    self._handle_request(self.clients.pop(fd))
+                    self._handle_request(self.clients.pop(fd), self.peers.pop(fd))
             self._reap()
             self._serve_waiting()
             self._refill()
@@ -389,8 +410,9 @@ def remove_stale(root, name):
         os.rmdir(directory)
 
 
-def start_daemon(root, name, bundle, size):
-    """Start a manager in the background; returns once a member is ready."""
+def start_daemon(root, name, bundle, size, socket_group=None):
+    """Start a manager in the background; returns once a member is ready.
+    socket_group: a gid whose members may use the pool too (socket 0660)."""
     from slruntime import log as logmod
     from slruntime.state import check_id
 
@@ -406,11 +428,13 @@ def start_daemon(root, name, bundle, size):
 
     specmod.check_rootfs(specmod.load_bundle(bundle, os.geteuid() != 0))  # report config errors here
     directory = pool_dir(root, name)
-    os.makedirs(directory, 0o711)
+    os.makedirs(root, 0o711, exist_ok=True)
+    check_root(root)
+    _make_private_dir(os.path.dirname(directory))
+    _make_private_dir(directory)
     sock_path = socket_path(root, name)
-    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-    listener.bind(sock_path)
-    listener.listen(64)
+    listener = _listen(sock_path, socket_group)
+    allowed = peermod.AllowList(os.geteuid(), socket_group)
     ready_r, ready_w = os.pipe()
     daemon = os.fork()
     if daemon == 0:
@@ -424,8 +448,9 @@ def start_daemon(root, name, bundle, size):
             os.dup2(log_fd, 2)
             jsonlite.write_file_atomic(os.path.join(directory, "pool.json"), {
                 "name": name, "bundle": bundle, "size": size, "pid": os.getpid(),
-                "start_time": process_start_time(os.getpid()), "socket": sock_path})
-            manager = PoolManager(root, name, bundle, size, logmod.setup(None, "json"))
+                "start_time": process_start_time(os.getpid()), "socket": sock_path,
+                "owner": allowed.owner, "socket_group": socket_group})
+            manager = PoolManager(root, name, bundle, size, logmod.setup(None, "json"), allowed)
             manager.serve(listener, ready_w)
             os._exit(0)
         except BaseException as exc:
@@ -438,6 +463,38 @@ def start_daemon(root, name, bundle, size):
             _stop_manager(root, name, daemon)
             raise SlrError(f"pool {name}: no container could be created; see {os.path.join(directory, 'pool.log')}")
     return sock_path
+
+
+def _make_private_dir(path):
+    """A directory of ours that nobody else can write, whatever the umask: in one that
+    others can write, they could put their own pool.sock (and receive the clients'
+    descriptors) or a pool.json naming a process for `pool delete` to signal."""
+    try:
+        os.mkdir(path, 0o711)
+        os.chmod(path, 0o711)  # the umask may have narrowed it: a client must reach pool.sock
+        return
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (os.geteuid(), 0) or st.st_mode & 0o022:
+        raise SlrError(f"{path} must be a directory of this user or root that only they can write "
+                       f"(mode {st.st_mode & 0o7777:o}, uid {st.st_uid})")
+
+
+def _listen(path, group):
+    """The pool's socket, 0600 from the start (no moment with a wider mode), then given
+    to `group` and opened to it (0660) if one is set."""
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(path)
+    finally:
+        os.umask(old_umask)
+    if group is not None:
+        os.chown(path, -1, group)
+        os.chmod(path, 0o660)
+    listener.listen(64)
+    return listener
 
 
 def _stop_manager(root, name, pid):

@@ -12,7 +12,7 @@ With --bundle, config.json's mounts are part of the view: bind mounts show their
 (looked up under --host-root), other mounts hide the rootfs below them.
 With --bundle the profile is written to BUNDLE/seccomp.profile.json unless --output says
 otherwise; --install then names it in config.json (annotation org.slruntime.seccomp.profile),
-so slr applies it when config.json has no linux.seccomp.
+so slr applies it when config.json has no linux.seccomp (on top of slr.conf's seccomp-default).
 """
 
 

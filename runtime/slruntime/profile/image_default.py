@@ -6,7 +6,8 @@ OCI `linux.seccomp` object) and names it in config.json:
     "annotations": {"org.slruntime.seccomp.profile": "seccomp.profile.json"}
 
 The path is relative to the bundle directory. The runtime applies that profile when
-config.json has no `linux.seccomp` of its own. This module is imported on container
+config.json has no `linux.seccomp` of its own, on top of slr.conf's seccomp-default
+(which it can narrow, not widen: container.py). This module is imported on container
 start: it uses only os and the runtime's lean JSON.
 """
 

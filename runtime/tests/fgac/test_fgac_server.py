@@ -9,6 +9,7 @@ import struct
 import time
 
 import pyseccomp
+import pytest
 
 TMPFS_MAGIC = 0x01021994
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 0x1000, 0x4000
@@ -371,3 +372,76 @@ def test_server_stops_cleanly_on_sigterm(fgac):
     assert server.stop() == 0
     assert not os.path.exists(server.socket)
     assert server.records()[-1]["event"] == "stopped"
+
+
+# --- notifications from processes that are not the registered container --------------
+# A client the policy trusts (here the test user, uid= of no block) can hand the server
+# the listener of a filter on any process of its own. The server must act only for
+# threads of the container it registered: never in the host's mount namespace and
+# root, nor in a namespace the client made outside any container.
+
+def _host_policy(workdir):
+    return (f"container id=fgac-*\n"
+            f"  mount fstype=tmpfs source=tmpfs target={workdir}/hostdir flags=nosuid,nodev\n"
+            f"  mount fstype=tmpfs source=tmpfs target=/mnt/allowed flags=nosuid,nodev\n"
+            f"  mknod path={workdir}/node* type=c dev=1:3 mode=0666\n")
+
+
+def _mounted_at(path):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def _undo_host_effects(workdir):
+    """What an unfixed server did to the host: unmount and remove it."""
+    while _mounted_at(os.path.join(workdir, "hostdir")):
+        os.system(f"umount -l {workdir}/hostdir")
+    for name in os.listdir(workdir):
+        if name.startswith("node"):
+            os.unlink(os.path.join(workdir, name))
+
+
+@pytest.mark.parametrize("enter,op,reason", [
+    ("host", "mount", "it shares the server's mount namespace"),
+    ("userns", "mknod", "its root directory is the server's"),
+], ids=["host-process", "own-userns-host-root"])
+def test_a_listener_of_a_process_outside_any_container_is_not_registered(
+        fgac, rootfs, container, workdir, enter, op, reason):
+    os.mkdir(os.path.join(workdir, "hostdir"))
+    server = fgac(_host_policy(workdir))
+    call = (mount(f"{workdir}/hostdir") if op == "mount"
+            else mknod(f"{workdir}/node", S_IFCHR | 0o666, 1, 3))
+    try:
+        proc = container(server, rootfs, "fgac-host", [call], enter=enter)
+        results = proc.results()
+        mounted = _mounted_at(os.path.join(workdir, "hostdir"))
+        made = os.path.exists(os.path.join(workdir, "node"))
+    finally:
+        _undo_host_effects(workdir)
+    assert (mounted, made) == (False, False)
+    assert results == [{"errno": errno.ENOSYS}]  # no listener: the server refused it
+    # (The fixture's start-up probe is dropped too: it connects and sends nothing.)
+    dropped = server.wait_for(lambda r: r["event"] == "client_dropped" and r["reason"].startswith("pid "))
+    assert dropped[0]["reason"] == f"pid {proc.pid} is not in a container: {reason}"
+    assert server.records("register") == []
+
+
+def test_a_host_process_claiming_a_real_container_is_not_served(fgac, rootfs, container, workdir):
+    os.mkdir(os.path.join(workdir, "hostdir"))
+    server = fgac(_host_policy(workdir))
+    real = container(server, rootfs, "fgac-real", [{"op": "wait"}, mount("/mnt/allowed")])
+    real.wait_until("waiting")
+    try:
+        impostor = container(server, rootfs, "fgac-real", [mount(f"{workdir}/hostdir")],
+                             enter="host", claim_pid=real.pid)
+        results = impostor.results()
+        mounted = _mounted_at(os.path.join(workdir, "hostdir"))
+    finally:
+        _undo_host_effects(workdir)
+    assert not mounted
+    assert results == [{"errno": errno.EPERM}]
+    denied = [d for d in server.decisions("fgac-real") if d["decision"] == "deny"]
+    assert denied[0]["reason"] == (f"pid {impostor.pid} is not a thread of the registered container: "
+                                   "its mnt namespace differs")
+    real.resume()
+    assert real.results() == [{}, {"errno": 0}]  # the real container is served as before
