@@ -8,17 +8,14 @@ Each file is disassembled once, however many programs load it.
 """
 
 import os
-import re
 
-from slruntime.profile import cpython
+from slruntime.profile import cpython, safeio
 from slruntime.profile.elfobject import ElfObject, NotAnElf
 from slruntime.profile.program import LoadedObject, Program
 from slruntime.profile.rootfs import Rootfs
 
 # Functions that load libraries by name at run time.
 _DLOPEN_FUNCTIONS = ("dlopen", "dlmopen", "__libc_dlopen_mode")
-# Library names spelled out in a binary's read-only data ("libgcc_s.so.1").
-_LIBRARY_NAME = re.compile(rb"(?<=\x00)([A-Za-z0-9_./+-]*lib[A-Za-z0-9_+.-]*\.so(?:\.[0-9]+)*)\x00")
 # Functions the loader calls by looking their names up, not through references:
 # glibc's ld.so calls libc's __libc_early_init after loading it.
 _LOADER_CALLS = ("__libc_early_init",)
@@ -49,7 +46,6 @@ class Analysis:
         self.rootfs = Rootfs(rootfs_dir, mounts)
         self.arch = arch
         self._loaded = {}             # host path -> LoadedObject
-        self._library_names = {}      # host path -> library names in its data
         self._python_imports = False  # cpython.source_imports() of the rootfs, once needed
 
     def _load(self, host_path):
@@ -60,19 +56,12 @@ class Analysis:
                 self.arch = obj.arch
             elif obj.arch != self.arch:
                 raise NotAnElf(f"{obj.path}: {obj.arch} binary, the profile is for {self.arch}")
-            with open(host_path, "rb") as stream:
-                self._library_names[host_path] = sorted(
-                    {m.decode() for m in _LIBRARY_NAME.findall(stream.read())})
             loaded = self._loaded[host_path] = LoadedObject(obj)
         return loaded
 
     def _machine(self, host_path):
-        try:
-            with open(host_path, "rb") as stream:
-                header = stream.read(20)
-        except OSError:
-            return None
-        if header[:4] != b"\x7fELF" or len(header) < 20:
+        header = safeio.read_header(host_path, 20)
+        if header is None or header[:4] != b"\x7fELF" or len(header) < 20:
             return None
         return _MACHINES.get(int.from_bytes(header[18:20], "little"))
 
@@ -218,7 +207,7 @@ class Analysis:
             if not any(f in obj.imports or f in obj.exports for f in _DLOPEN_FUNCTIONS):
                 continue
             result.dlopen_computed.append(obj.path)
-            for name in self._library_names[loaded.obj.host_path]:
+            for name in obj.library_names:
                 before = len(link_map)
                 found = add(name, loaded)
                 if found is None:

@@ -49,32 +49,25 @@ class CliError(Exception):
 
 
 def _bundle_config(bundle):
-    path = os.path.join(bundle, "config.json")
+    from slruntime.profile import image_default
+
     try:
-        with open(path, encoding="utf-8") as stream:
-            config = json.load(stream)
-    except OSError as err:
-        raise CliError(f"cannot read {path}: {err.strerror}") from None
+        return image_default.read_config(bundle)
     except ValueError as err:
-        raise CliError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(config, dict):
-        raise CliError(f"{path}: not a JSON object")
-    return config
-
-
-def _bundle_rootfs(bundle, config):
-    root = (config.get("root") or {}).get("path", "rootfs")
-    return root if os.path.isabs(root) else os.path.join(bundle, root)
+        raise CliError(str(err)) from None
 
 
 def _entries_from_bundle(analysis, config):
-    process = config.get("process") or {}
-    args = process.get("args") or []
-    if not args:
+    process = config.get("process")
+    args = process.get("args") if isinstance(process, dict) else None
+    if not isinstance(args, list) or not args:
         return []
+    if not isinstance(args[0], str) or not args[0]:
+        raise CliError("process.args[0]: must be a non-empty string")
     env_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    for item in process.get("env") or []:
-        if item.startswith("PATH="):
+    env = process.get("env")
+    for item in env if isinstance(env, list) else []:
+        if isinstance(item, str) and item.startswith("PATH="):
             env_path = item[5:]
     host = analysis.rootfs.find_program(args[0], env_path)
     if host is None:
@@ -95,21 +88,24 @@ def _dedupe(analysis, paths):
 
 
 def run(args):
-    from slruntime.profile.analysis import Analysis, AnalysisError
+    try:
+        from slruntime.profile.analysis import Analysis, AnalysisError
+    except ImportError as err:
+        raise CliError(f"the analyser needs the Python module {err.name}: install slruntime[profile] "
+                       "(pip install 'slruntime[profile]')") from None
     from slruntime.profile.generate import Profile, report_text
     from slruntime.profile import image_default
-    from slruntime.profile.rootfs import bundle_mounts
+    from slruntime.profile.rootfs import RootfsError, bundle_view
 
     config = None
     mounts = []
     if args.bundle:
         config = _bundle_config(args.bundle)
-        rootfs = _bundle_rootfs(args.bundle, config)
         if args.dynamic and args.host_root != "/":
             raise CliError("--dynamic runs the bundle on this host: it cannot use --host-root")
         try:
-            mounts = bundle_mounts(config, args.bundle, args.host_root)
-        except ValueError as err:
+            rootfs, mounts = bundle_view(config, args.bundle, args.host_root)
+        except RootfsError as err:
             raise CliError(str(err)) from None
     else:
         if args.install or args.dynamic or args.host_root != "/":
@@ -121,20 +117,20 @@ def run(args):
             raise CliError("--install needs the --output file inside the bundle")
     try:
         analysis = Analysis(rootfs, args.arch, mounts)
-    except ValueError as err:
+    except RootfsError as err:
         raise CliError(str(err)) from None
 
     entries = list(args.entry)
     libraries = []
-    if not entries:
-        if config is not None:
-            entries = _entries_from_bundle(analysis, config)
-        executables, libraries = analysis.rootfs.elf_files()
-        entries += executables
-        if not entries:
-            raise CliError(f"no executable ELF files in {rootfs}")
     results = []
     try:
+        if not entries:
+            if config is not None:
+                entries = _entries_from_bundle(analysis, config)
+            executables, libraries = analysis.rootfs.elf_files()
+            entries += executables
+            if not entries:
+                raise CliError(f"no executable ELF files in {rootfs}")
         groups = _dedupe(analysis, entries)
         linked = set()
         for group in groups:
@@ -148,7 +144,7 @@ def run(args):
             results.append(result)
         if unlinked and not any(result.loadable for result in results):
             results.append(analysis.analyse_libraries(unlinked))
-    except AnalysisError as err:
+    except (AnalysisError, RootfsError) as err:
         raise CliError(str(err)) from None
 
     dynamic_result = None
@@ -181,27 +177,21 @@ def run(args):
 
 
 def _write(path, text):
+    """Write to stdout ("-") or a new file renamed over `path` (see safeio.write_file).
+    Names of the image that are not UTF-8 are written back as the bytes they were."""
+    from slruntime.profile import safeio
+
+    data = text.encode("utf-8", "surrogateescape")
     if path == "-":
-        sys.stdout.write(text)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    if os.path.exists(path) and not os.path.isfile(path):
-        # A device or fifo (/dev/null, /dev/stdout): write into it; renaming a
-        # temporary file over it would replace the node itself.
-        try:
-            with open(path, "w", encoding="utf-8") as stream:
-                stream.write(text)
-        except OSError as err:
-            raise CliError(f"cannot write {path}: {err.strerror}") from None
-        return
-    temporary = f"{path}.tmp{os.getpid()}"
     try:
-        with open(temporary, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
+        safeio.write_file(path, data)
+    except safeio.RefusedFile as err:
+        raise CliError(f"cannot write {err}") from None
     except OSError as err:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
         raise CliError(f"cannot write {path}: {err.strerror}") from None
 
 
@@ -211,5 +201,7 @@ def main(argv=None):
     try:
         return run(args)
     except CliError as err:
-        sys.stderr.write(f"slr profile: {err}\n")
+        # One line, whatever it quotes: a name in the image may hold a newline.
+        message = str(err).replace("\r", "\\r").replace("\n", "\\n")
+        sys.stderr.write(f"slr profile: {message}\n")
         return 1

@@ -23,10 +23,15 @@ import os
 import struct
 import warnings
 
+from slruntime.profile import safeio
+
 INITTAB_SYMBOL = "PyImport_Inittab"
 # Imports of these symbols mark an extension module (or an embedding program): its
 # strings may name modules it imports from C.
 _PYTHON_API_PREFIXES = ("Py", "_Py")
+# A Python source file larger than this is not read (the standard library's largest,
+# pydoc_data/topics.py, is 0.7 MiB): the gating is then off.
+MAX_SOURCE = 16 << 20
 
 
 def inittab(obj):
@@ -61,8 +66,14 @@ def source_imports(directories):
     string constant, in every `.py` file. None if some code has no readable source (then
     anything may be imported)."""
     names = set()
-    for directory, subdirs, files in (walked for top in directories for walked in os.walk(top)):
-        subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(directory, d))]
+    try:
+        return _source_imports(directories, names)
+    except OSError:
+        return None                   # a directory that cannot be listed may hold any code
+
+
+def _source_imports(directories, names):
+    for directory, _, files in (walked for top in directories for walked in safeio.walk(top)):
         in_cache = os.path.basename(directory) == "__pycache__"
         for name in files:
             path = os.path.join(directory, name)
@@ -71,12 +82,12 @@ def source_imports(directories):
             if not name.endswith(".py") or os.path.islink(path):
                 continue
             try:
-                with open(path, "rb") as stream:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")   # invalid escapes in old code
-                        tree = ast.parse(stream.read(), path)
-            except (OSError, SyntaxError, ValueError):
-                return None
+                source = safeio.read_regular(path, MAX_SOURCE)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")   # invalid escapes in old code
+                    tree = ast.parse(source, path)
+            except (OSError, SyntaxError, ValueError, RecursionError):
+                return None           # a FIFO, a huge or unparsable file: anything may be imported
             names.update(_names_in(tree))
     return names
 

@@ -13,7 +13,11 @@ import glob
 import os
 import stat
 
+from slruntime.profile import safeio
+
 _MAX_LINKS = 40
+# ld.so.conf and its includes, ld-musl-*.path: a few lines each.
+MAX_CONFIG = 1 << 20
 _ELF_MAGIC = b"\x7fELF"
 # Library directories the dynamic loaders search by default (glibc: multiarch and lib64;
 # musl: /lib, /usr/local/lib, /usr/lib).
@@ -26,6 +30,10 @@ _COMMON_LIBDIRS = ["/lib", "/usr/lib", "/usr/local/lib"]
 _PSEUDO_FILESYSTEMS = {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs",
                        "tracefs", "securityfs", "mqueue", "bpf", "configfs", "fusectl", "pstore",
                        "hugetlbfs", "efivarfs", "binfmt_misc", "autofs"}
+
+
+class RootfsError(ValueError):
+    """A file of the image cannot be read as the analysis needs; the message names it."""
 
 
 def _components(path):
@@ -41,11 +49,33 @@ class Mount:
         self.source = source
 
 
-def bundle_mounts(config, bundle_dir, host_root="/"):
-    """The Mounts of a bundle's config.json. Absolute bind sources are host paths, looked
-    up under `host_root` (the image's root filesystem when profiling at build time);
-    relative ones are relative to the bundle. ValueError names a missing source."""
+def bundle_view(config, bundle_dir, host_root="/"):
+    """(host path of the rootfs, [Mount]) of a bundle's config.json.
+
+    root.path and bind sources are paths of the image the bundle lives in, `host_root`
+    (the image's root filesystem when profiling at build time): absolute ones are looked
+    up under it, relative ones from the bundle's place in it, symlinks and `..` never
+    leaving it (a bundle outside `host_root` confines relative paths to itself).
+    RootfsError names a missing path.
+    """
     host = Rootfs(host_root)
+    relative_to = host
+    try:
+        bundle_inside = host.inside(os.path.realpath(bundle_dir))
+    except RootfsError:
+        relative_to, bundle_inside = Rootfs(bundle_dir), "/"
+
+    def image_path(path):
+        if path.startswith("/"):
+            return host.resolve(path)
+        return relative_to.resolve(os.path.join(bundle_inside, path))
+
+    root = (config.get("root") or {}).get("path", "rootfs")
+    if not isinstance(root, str) or not root:
+        raise RootfsError("root.path: must be a non-empty string")
+    rootfs = image_path(root)
+    if rootfs is None or not os.path.isdir(rootfs):
+        raise RootfsError(f"root.path {root} is not a directory under {host.root}")
     mounts = []
     for entry in config.get("mounts") or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("destination"), str):
@@ -56,16 +86,13 @@ def bundle_mounts(config, bundle_dir, host_root="/"):
             continue
         source = entry.get("source")
         if not isinstance(source, str) or not source:
-            raise ValueError(f"bind mount of {entry['destination']} has no source")
-        if source.startswith("/"):
-            found = host.resolve(source)
-        else:
-            found = os.path.realpath(os.path.join(bundle_dir, source))
-        if found is None or not os.path.exists(found):
-            raise ValueError(f"bind mount source {source} of {entry['destination']} is not "
-                             f"found under {host.root}")
+            raise RootfsError(f"bind mount of {entry['destination']} has no source")
+        found = image_path(source)
+        if found is None:
+            raise RootfsError(f"bind mount source {source} of {entry['destination']} is not "
+                              f"found under {host.root}")
         mounts.append(Mount(entry["destination"], found))
-    return mounts
+    return rootfs, mounts
 
 
 def _mount_points():
@@ -94,7 +121,7 @@ def _on_pseudo_filesystem(path, mount_points):
 class Rootfs:
     def __init__(self, root, mounts=()):
         if not os.path.isdir(root):
-            raise ValueError(f"rootfs is not a directory: {root}")
+            raise RootfsError(f"rootfs is not a directory: {root}")
         self.root = os.path.abspath(root)
         self.mounts = []
         for mount in mounts:
@@ -170,7 +197,7 @@ class Rootfs:
                 continue
             best, best_source = destination + _components(relative), source
         if best is None:
-            raise ValueError(f"{host_path} is outside the rootfs and its mounts")
+            raise RootfsError(f"{host_path} is outside the rootfs and its mounts")
         return "/" + "/".join(best)
 
     def _glob(self, pattern):
@@ -218,25 +245,33 @@ class Rootfs:
             self._ld_conf = []
             self._read_ld_conf("/etc/ld.so.conf", 0)
             for musl_path in self._glob("/etc/ld-musl-*.path"):
-                with open(self.resolve(musl_path)) as stream:
-                    self._ld_conf += stream.read().replace(":", "\n").split()
+                self._ld_conf += (self._read_config(musl_path) or "").replace(":", "\n").split()
         return self._ld_conf + _DEFAULT_LIBDIRS[arch] + _COMMON_LIBDIRS
 
     def _read_ld_conf(self, path, depth):
+        text = self._read_config(path) if depth <= 8 else None
+        for line in (text or "").splitlines():
+            line = line.split("#")[0].strip()
+            if line.startswith("include "):
+                pattern = line.split(None, 1)[1]
+                if not pattern.startswith("/"):
+                    pattern = os.path.join(os.path.dirname(path), pattern)
+                for match in self._glob(pattern):
+                    self._read_ld_conf(match, depth + 1)
+            elif line:
+                self._ld_conf.append(line)
+
+    def _read_config(self, path):
+        """The text of a loader configuration file of the image, None if absent."""
         host = self.resolve(path)
-        if host is None or depth > 8 or not os.path.isfile(host):
-            return
-        with open(host) as stream:
-            for line in stream:
-                line = line.split("#")[0].strip()
-                if line.startswith("include "):
-                    pattern = line.split(None, 1)[1]
-                    if not pattern.startswith("/"):
-                        pattern = os.path.join(os.path.dirname(path), pattern)
-                    for match in self._glob(pattern):
-                        self._read_ld_conf(match, depth + 1)
-                elif line:
-                    self._ld_conf.append(line)
+        if host is None:
+            return None
+        try:
+            return safeio.read_regular(host, MAX_CONFIG).decode("utf-8", "surrogateescape")
+        except safeio.RefusedFile as err:
+            raise RootfsError(f"{path}: {err.reason}") from None
+        except OSError as err:
+            raise RootfsError(f"cannot read {path}: {err.strerror}") from None
 
     def elf_files(self):
         """Container paths of regular ELF files: (executables, shared libraries).
@@ -259,23 +294,22 @@ def _files(tree_host, tree_path):
     if os.path.isfile(tree_host):
         yield tree_host, tree_path
         return
-    for directory, subdirs, files in os.walk(tree_host):
-        subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(directory, d))]
-        inside = os.path.normpath(os.path.join(tree_path, os.path.relpath(directory, tree_host)))
-        for name in files:
-            yield os.path.join(directory, name), os.path.join(inside, name)
+    try:
+        for directory, _, files in safeio.walk(tree_host):
+            inside = os.path.normpath(os.path.join(tree_path, os.path.relpath(directory, tree_host)))
+            for name in files:
+                yield os.path.join(directory, name), os.path.join(inside, name)
+    except OSError as err:
+        raise RootfsError(f"cannot list {err.filename}: {err.strerror}") from None
 
 
 def _elf_kind(host):
     """"executable", "library" or None (not a regular ELF file)."""
     try:
         info = os.lstat(host)
-        if not stat.S_ISREG(info.st_mode) or info.st_size < 64:
-            return None
-        with open(host, "rb") as stream:
-            if stream.read(4) != _ELF_MAGIC:
-                return None
     except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size < 64 or safeio.read_header(host, 4) != _ELF_MAGIC:
         return None
     if ".so" in os.path.basename(host):
         return "library"

@@ -78,8 +78,12 @@ def test_host_root_looks_bind_sources_up_in_an_image_tree(bundle, tmp_path, glib
     shell_bundle(absolute, "/bin/workload", f"{glibc_rootfs}/bin/workload",
                  library_sources=[("/lib", f"{glibc_rootfs}/lib"), ("/lib64", f"{glibc_rootfs}/lib64")])
     relative_to_image = bundle()
-    shell_bundle(relative_to_image, "/bin/workload", "/bin/workload",
-                 library_sources=[("/lib", "/lib"), ("/lib64", "/lib64")])
+    config = shell_bundle(relative_to_image, "/bin/workload", "/bin/workload",
+                          library_sources=[("/lib", "/lib"), ("/lib64", "/lib64")])
+    # As in an image: root.path relative to the bundle (an absolute one is an image path).
+    config["root"]["path"] = "empty-rootfs"
+    with open(os.path.join(relative_to_image, "config.json"), "w") as stream:
+        json.dump(config, stream)
     expected, _ = profile(absolute, tmp_path)
     seccomp, report = profile(relative_to_image, tmp_path, "--host-root", glibc_rootfs)
     assert seccomp == expected
