@@ -140,7 +140,7 @@ def test_runtime_license_file_is_the_declared_apache_license():
 
 def test_compact_license_is_what_the_binary_links():
     values = conf_assignments(COMPACT)
-    assert values["LICENSE"] == "Apache-2.0 & PSF-2.0 & GPL-3.0-only & (BSD-3-Clause | GPL-2.0-only)"
+    assert values["LICENSE"] == "Apache-2.0 AND GPL-3.0-only AND PSF-2.0 AND (BSD-3-Clause OR GPL-2.0-only)"
     files = values["LIC_FILES_CHKSUM"].split()
     assert files[0] == "${SLRUNTIME_LICENSE_CHKSUM}"
     for needed in ("/Python-${SLRUNTIME_CPYTHON_PV}/LICENSE;md5=", "/python-prctl/COPYING;md5=",

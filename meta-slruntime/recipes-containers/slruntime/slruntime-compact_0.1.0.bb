@@ -12,7 +12,7 @@ require slruntime.inc
 # python-prctl's _prctlmodule.c (GPL-3.0-only), and libcap, which the toolchain links
 # statically when its archive is in the sysroot, as oe-core's libcap installs it
 # (BSD-3-Clause or GPL-2.0-only).  libffi, libseccomp and the C library stay shared.
-LICENSE = "Apache-2.0 & PSF-2.0 & GPL-3.0-only & (BSD-3-Clause | GPL-2.0-only)"
+LICENSE = "Apache-2.0 AND GPL-3.0-only AND PSF-2.0 AND (BSD-3-Clause OR GPL-2.0-only)"
 LIC_FILES_CHKSUM = "${SLRUNTIME_LICENSE_CHKSUM} \
                     file://${UNPACKDIR}/Python-${SLRUNTIME_CPYTHON_PV}/LICENSE;md5=${SLRUNTIME_CPYTHON_LICENSE_MD5} \
                     file://${UNPACKDIR}/python-prctl/COPYING;md5=1475481f9ec754d758859bd2c75f6f6f \
