@@ -6,6 +6,7 @@ import glob
 import hashlib
 import os
 import re
+import subprocess
 import textwrap
 
 import pytest
@@ -236,3 +237,72 @@ def test_cpython_release_is_not_hard_coded():
     for name in ("SLRUNTIME_CPYTHON_PV", "SLRUNTIME_CPYTHON_SHA256", "SLRUNTIME_CPYTHON_LICENSE_MD5"):
         assert values[name].startswith("${@slruntime_python3_recipe(d, "), name
     assert not re.search(r"3\.1\d\.\d", read(COMPACT))
+
+
+def image_shell_function(name, **variables):
+    """A shell function of slruntime-image.inc with BitBake's ${VAR}s replaced, as
+    BitBake writes it into the task's run script, plus bbfatal as oe-core's logging
+    defines it (message on stderr, exit 1)."""
+    text = read(IMAGE_INC)
+    body = re.search(rf"^{name}\(\) \{{\n(.*?)^\}}$", text, re.MULTILINE | re.DOTALL).group(1)
+    for variable, value in variables.items():
+        body = body.replace("${" + variable + "}", value)
+    assert "${" not in body.replace("$(", ""), f"unreplaced BitBake variable in {name}"
+    return f'bbfatal() {{ echo "ERROR: $*" >&2; exit 1; }}\n{name}() {{\n{body}}}\n{name}\n'
+
+
+def run_image_function(name, **variables):
+    return subprocess.run(["bash", "-euc", image_shell_function(name, **variables)],
+                          capture_output=True, text=True, timeout=30)
+
+
+def make_rootfs(root, files):
+    for path, size in files.items():
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"\0" * size)
+
+
+def test_large_files_list_is_written_next_to_the_image(tmp_path):
+    rootfs, deploy = tmp_path / "rootfs", tmp_path / "deploy"
+    deploy.mkdir()
+    make_rootfs(rootfs, {"/usr/bin/slr": 9 << 20, "/lib/libc.so.6": 2 << 20,
+                         "/bin/busybox": 700 << 10, "/etc/slr/slr.conf": 200})
+    result = run_image_function("slruntime_large_files", IMAGE_ROOTFS=str(rootfs),
+                                IMGDEPLOYDIR=str(deploy), IMAGE_NAME="img-20261206.rootfs",
+                                IMAGE_LINK_NAME="img")
+    assert result.returncode == 0, result.stderr
+    listing = (deploy / "img.large-files").read_text()
+    assert listing == (f"{9 << 20}\t/usr/bin/slr\n{2 << 20}\t/lib/libc.so.6\n"
+                       f"{700 << 10}\t/bin/busybox\n")
+    assert os.readlink(deploy / "img.large-files") == "img-20261206.rootfs.large-files"
+
+
+@pytest.mark.parametrize("python_file", ["/usr/bin/python3.14", "/usr/lib/python3.14/os.py",
+                                         "/usr/share/app/tool.pyc", "/opt/x/run.py"])
+def test_an_image_with_python_fails_without_the_feature(tmp_path, python_file):
+    rootfs = tmp_path / "rootfs"
+    make_rootfs(rootfs, {"/usr/bin/slr": 10, python_file: 10})
+    result = run_image_function("slruntime_no_python", IMAGE_ROOTFS=str(rootfs),
+                                SLRUNTIME_PYTHON_ALLOWED="0")
+    assert result.returncode == 1
+    assert "carries Python" in result.stderr and python_file in result.stderr
+    allowed = run_image_function("slruntime_no_python", IMAGE_ROOTFS=str(rootfs),
+                                 SLRUNTIME_PYTHON_ALLOWED="1")
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_an_image_without_python_passes(tmp_path):
+    rootfs = tmp_path / "rootfs"
+    make_rootfs(rootfs, {"/usr/bin/slr": 10, "/etc/slr/seccomp/default.json": 10,
+                         "/usr/share/slr/bundles/busybox/config.json": 10})
+    result = run_image_function("slruntime_no_python", IMAGE_ROOTFS=str(rootfs),
+                                SLRUNTIME_PYTHON_ALLOWED="0")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_python_check_follows_the_feature():
+    assert re.search(r"""^SLRUNTIME_PYTHON_ALLOWED = "\$\{@bb\.utils\.contains\('IMAGE_FEATURES', """
+                     r"""'slruntime-python', '1', '0', d\)\}"$""", read(IMAGE_INC), re.MULTILINE)
+    assert re.search(r'^ROOTFS_POSTPROCESS_COMMAND \+= "slruntime_large_files slruntime_no_python"$',
+                     read(IMAGE_INC), re.MULTILINE)
