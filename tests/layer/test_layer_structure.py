@@ -1,5 +1,6 @@
 """The layers' configuration and documentation, as yocto-check-layer and
 OE's layer index read them."""
+import fnmatch
 import os
 import re
 
@@ -88,9 +89,38 @@ def test_bbappend_is_gated_on_the_distro_feature(append):
     statements = [line for line in read(append).splitlines()
                   if line.strip() and not line.lstrip().startswith("#")]
     match = re.fullmatch(r"require \$\{@bb\.utils\.contains\('DISTRO_FEATURES', 'slruntime', "
-                         r"'([\w.-]+\.inc)', '', d\)\}", statements[0]) if len(statements) == 1 else None
+                         r"'([\w./-]+\.inc)', '', d\)\}", statements[0]) if len(statements) == 1 else None
     assert match, f"{append} must consist of one gated require line, found {statements}"
-    assert os.path.isfile(os.path.join(os.path.dirname(append), match.group(1)))
+    # BitBake looks a relative require up next to the file, then on BBPATH (the layer).
+    include = match.group(1)
+    assert os.path.isfile(os.path.join(os.path.dirname(append), include)) \
+        or os.path.isfile(os.path.join(LAYER, include)), f"{include} not found"
+
+
+def test_dynamic_layer_appends_are_read_only_with_their_layer():
+    """dynamic-layers/<collection>/ holds appends to a BSP layer's recipes: each is read
+    only when BBFILES_DYNAMIC names that collection (no "Nothing to append" without it)."""
+    conf = read(os.path.join(LAYER, "conf", "layer.conf")).replace("\\\n", " ")
+    dynamic = re.search(r'^BBFILES_DYNAMIC \+= "([^"]*)"', conf, re.MULTILINE).group(1).split()
+    patterns = [entry.split(":", 1) for entry in dynamic]
+    appends = layer_files(".bbappend", roots=(os.path.join(LAYER, "dynamic-layers"),))
+    assert appends
+    for append in appends:
+        collection = os.path.relpath(append, os.path.join(LAYER, "dynamic-layers")).split(os.sep)[0]
+        relative = "${LAYERDIR}/" + os.path.relpath(append, LAYER)
+        assert any(name == collection and fnmatch.fnmatch(relative, pattern)
+                   for name, pattern in patterns), f"{relative} is not read with {collection}"
+
+
+def test_the_raspberry_pi_kernel_gets_the_kernel_fragment():
+    # linux-yocto_%.bbappend never matches linux-raspberrypi, meta-raspberrypi's kernel.
+    kernels = {os.path.basename(p).split("_")[0] for p in layer_files(".bbappend", roots=(LAYER,))
+               if "recipes-kernel" in p}
+    assert kernels == {"linux-yocto", "linux-raspberrypi"}
+    fragment = read(os.path.join(LAYER, "recipes-kernel", "linux", "linux-slruntime.inc"))
+    assert 'SRC_URI += "file://slruntime.cfg"' in fragment
+    assert os.path.isfile(os.path.join(LAYER, "recipes-kernel", "linux", "linux-slruntime",
+                                       "slruntime.cfg"))
 
 
 def test_distro_include_enables_the_feature():

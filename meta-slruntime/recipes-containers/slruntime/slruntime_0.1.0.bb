@@ -1,10 +1,21 @@
-SUMMARY = "slruntime: a secure, lightweight OCI container runtime for embedded Linux"
-DESCRIPTION = "slr, a runc-compatible OCI runtime written in Python, with seccomp, \
-               capabilities, cgroup2 and namespace support and no daemon."
+SUMMARY = "slruntime, a secure OCI container runtime: the Python package"
+DESCRIPTION = "The slruntime Python package and its command as slr-python.  Images run \
+               the frozen slr of slruntime-compact; this package is for test images \
+               (IMAGE_FEATURES slruntime-python) and, as slruntime-native, for \
+               `slr profile` at build time (slruntime_seccomp_profile.bbclass)."
 
 require slruntime.inc
 
+LICENSE = "Apache-2.0"
+LIC_FILES_CHKSUM = "${SLRUNTIME_LICENSE_CHKSUM}"
+
 inherit python_setuptools_build_meta
+
+# /usr/bin/slr belongs to slruntime-compact, the frozen runtime images run: the Python
+# package's command is slr-python, so both fit in one image.
+do_install:append() {
+    mv ${D}${bindir}/slr ${D}${bindir}/slr-python
+}
 
 # The standard-library split packages slruntime imports (oe-core's python3-manifest.json):
 # core (os, signal, struct, subprocess, select, argparse...), ctypes (libc and libseccomp

@@ -1,7 +1,7 @@
 SUMMARY = "Minimal read-only image running OCI containers with slruntime"
-DESCRIPTION = "Boots to a console with slr and slr-compact, the root file system \
-               read-only and all mutable state (/run/slr, /var/lib/slr, /tmp, \
-               /var/volatile) on tmpfs."
+DESCRIPTION = "Boots to a console with the frozen slr (no Python on the target), the \
+               root file system read-only and all mutable state (/run/slr, \
+               /var/lib/slr, /tmp, /var/volatile) on tmpfs."
 LICENSE = "MIT"
 
 require slruntime-image.inc

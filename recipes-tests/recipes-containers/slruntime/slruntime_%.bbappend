@@ -11,6 +11,8 @@ do_install_ptest() {
 }
 
 # pytest-timeout: pyproject.toml sets a per-test timeout; the automake plugin prints
-# the PASS:/FAIL: lines ptest-runner reads; busybox gives the bundles' rootfs.
+# the PASS:/FAIL: lines ptest-runner reads; busybox gives the bundles' rootfs;
+# slruntime-compact is the runtime under test (run-ptest).
 RDEPENDS:${PN}-ptest += "busybox python3-pytest python3-pytest-timeout \
-                         python3-unittest-automake-output slruntime-test-bundles"
+                         python3-unittest-automake-output slruntime-compact \
+                         slruntime-test-bundles"

@@ -1,13 +1,16 @@
 SUMMARY = "slruntime-image with the on-target tests: bundles, ptest, SSH for testimage"
-DESCRIPTION = "slruntime-image plus the busybox test bundle, slruntime's ptest \
-               suite, ptest-runner and a dropbear SSH server for testimage.  Root \
+DESCRIPTION = "slruntime-image plus the busybox test bundle, the slruntime Python \
+               package (slr-python) and its ptest suite run against the frozen \
+               /usr/bin/slr, ptest-runner and a dropbear SSH server for testimage.  Root \
                logs in without a password: for test benches only."
 LICENSE = "MIT"
 
 require recipes-core/images/slruntime-image.inc
 
+# slruntime-python: the Python package and python3, which the ptest suite (pytest) needs;
+# product images have neither.
 IMAGE_FEATURES += "empty-root-password allow-empty-password allow-root-login \
-                   ssh-server-dropbear"
+                   ssh-server-dropbear slruntime-python"
 IMAGE_INSTALL += "slruntime-test-bundles slruntime-ptest ptest-runner"
 
 inherit testimage slruntime_seccomp_profile

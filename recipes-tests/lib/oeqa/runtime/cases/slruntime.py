@@ -68,7 +68,7 @@ class SlruntimeRunTest(OERuntimeTestCase):
         status, output = self.target.run(f"{slr} list")
         self.assertNotIn(container_id, output, msg="the container's state was left behind")
 
-    @OEHasPackage(["slruntime"])
+    @OEHasPackage(["slruntime-compact"])
     def test_slr_version(self):
         status, output = self.target.run("slr --version", timeout=120)
         self.assertEqual(status, 0, msg=output)
@@ -76,11 +76,13 @@ class SlruntimeRunTest(OERuntimeTestCase):
     @OETestDepends(["slruntime.SlruntimeRunTest.test_slr_version"])
     @OEHasPackage(["slruntime-test-bundles"])
     def test_run_busybox_bundle(self):
-        self.run_bundle("slr", "oeqa-python")
+        # /usr/bin/slr: the frozen runtime of slruntime-compact, what product images run.
+        self.run_bundle("slr", "oeqa-compact")
 
-    @OEHasPackage(["slruntime-compact", "slruntime-test-bundles"])
-    def test_run_busybox_bundle_compact(self):
-        self.run_bundle("slr-compact", "oeqa-compact")
+    @OEHasPackage(["slruntime", "slruntime-test-bundles"])
+    def test_run_busybox_bundle_python(self):
+        # slr-python: the Python package of the test image's slruntime-python feature.
+        self.run_bundle("slr-python", "oeqa-python")
 
     @OEHasPackage(["slruntime-test-bundles"])
     def test_bundle_carries_its_build_time_profile(self):
