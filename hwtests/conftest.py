@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from . import overlays as overlay_disks
 from .guest import SCRATCH, Guest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,6 +55,13 @@ def guest(strategy, target):
     g = Guest(shell)
     g.run(f"rm -rf {SCRATCH} && mkdir -p {SCRATCH}")
     return g
+
+
+@pytest.fixture(scope="session")
+def overlays(guest):
+    """{name: Overlay} of the overlay disks attached to the guest (HWTESTS_OVERLAYS),
+    mounted read-only under /run/hwtests; empty on boards and plain runs."""
+    return overlay_disks.mount_all(guest)
 
 
 @pytest.fixture(scope="session")

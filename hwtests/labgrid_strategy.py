@@ -3,12 +3,16 @@
 off -> shell: (boards with an SD mux) write the image to the SD card through
 the host side of the mux, switch the card to the board, power on, wait for
 the login prompt and log in.  The time from power-on to a working shell is
-kept in `boot_seconds` for the benchmark.
+kept in `boot_seconds` for the benchmark; with `first_output` set (the line the
+image's first container prints at boot, before the login prompt), the time from
+power-on to that line is kept in `first_output_seconds` (None when the login
+prompt came first: an image without such a container).
 
 labgrid's own ShellStrategy waits for systemd, which a busybox-init image
 does not have; hence this strategy.  The env files load it with `imports:`.
 """
 import enum
+import re
 import time
 
 import attr
@@ -36,12 +40,15 @@ class SlrStrategy(Strategy):
     # Name of the `images:` entry flashed to the SD card before booting a
     # board; unused on QEMU (no sdmux binding).
     flash_image = attr.ib(default="wic", validator=attr.validators.instance_of(str))
+    # The line of the image's first container (hwtests/image/rootfs.py FIRST_OUTPUT).
+    first_output = attr.ib(default="", validator=attr.validators.instance_of(str))
 
     status = attr.ib(default=Status.unknown)
 
     def __attrs_post_init__(self):
         super().__attrs_post_init__()
         self.boot_seconds = None
+        self.first_output_seconds = None
 
     @never_retry
     @step(args=["status"])
@@ -65,9 +72,24 @@ class SlrStrategy(Strategy):
             self.target.activate(self.console)
             started = time.monotonic()
             self.power.on()
+            if self.first_output:
+                self.first_output_seconds = self._await_first_output(started)
             self.target.activate(self.shell)
             self.boot_seconds = time.monotonic() - started
         self.status = status
+
+    def _await_first_output(self, started):
+        """Seconds from `started` to the first container's line, or None when the
+        login prompt comes first."""
+        index, _before, _match, _after = self.console.expect(
+            [re.escape(self.first_output), self.shell.login_prompt],
+            timeout=self.shell.login_timeout)
+        if index == 0:
+            return time.monotonic() - started
+        # The login prompt was read here: an empty name makes getty print it again
+        # for the ShellDriver.
+        self.console.sendline("")
+        return None
 
     def _flash(self):
         image = self.target.env.config.get_image_path(self.flash_image)

@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 
+from . import overlays
 from .image import build as image_build
 from .image.initramfs import PROBE_MARKER
 
@@ -66,7 +67,8 @@ def lg_variables(arch, log=print, **build_options):
     the environment win).  With LG_YOCTO_DEPLOY_DIR the target boots the
     Yocto image (LG_YOCTO_IMAGE, default slruntime-image) from that
     directory, otherwise the CI image, built or reused here (build_options
-    go to hwtests.image.build.build)."""
+    go to hwtests.image.build.build), with the overlays HWTESTS_OVERLAYS
+    names attached as disks of their own."""
     env = {}
     deploy = os.environ.get("LG_YOCTO_DEPLOY_DIR")
     if deploy:
@@ -87,7 +89,8 @@ def lg_variables(arch, log=print, **build_options):
         image = image_build.build(arch, log=log, **build_options)
         env["LG_KERNEL"] = image.kernel
         env["LG_ROOTFS"] = image.rootfs
-        env["LG_QEMU_EXTRA"] = f"-initrd {image.initrd}"
+        env["LG_QEMU_EXTRA"] = " ".join(
+            [f"-initrd {image.initrd}", overlays.qemu_args(image, overlays.requested())])
         env["LG_BOOT_ARGS"] = ""
         initrd = image.initrd
     env.update({k: v for k, v in os.environ.items() if k in env})

@@ -56,23 +56,38 @@ def plot(data, path):
     mem_axes.set_title("memory of the runtime process")
     for axes in (wall_axes, mem_axes):
         axes.tick_params(axis="x", labelrotation=20)
-    boot = data.get("boot_seconds")
-    fig.suptitle(f"{data['target']} ({data['accel']}): {data['runs']} sequential runs each"
-                 + (f", boot to shell {boot:.1f} s" if boot else ""))
+    fig.suptitle(f"{data['target']} ({data['accel']}): {data['runs']} sequential runs each\n"
+                 + "; ".join(headline(data)))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     pyplot.close(fig)
 
 
+def headline(data):
+    """Footprint and boot times, as short phrases (those measured)."""
+    parts = []
+    footprint = data.get("footprint") or {}
+    if footprint.get("image_bytes"):
+        parts.append(f"{footprint['image']} {footprint['image_bytes'] / 2**20:.2f} MiB")
+    if footprint.get("installed_bytes"):
+        parts.append(f"installed {footprint['installed_bytes'] / 2**20:.2f} MiB"
+                     f" in {footprint['files']} files")
+    if data.get("boot_seconds"):
+        parts.append(f"boot to shell {data['boot_seconds']:.1f} s")
+    if data.get("first_output_seconds"):
+        parts.append(f"first container output {data['first_output_seconds']:.1f} s")
+    return parts
+
+
 def table(data):
-    lines = [f"{data['target']} ({data['accel']}), {data['runs']} runs each"
-             + (f", boot to shell {data['boot_seconds']:.1f} s" if data.get("boot_seconds") else ""),
-             f"{'runtime':<22}{'median ms':>11}{'p90 ms':>10}{'peak KiB':>10}"]
+    lines = [f"{data['target']} ({data['accel']}), {data['runs']} runs each"]
+    lines += [f"  {part}" for part in headline(data)]
+    lines.append(f"{'runtime':<24}{'median ms':>11}{'p90 ms':>10}{'peak KiB':>10}")
     for name, r in data["runtimes"].items():
-        lines.append(f"{name:<22}{r['wall_ms_median']:>11.1f}{r['wall_ms_p90']:>10.1f}"
+        lines.append(f"{name:<24}{r['wall_ms_median']:>11.1f}{r['wall_ms_p90']:>10.1f}"
                      f"{r['peak_kib_median']:>10}")
     for name, reason in data.get("not_measured", {}).items():
-        lines.append(f"{name:<22}not measured: {reason}")
+        lines.append(f"{name:<24}not measured: {reason}")
     return "\n".join(lines)
 
 

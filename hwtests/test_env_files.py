@@ -10,6 +10,8 @@ import pytest
 from labgrid import Environment
 from labgrid.factory import target_factory
 
+from .image.rootfs import FIRST_OUTPUT
+
 ENV_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "env")
 TARGET_ENVS = sorted(p for p in glob.glob(os.path.join(ENV_DIR, "*.yaml"))
                      if not p.endswith("exporter-example.yaml"))
@@ -43,6 +45,8 @@ def test_qemu_env_instantiates_its_target(arch, lg_vars):
     assert strategy.sdmux is None and strategy.storage is None
     qemu = target.get_driver("QEMUDriver", activate=False)
     assert qemu.disk == "rootfs" and "-accel tcg" in qemu.extra_args
+    # The strategy waits for the line the CI image's first container prints.
+    assert strategy.first_output == FIRST_OUTPUT
     env.cleanup()
 
 

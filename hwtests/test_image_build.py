@@ -10,7 +10,8 @@ import pytest
 
 from .image import build as image_build
 
-IMAGE_FILES = ["vmlinuz", "initrd.img", "rootfs.squashfs", "manifest.json"]
+IMAGE_FILES = ["vmlinuz", "initrd.img", "rootfs.squashfs", "overlay-bench.squashfs",
+               "manifest.json"]
 
 
 @pytest.mark.parametrize("arch", [os.environ.get("HWTESTS_REPRO_ARCH", "x86_64")])
@@ -19,9 +20,7 @@ def test_two_builds_give_the_same_bytes(arch, tmp_path):
     # builds see the same ones.
     runtime = shutil.copytree(image_build.RUNTIME_PACKAGE, tmp_path / "slruntime",
                               ignore=shutil.ignore_patterns("__pycache__"))
-    compact = image_build.compact_binary(arch)
-    if compact:
-        compact = shutil.copy(compact, tmp_path / "slr-compact")
+    compact = shutil.copy(image_build.compact_binary(arch), tmp_path / "slr")
     first, second = (image_build.build(arch, images=str(tmp_path / name), log=lambda *a: None,
                                        runtime_dir=str(runtime), compact=compact)
                      for name in ("first", "second"))
@@ -34,3 +33,8 @@ def test_two_builds_give_the_same_bytes(arch, tmp_path):
     # The layer's layout files really went in, through its manifest.
     assert "/etc/fstab" in manifest["layout_files"]
     assert "/etc/inittab" in manifest["layout_files"]
+    # The frozen slr is the product's slr; runc and crun are only in the overlay.
+    product = {f["path"] for f in manifest["contents"]["rootfs.squashfs"]["large_files"]}
+    bench = {f["path"] for f in manifest["contents"]["overlay-bench.squashfs"]["large_files"]}
+    assert "/usr/bin/slr" in product and "/usr/sbin/runc" in bench
+    assert not any("runc" in p or "crun" in p for p in product), product

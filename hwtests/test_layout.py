@@ -1,5 +1,8 @@
 """The image layout: read-only root, state on tmpfs, nothing writable on the
-boot medium (no flash wear from the runtime or the system)."""
+boot medium (no flash wear from the runtime or the system), and no Python: the
+runtime is the compact frozen slr.  Written for any image (the CI image, a kas
+build, a board): only busybox tools, and `find -xdev` keeps to the root file
+system (overlay disks mounted under /run are not the product)."""
 import pytest
 
 # Block-device name prefixes of boot media: QEMU virtio, SD/eMMC, USB/SATA, NVMe.
@@ -53,7 +56,19 @@ def test_cgroup2_has_the_controllers_slr_needs(guest):
     assert {"cpu", "memory", "pids"} <= set(controllers)
 
 
-def test_runtimes_are_installed(guest):
-    for command in ("slr", "runc", "crun"):
-        guest.run(f"command -v {command}")
+def test_slr_is_the_frozen_executable(guest):
+    assert guest.text("command -v slr") == "/usr/bin/slr"
+    # An ELF executable, not a script run by an interpreter.
+    assert guest.text("head -c 4 /usr/bin/slr | od -An -c | tr -d ' '") == "177ELF"
     guest.run("test -x /usr/share/slr/bundles/busybox/rootfs/bin/busybox")
+
+
+def test_rootfs_has_no_python(guest):
+    interpreters = guest.run("find / -xdev -name 'python*' ! -type d | head -20")
+    assert interpreters == [], f"Python executables or links in the root: {interpreters}"
+    stdlib = guest.run("find / -xdev -type d -path '*/lib*/python3*' | head -20")
+    assert stdlib == [], f"Python library directories in the root: {stdlib}"
+    sources = guest.run("find / -xdev -type f \\( -name '*.py' -o -name '*.pyc' \\)"
+                        " | head -20")
+    assert sources == [], f"Python files in the root: {sources}"
+    assert guest.status("command -v python3")[0] != 0

@@ -2,8 +2,13 @@
 
 The result lives in build/hwtests/image/<arch>-<key>/ where the key hashes
 every input (the exact .deb files, the layer's layout files, the runtime
-sources, the compact binary, this builder's code, SOURCE_DATE_EPOCH); a
-stable link build/hwtests/image/<arch> points at the newest one.  The same
+sources (`slr profile` runs on the build host), the compact binary, this
+builder's code, SOURCE_DATE_EPOCH); a stable link build/hwtests/image/<arch>
+points at the newest one.
+
+The product root (rootfs.squashfs) holds the compact frozen slr as /usr/bin/slr
+and no Python; overlay-bench.squashfs, a separate disk attached only for
+benchmark runs, holds runc and crun (hwtests/overlays.py mounts it in the guest).  The same
 inputs give the same bytes (tested by hwtests/test_image_build.py).
 """
 import hashlib
@@ -25,7 +30,11 @@ DEFAULT_CACHE = os.environ.get("HWTESTS_CACHE") or os.path.join(REPO, "build", "
 LAYOUT_FILES = os.environ.get("HWTESTS_LAYOUT_DIR") or os.path.join(
     REPO, "meta-slruntime/recipes-core/slruntime-rootfs-config/files")
 RUNTIME_PACKAGE = os.path.join(REPO, "runtime/slruntime")
-PYSECCOMP = "pyseccomp==0.1.2"
+BUILD_COMPACT = os.path.join(REPO, "tools/build-compact")
+
+# Overlays: separate squashfs disks the guest mounts under /run/hwtests (never
+# part of the product root), by name.
+OVERLAYS = {"bench": rootfs.BENCH_PACKAGES}
 
 KERNEL_METAPACKAGE = {"x86_64": "linux-image-cloud-amd64", "aarch64": "linux-image-cloud-arm64"}
 HOSTNAME = "slr-ci"
@@ -44,32 +53,35 @@ class Image:
         self.rootfs = os.path.join(directory, "rootfs.squashfs")
         self.manifest = os.path.join(directory, "manifest.json")
 
+    def overlay(self, name):
+        """The squashfs of an overlay (OVERLAYS), a disk of its own."""
+        return os.path.join(self.directory, f"overlay-{name}.squashfs")
+
 
 def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False, log=print,
           images=None, runtime_dir=RUNTIME_PACKAGE, compact=None):
     """Builds (or finds in the cache) the image of arch; `images` is where
     image directories go (default: cache_dir/image); `compact` is the
-    compact slr binary (default: build/compact/<arch>/slr when it exists)."""
+    compact slr binary (default: tools/build-compact's, built when its inputs changed)."""
     os.umask(0o022)
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
     apt = TargetApt(arch, cache_dir)
     apt.update(force=refresh)
     kernel_package = _kernel_package(apt, arch)
-    debs = apt.download(rootfs.ROOTFS_PACKAGES + [kernel_package])
-    versions = apt.show(["python3.11-minimal"])
-    _check_python_version(versions["python3.11-minimal"]["Version"])
+    debs = apt.download(rootfs.PRODUCT_PACKAGES + [kernel_package])
+    overlay_debs = {name: apt.download(packages) for name, packages in OVERLAYS.items()}
     host_busybox = _host_busybox(cache_dir, apt, debs["busybox-static"])
-    wheel = _pyseccomp_wheel(cache_dir)
     compact = compact or compact_binary(arch)
 
     inputs = {
         "arch": arch,
         "epoch": epoch,
         "debs": {name: _sha256_file(path) for name, path in sorted(debs.items())},
+        "overlays": {overlay: {name: _sha256_file(path) for name, path in sorted(found.items())}
+                     for overlay, found in sorted(overlay_debs.items())},
         "layout": _tree_digest(layout_dir),
         "runtime": _tree_digest(runtime_dir),
-        "pyseccomp": _sha256_file(wheel),
-        "compact": _sha256_file(compact) if compact else None,
+        "compact": _sha256_file(compact),
         "builder": _tree_digest(os.path.dirname(os.path.abspath(__file__))),
     }
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
@@ -82,7 +94,7 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
         os.makedirs(images, exist_ok=True)
         work = tempfile.mkdtemp(prefix=f".{arch}-", dir=images)
         try:
-            _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
+            _assemble(work, arch, debs, overlay_debs, kernel_package, host_busybox, compact,
                       layout_dir, runtime_dir, epoch, inputs)
             shutil.rmtree(final, ignore_errors=True)
             os.rename(os.path.join(work, "out"), final)
@@ -97,7 +109,7 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
     return Image(final)
 
 
-def _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
+def _assemble(work, arch, debs, overlay_debs, kernel_package, host_busybox, compact,
               layout_dir, runtime_dir, epoch, inputs):
     root = os.path.join(work, "root")
     kernel_tree = os.path.join(work, "kernel")
@@ -105,24 +117,25 @@ def _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
     os.makedirs(out)
 
     rootfs.unpack([p for n, p in debs.items() if n != kernel_package], root)
-    python = rootfs.python_of(root)
-    rootfs.prune(root, python)
+    rootfs.prune(root)
     rootfs.link_applets(root, rootfs.busybox_applets(host_busybox))
-    os.symlink(python, os.path.join(root, "usr/bin/python3"))
-    rootfs.compile_stdlib(root, python)
-    rootfs.install_runtime(root, runtime_dir, wheel, compact)
+    rootfs.install_slr(root, compact)
     rootfs.install_base_files(root, HOSTNAME, arch)
     layout = rootfs.install_layout(root, layout_dir)
     rootfs.install_bundle(root)
+    rootfs.install_first_container(root)
     rootfs.profile_bundle(root, arch, runtime_dir, os.path.join(out, "bundle-profile.txt"))
     rootfs.check_libraries(root)
+    _squashfs(root, os.path.join(out, "rootfs.squashfs"), epoch)
+    contents = {"rootfs.squashfs": rootfs.contents(root)}
 
-    rootfs_image = os.path.join(out, "rootfs.squashfs")
-    subprocess.run(
-        ["mksquashfs", root, rootfs_image, "-noappend", "-quiet", "-no-progress",
-         "-comp", "gzip", "-reproducible", "-all-root", "-mkfs-time", str(epoch),
-         "-all-time", str(epoch), "-no-xattrs"],
-        check=True, stdout=subprocess.DEVNULL)
+    for name, found in overlay_debs.items():
+        tree = os.path.join(work, f"overlay-{name}")
+        rootfs.unpack(found.values(), tree)
+        rootfs.prune(tree)
+        rootfs.check_libraries(tree, providers=[root])
+        _squashfs(tree, os.path.join(out, f"overlay-{name}.squashfs"), epoch)
+        contents[f"overlay-{name}.squashfs"] = rootfs.contents(tree)
 
     subprocess.run(["dpkg-deb", "-x", debs[kernel_package], kernel_tree], check=True)
     kernel_version = kernel_package.removeprefix("linux-image-")
@@ -132,27 +145,30 @@ def _assemble(work, arch, debs, kernel_package, host_busybox, wheel, compact,
         os.path.join(out, "initrd.img"), os.path.join(root, "bin/busybox"),
         os.path.join(kernel_tree, "lib/modules", kernel_version), epoch)
 
-    manifest = dict(inputs, kernel=kernel_version, python=python,
-                    initramfs_modules=modules, layout_files=layout,
-                    files={name: _sha256_file(os.path.join(out, name))
-                           for name in ("vmlinuz", "initrd.img", "rootfs.squashfs")})
+    images = ["vmlinuz", "initrd.img", "rootfs.squashfs"] + [
+        f"overlay-{name}.squashfs" for name in sorted(overlay_debs)]
+    for name, listing in contents.items():
+        listing["squashfs_bytes"] = os.path.getsize(os.path.join(out, name))
+    manifest = dict(inputs, kernel=kernel_version, initramfs_modules=modules,
+                    layout_files=layout, contents=contents,
+                    files={name: _sha256_file(os.path.join(out, name)) for name in images})
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
         f.write("\n")
 
 
+def _squashfs(tree, image, epoch):
+    """A reproducible squashfs of tree: every file owned by root, one timestamp."""
+    subprocess.run(
+        ["mksquashfs", tree, image, "-noappend", "-quiet", "-no-progress",
+         "-comp", "gzip", "-reproducible", "-all-root", "-mkfs-time", str(epoch),
+         "-all-time", str(epoch), "-no-xattrs"],
+        check=True, stdout=subprocess.DEVNULL)
+
+
 def _kernel_package(apt, arch):
     depends = apt.show([KERNEL_METAPACKAGE[arch]])[KERNEL_METAPACKAGE[arch]]["Depends"]
     return depends.split(",")[0].split()[0]
-
-
-def _check_python_version(debian_version):
-    upstream = debian_version.split("-")[0]
-    if upstream != platform.python_version():
-        raise rootfs.ImageError(
-            f"the image gets Python {upstream} but the builder runs {platform.python_version()}:"
-            " the .pyc must come from the target's exact Python (run the builder with"
-            " Debian's python3 of the same release)")
 
 
 def _host_busybox(cache_dir, target_apt, target_deb):
@@ -174,22 +190,14 @@ def _host_busybox(cache_dir, target_apt, target_deb):
     return os.path.join(tree, "bin/busybox")
 
 
-def _pyseccomp_wheel(cache_dir):
-    wheels = os.path.join(cache_dir, "pip")
-    name = PYSECCOMP.replace("==", "-") + "-py3-none-any.whl"
-    path = os.path.join(wheels, name)
-    if not os.path.exists(path):
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                        "--disable-pip-version-check", "--only-binary", ":all:",
-                        "-d", wheels, PYSECCOMP], check=True, capture_output=True)
-    return path
-
-
 def compact_binary(arch):
-    """The frozen slr of runtime/compact for this architecture, when it was
-    built (build_compact.py --output build/compact/<arch>/slr)."""
-    path = os.path.join(REPO, "build", "compact", arch, "slr")
-    return path if os.path.isfile(path) else None
+    """The compact frozen slr of arch, from tools/build-compact (which rebuilds it
+    only when its inputs changed; the first build fetches CPython's sources)."""
+    built = subprocess.run([sys.executable, BUILD_COMPACT, "--arch", arch],
+                           stdout=subprocess.PIPE, text=True)
+    if built.returncode != 0:
+        raise rootfs.ImageError(f"tools/build-compact --arch {arch} failed")
+    return built.stdout.strip().splitlines()[-1]
 
 
 def _sha256_file(path):

@@ -2,67 +2,50 @@
 
 Everything comes from Debian packages unpacked with `dpkg-deb -x`, the
 layer's layout files (read through its layout.manifest, never copied), the
-slruntime sources compiled to .pyc, and a few generated base files.  No
+compact frozen slr (runtime/compact), and a few generated base files: no Python
+interpreter, stdlib or .py/.pyc file.  No
 target binary is executed: ELF files are only read (see elf.py).
 """
-import compileall
 import json
 import os
-import py_compile
-import re
 import shutil
+import stat
 import subprocess
 import sys
-import zipfile
 
 from . import elf
 
-# The packages of the root file system, for every architecture.  Their
-# shared-library closure is checked after unpacking (check_libraries), so a
-# missing library fails the build with its name instead of at boot.
-ROOTFS_PACKAGES = [
-    "libc6", "libgcc-s1", "busybox-static",
-    # python3.11 and the parts of its stdlib the runtime can use
-    "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib",
-    "libexpat1", "zlib1g", "libffi8", "libssl3", "libbz2-1.0", "liblzma5",
-    "libuuid1", "libcrypt1",
-    # slruntime's native dependencies
-    "libseccomp2", "libcap2", "python3-prctl",
-    # the runtimes it is compared with, and crun's libraries
-    "runc", "crun", "libyajl2", "libsystemd0", "libgcrypt20", "libgpg-error0",
-    "liblz4-1", "libzstd1",
-]
+# The packages of the product root file system, for every architecture: what the
+# compact slr needs (libc, libm, libz; libseccomp, which it loads by soname) and
+# busybox for init, the shell and the tools.  Their shared-library closure is checked
+# after unpacking (check_libraries), so a missing library fails the build with its name.
+PRODUCT_PACKAGES = ["libc6", "busybox-static", "libseccomp2", "zlib1g"]
 
-# Stdlib parts an embedded container runtime never uses; the extension
-# modules listed also need libraries (ncurses, readline, sqlite, db, nsl)
-# the image does not ship.
-PYTHON_PRUNE = [
-    "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3",
-    "pydoc_data", "sqlite3", "curses", "dbm/gnu.py", "dbm/ndbm.py",
-    "turtle.py",
-]
-PYTHON_PRUNE_EXTENSIONS = re.compile(
-    r"^(_curses|_curses_panel|_dbm|_sqlite3|nis|readline|_test\w*|_ctypes_test"
-    r"|xxlimited\w*|_xxtestfuzz|_xxsubinterpreters|ossaudiodev|audioop)\.cpython-")
+# The benchmark overlay: the runtimes slr is compared with, and their libraries beyond
+# the product's.  Never part of the product root; the guest mounts it only for
+# benchmark runs (hwtests/overlays.py).
+BENCH_PACKAGES = ["runc", "crun", "libyajl2", "libsystemd0", "libgcrypt20", "libgpg-error0",
+                  "liblz4-1", "libzstd1", "liblzma5", "libcap2"]
+
+# contents(): files at least this large are listed in the image's manifest.
+CONTENTS_THRESHOLD = 100 * 1024
+
 SHARE_PRUNE = ["doc", "man", "info", "locale", "lintian", "bug", "bash-completion",
-               "zsh", "fish", "gdb"]
+               "zsh", "fish", "gdb", "apport"]
 
-DIST_PACKAGES = "usr/lib/python3/dist-packages"
 BUNDLE = "usr/share/slr/bundles/busybox"
+# The container the image starts at boot (install_first_container), and what it prints.
+FIRST_BUNDLE = "usr/share/slr/bundles/first"
+FIRST_OUTPUT = "slr-ci: first container says hello"
+FIRST_CONTAINER_SCRIPT = f"""#!/bin/sh
+# Started by slr-sysinit (`S90first-container start`): the image's first container.
+[ "$1" = start ] || exit 0
+slr run --bundle /{FIRST_BUNDLE} first || echo "first-container: slr exited $?"
+"""
 # Applets the test bundle's rootfs offers to its containers.
 BUNDLE_APPLETS = ["sh", "true", "false", "sleep", "cat", "echo", "ls", "id", "env",
                   "mkdir", "rm", "touch", "dd", "head", "grep", "sed", "ps",
                   "kill", "hostname", "wc", "yes", "seq", "uname", "mount", "stat"]
-
-SLR_LAUNCHER = """#!/usr/bin/python3.11 -IS
-# slr: the slruntime command line (-S: no site import, the path is set here;
-# one option word: the kernel passes the rest of the line as one argument).
-import sys
-sys.path.append("/usr/lib/python3/dist-packages")
-from slruntime.cli import main
-sys.exit(main())
-"""
-
 
 class ImageError(Exception):
     pass
@@ -73,29 +56,13 @@ def unpack(debs, root):
         subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
 
 
-def prune(root, python):
+def prune(root):
     share = os.path.join(root, "usr/share")
     for name in SHARE_PRUNE:
         shutil.rmtree(os.path.join(share, name), ignore_errors=True)
     # glibc's iconv modules: nothing in the image converts character sets.
     for multiarch in os.listdir(os.path.join(root, "usr/lib")):
         shutil.rmtree(os.path.join(root, "usr/lib", multiarch, "gconv"), ignore_errors=True)
-    stdlib = os.path.join(root, "usr/lib", python)
-    for name in PYTHON_PRUNE:
-        path = os.path.join(stdlib, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
-    dynload = os.path.join(stdlib, "lib-dynload")
-    for name in os.listdir(dynload):
-        if PYTHON_PRUNE_EXTENSIONS.match(name):
-            os.remove(os.path.join(dynload, name))
-    # Debian's maintainer-script helpers and egg-info metadata are not used at run time.
-    for dirpath, dirnames, filenames in os.walk(root):
-        for d in [d for d in dirnames if d.endswith((".egg-info", ".dist-info"))]:
-            shutil.rmtree(os.path.join(dirpath, d))
-            dirnames.remove(d)
 
 
 def busybox_applets(host_busybox):
@@ -119,49 +86,13 @@ def link_applets(root, applets):
         os.symlink(os.path.relpath(os.path.join(root, "bin/busybox"), os.path.dirname(path)), path)
 
 
-def compile_stdlib(root, python):
-    """Byte-compiles the stdlib ahead of time.  unchecked-hash .pyc are never
-    compared with their source, so the read-only root costs no stat() per
-    import and no write is ever attempted."""
-    stdlib = os.path.join(root, "usr/lib", python)
-    ok = compileall.compile_dir(
-        stdlib, ddir=f"/usr/lib/{python}", quiet=2, workers=1,
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-    if not ok:
-        raise ImageError(f"byte-compiling {stdlib} failed")
-
-
-def compile_sourceless(directory, ddir):
-    """Compiles every .py under directory to a .pyc beside it and removes the
-    source: the runtime and its Python dependencies ship as .pyc only."""
-    for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames[:] = [d for d in sorted(dirnames) if d != "__pycache__"]
-        shutil.rmtree(os.path.join(dirpath, "__pycache__"), ignore_errors=True)
-        for name in sorted(filenames):
-            if not name.endswith(".py"):
-                continue
-            source = os.path.join(dirpath, name)
-            dfile = os.path.join(ddir, os.path.relpath(source, directory))
-            py_compile.compile(
-                source, cfile=source + "c", dfile=dfile, doraise=True,
-                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-            os.remove(source)
-
-
-def install_runtime(root, runtime_package, pyseccomp_wheel, compact_binary):
-    dist = os.path.join(root, DIST_PACKAGES)
-    os.makedirs(dist, exist_ok=True)
-    shutil.copytree(runtime_package, os.path.join(dist, "slruntime"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    with zipfile.ZipFile(pyseccomp_wheel) as wheel:
-        for member in sorted(wheel.namelist()):
-            if not member.endswith("/") and ".dist-info/" not in member:
-                wheel.extract(member, dist)
-    compile_sourceless(dist, "/" + DIST_PACKAGES)
-    write(root, "usr/bin/slr", SLR_LAUNCHER, 0o755)
-    if compact_binary:
-        shutil.copyfile(compact_binary, os.path.join(root, "usr/bin/slr-compact"))
-        os.chmod(os.path.join(root, "usr/bin/slr-compact"), 0o755)
+def install_slr(root, compact_binary):
+    """The compact frozen slr (runtime/compact) is the image's slr: one executable,
+    no interpreter, no Python files."""
+    target = os.path.join(root, "usr/bin/slr")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copyfile(compact_binary, target)
+    os.chmod(target, 0o755)
 
 
 def install_layout(root, files_dir):
@@ -238,6 +169,17 @@ def install_bundle(root):
     write(bundle, "config.json", json.dumps(bundle_config(), indent=2) + "\n", 0o644)
 
 
+def install_first_container(root):
+    """A start script that runs one container at boot, as a product starts its
+    application: the bundle `first` (the busybox bundle's rootfs, slr.conf's default
+    seccomp profile) prints FIRST_OUTPUT on the console, before the login prompt.
+    SlrStrategy times it from QEMU's start (boot to the first container's output)."""
+    config = bundle_config(["echo", FIRST_OUTPUT])
+    config["root"]["path"] = f"/{BUNDLE}/rootfs"
+    write(root, FIRST_BUNDLE + "/config.json", json.dumps(config, indent=2) + "\n", 0o644)
+    write(root, "etc/rcS.d/S90first-container", FIRST_CONTAINER_SCRIPT, 0o755)
+
+
 def profile_bundle(root, arch, runtime_package, report):
     """Generates the bundle's seccomp profile from the image's own binaries and names it
     in config.json (the image default slr applies), as the layer's
@@ -294,16 +236,13 @@ def bundle_config(args=("sh",)):
     }
 
 
-def check_libraries(root):
-    """Every dynamically linked ELF file must find its interpreter and each
-    DT_NEEDED library in the image's library directories."""
-    libdirs = ["lib", "usr/lib", "lib64", "usr/lib64"]
-    multiarch = [d for d in os.listdir(os.path.join(root, "usr/lib")) if d.endswith("-linux-gnu")]
-    libdirs += [f"lib/{m}" for m in multiarch] + [f"usr/lib/{m}" for m in multiarch]
+def check_libraries(root, providers=()):
+    """Every dynamically linked ELF file under root must find its interpreter and
+    each DT_NEEDED library in the library directories of root or of the
+    `providers` (the product root, for an overlay whose programs run with it)."""
     available = set()
-    for d in libdirs:
-        if os.path.isdir(os.path.join(root, d)):
-            available.update(os.listdir(os.path.join(root, d)))
+    for tree in (root, *providers):
+        available.update(_sonames(tree))
     problems = []
     for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
@@ -315,14 +254,51 @@ def check_libraries(root):
             except (elf.NotElf, OSError):
                 continue
             interp = binary.interpreter()
-            if interp and not os.path.exists(os.path.join(root, interp.lstrip("/"))):
+            if interp and not any(os.path.exists(os.path.join(tree, interp.lstrip("/")))
+                                  for tree in (root, *providers)):
                 problems.append(f"/{os.path.relpath(path, root)}: no interpreter {interp}")
             for soname in binary.needed():
                 if soname not in available:
                     problems.append(f"/{os.path.relpath(path, root)}: needs {soname}")
     if problems:
-        raise ImageError("missing libraries (add their packages to ROOTFS_PACKAGES):\n  "
+        raise ImageError("missing libraries (add their packages to the package list):\n  "
                          + "\n  ".join(sorted(problems)))
+
+
+def library_dirs(root):
+    """The directories the dynamic loader searches by default, relative to root."""
+    libdirs = ["lib", "usr/lib", "lib64", "usr/lib64"]
+    for parent in ("lib", "usr/lib"):
+        if os.path.isdir(os.path.join(root, parent)):
+            libdirs += [f"{parent}/{d}" for d in sorted(os.listdir(os.path.join(root, parent)))
+                        if d.endswith("-linux-gnu")]
+    return [d for d in libdirs if os.path.isdir(os.path.join(root, d))]
+
+
+def _sonames(root):
+    names = set()
+    for d in library_dirs(root):
+        names.update(os.listdir(os.path.join(root, d)))
+    return names
+
+
+def contents(root, threshold=CONTENTS_THRESHOLD):
+    """What the image holds: the installed size (bytes of regular files and
+    symlinks, as `du --apparent-size` counts them), the number of files, and
+    every regular file of at least `threshold` bytes, largest first."""
+    installed, files, large = 0, 0, []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            info = os.lstat(path)
+            installed += info.st_size
+            files += 1
+            if stat.S_ISREG(info.st_mode) and info.st_size >= threshold:
+                large.append(("/" + os.path.relpath(path, root), info.st_size))
+    large.sort(key=lambda entry: (-entry[1], entry[0]))
+    return {"installed_bytes": installed, "files": files,
+            "large_files": [{"path": p, "bytes": n} for p, n in large]}
 
 
 def write(root, relpath, text, mode):
@@ -334,14 +310,3 @@ def write(root, relpath, text, mode):
         f.write(text)
     os.chmod(path, mode)
 
-
-def python_of(root):
-    names = [n for n in os.listdir(os.path.join(root, "usr/lib")) if re.fullmatch(r"python3\.\d+", n)]
-    if len(names) != 1:
-        raise ImageError(f"expected one python3.X stdlib in the image, found {names}")
-    python = names[0]
-    host = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    if python != host:
-        raise ImageError(f"the image has {python} but the builder runs {host}: "
-                         f".pyc must be compiled by the target's Python version")
-    return python
