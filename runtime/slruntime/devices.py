@@ -79,7 +79,7 @@ def _number(value, origin, what):
     return value
 
 
-def rules(resource_rules, linux_devices, origin="linux.resources.devices"):
+def rules(resource_rules, linux_devices, origin="config.json: linux.resources.devices"):
     """The rules of a container, in order: its own (linux.resources.devices, dicts as
     validated by slruntime.spec), then what must stay allowed."""
     result = []
@@ -91,7 +91,7 @@ def rules(resource_rules, linux_devices, origin="linux.resources.devices"):
     result += [Rule(True, t, ma, mi, a, "the devices every container gets") for t, ma, mi, a in DEFAULT_ALLOWED]
     for i, device in enumerate(linux_devices or ()):
         if device.type in ("c", "b", "u"):  # "u" (unbuffered) is a character device; "p" needs no rule
-            path = f"linux.devices[{i}]"
+            path = f"config.json: linux.devices[{i}]"
             result.append(Rule(True, "b" if device.type == "b" else "c", _number(device.major, path, "major"),
                                _number(device.minor, path, "minor"), "rwm", path))
     return result

@@ -7,6 +7,10 @@ slr's own; on a v2 host slr runs as it is)."""
 
 import json
 import os
+import shutil
+import subprocess
+import sys
+import uuid
 
 import pytest
 from helpers import Slr, cgroup2_view, edits
@@ -212,7 +216,7 @@ def test_a_rule_cutting_a_hole_in_a_wildcard_is_refused(slr2, bundle, state_root
     result = slr2("run", "-b", bundle(["true"], edit=rules), "hole")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "slr: linux.resources.devices[2]: cannot deny b 8:0 r: the earlier wildcard rule b *:* rwm covers it "
+        "slr: config.json: linux.resources.devices[2]: cannot deny b 8:0 r: the earlier wildcard rule b *:* rwm covers it "
         "(cgroup device rules cannot cut a hole in a wildcard; list the wildcard after it)"]
     assert slr2.ids() == []
 
@@ -222,3 +226,32 @@ def test_the_verifiers_complaint_is_the_error(view):
     with pytest.raises(devices._Refused) as refused:
         devices._load(bytes.fromhex("9500000000000000"))  # exit, r0 never written
     assert refused.value.detail == "R0 !read_ok"
+
+
+ATTACH = ("import sys; sys.path.insert(0, {source!r}); from slruntime import devices; "
+          "print(devices.attach({cgroup!r}, devices.Policy(devices.rules([], []))))")
+
+
+@pytest.mark.parametrize("switch", [["unshare", "--user", "--map-root-user"],
+                                    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]],
+                         ids=["root-in-a-user-namespace", "unprivileged-user"])
+def test_without_bpf_rights_the_program_is_left_out(view, switch):
+    """As runc and crun: where bpf(2) refuses an unprivileged runtime, the container
+    goes without the program (it cannot make device nodes either: mknod of one needs
+    CAP_MKNOD in the initial user namespace)."""
+    if shutil.which(switch[0]) is None:
+        pytest.skip(f"{switch[0]} is not installed")
+    cgroup = os.path.join(view[1], f"slrtest-{uuid.uuid4().hex[:8]}")
+    os.mkdir(cgroup)
+    try:
+        source = os.path.dirname(os.path.dirname(devices.__file__))
+        result = subprocess.run([*switch, sys.executable, "-c", ATTACH.format(source=source, cgroup=cgroup)],
+                                capture_output=True, text=True, timeout=60)
+        assert (result.stdout.strip(), result.stderr) == ("False", "")
+        fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            assert devices._attached(fd) == ()
+        finally:
+            os.close(fd)
+    finally:
+        os.rmdir(cgroup)
