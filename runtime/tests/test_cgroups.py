@@ -228,7 +228,7 @@ def _alive(pid):
         return False
 
 
-@pytest.mark.parametrize("stop", ["kill --all", "delete --force"])
+@pytest.mark.parametrize("stop", ["kill --all KILL", "kill --all TERM", "delete --force"])
 def test_processes_in_child_cgroups_are_listed_killed_and_removed(tree_slr, bundle, stop):
     """Pod-style (the host's pid namespace): a process that moved itself into a child
     cgroup is the container's for ps, kill --all and delete; nothing survives."""
@@ -245,8 +245,8 @@ def test_processes_in_child_cgroups_are_listed_killed_and_removed(tree_slr, bund
         moved = int(open(moved_file).read())
         init = slr.state("c1")["pid"]
         assert set(json.loads(slr("ps", "--format", "json", "c1", check=True).stdout)) == {init, moved}
-        if stop == "kill --all":
-            slr("kill", "--all", "c1", "KILL", check=True)
+        if stop.startswith("kill"):
+            slr(*stop.split()[:2], "c1", stop.split()[2], check=True)
             _wait_for(lambda: not _alive(moved) and not _alive(init), "every process to die")
         slr("delete", "--force", "c1", check=True)
         assert not _alive(moved)

@@ -232,7 +232,7 @@ ATTACH = ("import sys; sys.path.insert(0, {source!r}); from slruntime import dev
           "print(devices.attach({cgroup!r}, devices.Policy(devices.rules([], []))))")
 
 
-@pytest.mark.parametrize("switch", [["unshare", "--user", "--map-root-user"],
+@pytest.mark.parametrize("switch", [["unshare", "-U", "-r"],
                                     ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]],
                          ids=["root-in-a-user-namespace", "unprivileged-user"])
 def test_without_bpf_rights_the_program_is_left_out(view, switch):
