@@ -74,9 +74,17 @@ def test_cpu_quota_period_shares_and_cpuset(slr, bundle):
 def test_block_io_weight_and_throttle(slr, bundle):
     device = os.stat("/").st_dev
     major, minor = os.major(device), os.minor(device)
-    weight_file = "blkio.weight" if os.path.exists(f"{CG}/blkio/blkio.weight") else "blkio.bfq.weight"
-    if not os.path.exists(f"{CG}/blkio/slr") and weight_file == "blkio.bfq.weight":
-        pytest.skip("cannot tell whether this kernel offers blkio weights")
+    # CFQ's blkio.weight is on every cgroup, BFQ's blkio.bfq.weight on all but the root:
+    # a cgroup of our own tells (another container's may or may not be there).
+    probe = f"{CG}/blkio/slrtest-{uuid.uuid4().hex[:8]}"
+    os.mkdir(probe)
+    try:
+        weight_file = next((name for name in ("blkio.weight", "blkio.bfq.weight")
+                            if os.path.exists(f"{probe}/{name}")), None)
+    finally:
+        os.rmdir(probe)
+    if weight_file is None:
+        pytest.skip("this kernel offers no blkio weights (neither CFQ nor BFQ)")
     out = script_output(slr, bundle, _read_all("blkio/blkio.throttle.read_bps_device") + f"cat {CG}/blkio/{weight_file}",
                         edit=_resources(blockIO={"weight": 300, "throttleReadBpsDevice": [
                             {"major": major, "minor": minor, "rate": 1048576}]}))
