@@ -12,7 +12,6 @@ from slruntime import files
 from slruntime.errors import SlrError
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-CGROUP2_SUPER_MAGIC = 0x63677270
 SIGKILL = 9
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer",
                   "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc")
