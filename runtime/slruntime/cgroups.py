@@ -12,7 +12,7 @@ from slruntime import files
 from slruntime.errors import SlrError
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-CGROUP2_SUPER_MAGIC = 0x63677270
+SIGKILL = 9
 V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer",
                   "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc")
 
@@ -58,26 +58,6 @@ def _v1_mounts():
                 if opt in V1_CONTROLLERS:
                     mounts.setdefault(opt, fields[4])
     return mounts
-
-
-# What every container may use whatever its device rules say (as runc): mknod of
-# any node (access still needs a rule), the standard character devices and ptys.
-DEFAULT_ALLOWED_DEVICES = (
-    ("c", -1, -1, "m"), ("b", -1, -1, "m"),
-    ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"), ("c", 1, 8, "rwm"),
-    ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"), ("c", 5, 1, "rwm"), ("c", 5, 2, "rwm"),
-    ("c", 136, -1, "rwm"),
-)
-
-
-def _device_allow_rules(devices):
-    if devices is None:
-        return []
-    rules = [{"allow": True, "type": t, "major": ma, "minor": mi, "access": a}
-             for t, ma, mi, a in DEFAULT_ALLOWED_DEVICES]
-    rules += [{"allow": True, "type": "c" if d.type == "u" else d.type, "major": d.major,
-               "minor": d.minor, "access": "rwm"} for d in devices if d.type in ("c", "b", "u")]
-    return rules
 
 
 def default_path(root, container_id):
@@ -134,7 +114,7 @@ class Cgroup:
         except CgroupError:
             if rootless and not resources:
                 return None  # unprivileged and nothing to enforce: run without a cgroup
-            group.destroy()
+            group._remove_created()
             raise
         if own_parents:
             for path in group.paths.values():
@@ -148,7 +128,7 @@ class Cgroup:
         if busy:
             # Another container's (same id under another --root, or a shared cgroupsPath):
             # joining it would let either one's delete kill the other's processes.
-            group.destroy()
+            group._remove_created()
             raise CgroupError(f"cgroup: {cgroups_path} is not empty: {len(busy)} process(es) found")
         return group
 
@@ -219,13 +199,23 @@ class Cgroup:
 
     # --- resources -------------------------------------------------------------
 
-    def apply(self, resources, devices=None):
-        """Apply linux.resources; `devices` (linux.devices, at create) are allowed on
-        top of the rules, with the defaults every container needs."""
+    def apply(self, resources):
+        """Apply linux.resources but its device rules (set_devices)."""
         if self.version == 2:
             self._apply_v2(resources)
         else:
-            self._apply_v1(resources, devices)
+            self._apply_v1(resources)
+
+    def set_devices(self, policy):
+        """Install a slruntime.devices.Policy: v1's devices controller, or on v2 an eBPF
+        program attached to the cgroup (replacing the one installed before)."""
+        if self.version == 2:
+            from slruntime import devices
+
+            devices.attach(self.paths[""], policy)
+        elif "devices" in self.paths:
+            for name, line in policy.v1_writes():
+                self._set("devices", name, line)
 
     def _set(self, controller, name, value):
         directory = self.paths.get(controller)
@@ -233,7 +223,7 @@ class Cgroup:
             raise CgroupError(f"cgroup: the {controller or 'unified'} controller is not available on this host")
         _write(os.path.join(directory, name), value)
 
-    def _apply_v1(self, res, devices):
+    def _apply_v1(self, res):
         mem = res.get("memory") or {}
         if mem.get("limit") is not None:
             self._set("memory", "memory.limit_in_bytes", mem["limit"])
@@ -278,8 +268,6 @@ class Cgroup:
             self._set("net_cls", "net_cls.classid", net["classID"])
         for prio in net.get("priorities") or []:
             self._set("net_prio", "net_prio.ifpriomap", f"{prio['name']} {prio['priority']}")
-        if "devices" in self.paths and (res.get("devices") or devices):
-            self._apply_device_rules(list(res.get("devices") or ()) + _device_allow_rules(devices))
         if res.get("unified"):
             raise CgroupError("cgroup: linux.resources.unified needs cgroup v2, this host has v1")
 
@@ -291,15 +279,6 @@ class Cgroup:
             return name
         bfq = name.replace("blkio.", "blkio.bfq.", 1)
         return bfq if os.path.exists(os.path.join(directory, bfq)) else name
-
-    def _apply_device_rules(self, rules):
-        # Order matters: the config's rules first, then what must stay allowed.
-        for rule in rules:
-            kind = rule.get("type") or "a"  # null means absent, as everywhere in the spec
-            major = "*" if rule.get("major", -1) in (None, -1) else rule["major"]
-            minor = "*" if rule.get("minor", -1) in (None, -1) else rule["minor"]
-            entry = "a" if kind == "a" and major == "*" and minor == "*" else f"{kind} {major}:{minor} {rule.get('access') or 'rwm'}"
-            self._set("devices", "devices.allow" if rule["allow"] else "devices.deny", entry)
 
     def _apply_v2(self, res):
         mem = res.get("memory") or {}
@@ -375,14 +354,23 @@ class Cgroup:
             pass
         return False
 
+    def _tops(self):
+        """The container's own directories, one per hierarchy (co-mounted v1
+        controllers share one)."""
+        return list(dict.fromkeys(self.paths.values()))
+
     def pids(self):
-        path = self.paths.get("") if self.version == 2 else (self.paths.get("pids") or self.paths.get("memory") or next(iter(self.paths.values()), None))
-        if path is None:
-            return []
-        try:
-            return [int(line) for line in files.read(os.path.join(path, "cgroup.procs")).split()]
-        except OSError:
-            return []
+        """Every process in the container's cgroup or below it: a process that can write
+        its cgroup mount may move into a child cgroup, and is still the container's."""
+        found = {}
+        for top in self._tops():  # v1: each hierarchy holds each process once, somewhere
+            for directory in _tree(top):
+                try:
+                    procs = files.read(os.path.join(directory, "cgroup.procs")).split()
+                except OSError:
+                    continue  # removed meanwhile
+                found.update(dict.fromkeys(int(pid) for pid in procs))
+        return list(found)
 
     def stats(self):
         """A runc-like subset of `events --stats` data."""
@@ -426,35 +414,116 @@ class Cgroup:
         }
 
     def kill_all(self, sig):
-        for pid in self.pids():
+        """Signal every process of the container's cgroup tree. SIGKILL goes through
+        cgroup v2's cgroup.kill (Linux 5.14+), which leaves no process a chance to fork
+        away; otherwise the tree is frozen while the signals go out, as runc does."""
+        if sig == SIGKILL and self.version == 2 and self._write_cgroup_kill():
+            return
+        pids = self.pids()
+        if not pids:
+            return
+        froze = not self.is_frozen() and self._freeze_and_wait()
+        try:
+            for pid in self.pids() if froze else pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if sig == SIGKILL and self.version == 1:
+                self._thaw_tree()  # a frozen v1 task cannot die, wherever in the tree it is
+            elif froze:
+                self.freeze(False)
+
+    def _write_cgroup_kill(self):
+        try:
+            files.write_once(os.path.join(self.paths[""], "cgroup.kill"), 1)
+            return True
+        except OSError:
+            return False  # before Linux 5.14, or not ours to write: signal each process
+
+    def _freeze_and_wait(self, timeout=1.0):
+        """Freeze the tree for a moment in which no process forks; False when this
+        cgroup has no freezer (the signals then go out as they can)."""
+        import time
+
+        if self.version == 2:
+            state_file, frozen = os.path.join(self.paths[""], "cgroup.events"), "frozen 1"
+        elif "freezer" in self.paths:
+            state_file, frozen = os.path.join(self.paths["freezer"], "freezer.state"), "FROZEN"
+        else:
+            return False
+        try:
+            self.freeze(True)
+        except CgroupError:
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
+                if frozen in _read(state_file).splitlines():
+                    break
+            except OSError:
+                break
+            time.sleep(0.001)
+        return True
+
+    def _thaw_tree(self):
+        """v1: thaw every freezer cgroup of the tree, top first (a child frozen by the
+        container itself stays frozen when only the top is thawed)."""
+        top = self.paths.get("freezer")
+        if top is None:
+            return
+        for directory in _tree(top):
+            try:
+                files.write_once(os.path.join(directory, "freezer.state"), "THAWED")
+            except OSError:
+                pass
+
+    def _remove_created(self):
+        """Undo a create that failed: what it made, deepest first (a reused directory
+        may be another container's)."""
+        for directory in sorted(self.created, key=len, reverse=True):
+            try:
+                os.rmdir(directory)
+            except OSError:
                 pass
 
     def destroy(self):
-        """Remove the directories this container created, deepest first; a shared
-        parent that still holds other containers' cgroups stays."""
-        import time
-
-        leaves = set(self.paths.values())
-        for directory in sorted(self.created, key=len, reverse=True):
-            for _ in range(1000):
-                try:
-                    os.rmdir(directory)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as exc:
-                    # A busy parent holds other containers' groups: it stays. The
-                    # container's own group is busy until its last task has gone.
-                    if exc.errno != errno.EBUSY or directory not in leaves or _has_child_groups(directory):
-                        break
-                    time.sleep(0.001)  # the last task is still exiting
+        """Remove the container's cgroup with every cgroup below it (the container may
+        have made some), deepest first, then the parents this container created that
+        no other container uses."""
+        for top in self._tops():
+            _remove_tree(top)
+        self._remove_created()  # busy parents hold other containers' cgroups: they stay
 
 
-def _has_child_groups(directory):
-    try:
-        return any(entry.is_dir() for entry in os.scandir(directory))
-    except OSError:
-        return False
+def _tree(top):
+    """`top` and every cgroup below it, parents before children."""
+    for directory, _, _ in os.walk(top):
+        yield directory
+
+
+def _remove_tree(top, timeout=5.0):
+    """rmdir the cgroups of a tree bottom-up. A cgroup whose last process has just
+    died stays busy (EBUSY) for a moment, a dying cgroup longer: retry until `timeout`."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        busy = None
+        for directory, _, _ in os.walk(top, topdown=False):
+            try:
+                os.rmdir(directory)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    return  # not ours to remove (unprivileged): left as before
+                busy = directory
+        if busy is None:
+            return
+        if time.monotonic() > deadline:
+            raise CgroupError(f"cgroup: cannot remove {busy}: it still has processes")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)

@@ -207,7 +207,16 @@ def cmd_update(root, values, args):
     cgroup = container.cgroup()
     if cgroup is None:
         raise SlrError("container has no cgroup to update")
+    device_policy = None
+    if resources.get("devices") is not None:  # the new rules replace the old ones
+        from slruntime import devices
+        from slruntime.container import saved_spec
+
+        device_policy = devices.Policy(devices.rules(resources["devices"], saved_spec(container).linux.devices,
+                                                     origin="update: devices"))
     cgroup.apply(resources)
+    if device_policy is not None:
+        cgroup.set_devices(device_policy)
     config_path = os.path.join(container.dir, CONFIG_FILE)
     config = jsonlite.load_file(config_path)
     merged = config.setdefault("linux", {}).setdefault("resources", {})

@@ -81,9 +81,10 @@ def _image_default_seccomp(spec):
 
 
 def _create(container, spec, options, rootless):
-    from slruntime import namespaces
+    from slruntime import devices, namespaces
     from slruntime.cgroups import Cgroup, default_path
 
+    device_policy = devices.Policy(devices.rules(spec.linux.resources.get("devices"), spec.linux.devices))
     jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
     if spec.linux.seccomp is not None:
         # The profile may come from elsewhere than config.json (load_for_create): exec
@@ -103,7 +104,8 @@ def _create(container, spec, options, rootless):
     if cgroup is not None:
         container.data["cgroup"] = cgroup.to_state()
         container.save()
-        cgroup.apply(lx.resources, lx.devices)
+        cgroup.apply(lx.resources)
+        cgroup.set_devices(device_policy)
     join_fds = namespaces.open_join_targets(lx.namespaces, specmod.settings_in_namespaces(spec))
     runtime_side, child_side = Channel.pair()
     init_options = {"fifo_fd": None, "console_socket": options.get("console_socket"),

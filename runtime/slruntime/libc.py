@@ -64,10 +64,14 @@ _libc = _Library("libc.so.6")
 
 # Syscalls glibc does not wrap everywhere, by machine (uname -m).
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "ioprio_set": 251, "sched_setattr": 314, "setns": 308, "seccomp": 317},
-    "aarch64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277},
-    "armv7l": {"pivot_root": 218, "ioprio_set": 314, "sched_setattr": 380, "setns": 375, "seccomp": 383},
-    "riscv64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277},
+    "x86_64": {"pivot_root": 155, "ioprio_set": 251, "sched_setattr": 314, "setns": 308, "seccomp": 317,
+               "bpf": 321},
+    "aarch64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277,
+                "bpf": 280},
+    "armv7l": {"pivot_root": 218, "ioprio_set": 314, "sched_setattr": 380, "setns": 375, "seccomp": 383,
+               "bpf": 386},
+    "riscv64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277,
+                "bpf": 280},
 }
 _SYSCALLS["armv8l"] = _SYSCALLS["armv7l"]
 # Numbers shared by every architecture (added after the syscall tables were unified).
@@ -238,6 +242,35 @@ def setrlimit(resource, soft, hard):
     importable once the process has pivoted into the container."""
     limit = _packed((soft, 8), (hard, 8))  # struct rlimit64
     _check(_libc.prlimit(0, resource, limit, None), f"setrlimit {resource}")
+
+
+def getrlimit(resource):
+    """(soft, hard) of ours, through prlimit(2) like setrlimit."""
+    old = (_UByte * 16)()  # struct rlimit64, written by the kernel
+    _check(_libc.prlimit(0, resource, None, old), f"getrlimit {resource}")
+    raw = bytes(old)
+    return int.from_bytes(raw[:8], sys.byteorder), int.from_bytes(raw[8:], sys.byteorder)
+
+
+class Buffer:
+    """Memory the kernel may read or write through a pointer in a struct: `address`
+    goes in the struct, bytes(buffer.data) is what is there now."""
+
+    def __init__(self, size_or_content):
+        if isinstance(size_or_content, int):
+            self.data = (_UByte * size_or_content)()
+        else:
+            self.data = (_UByte * len(size_or_content)).from_buffer_copy(size_or_content)
+        self.address = _ctypes.addressof(self.data)
+
+    def __bytes__(self):
+        return bytes(self.data)
+
+
+def bpf(command, attr):
+    """bpf(2) with `attr` (a Buffer holding a union bpf_attr member: the kernel may write
+    results into it); returns the system call's result (a descriptor for loads)."""
+    return _check(_syscall(_nr["bpf"], command, attr.data, _UInt(len(attr.data))), "bpf")
 
 
 SECCOMP_SET_MODE_FILTER = 1

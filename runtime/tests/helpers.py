@@ -119,3 +119,23 @@ def edits(*functions):
         for function in functions:
             function(config)
     return apply
+
+
+def cgroup2_view(slr_bin, directory):
+    """An `slr` that sees only cgroup v2, as the target does: slr_bin itself on a v2 host;
+    on a hybrid host (v2 at /sys/fs/cgroup/unified) a wrapper running it in a mount
+    namespace of its own with the v2 hierarchy mounted on /sys/fs/cgroup (the same
+    hierarchy: every call sees the same cgroups). None on a v1-only host.
+    Returns (binary, where the test sees that v2 hierarchy)."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return slr_bin, "/sys/fs/cgroup"
+    if not os.path.exists("/sys/fs/cgroup/unified/cgroup.controllers"):
+        return None, None
+    wrapper = os.path.join(directory, "slr-cgroup2")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\n"
+                "exec unshare --mount --propagation private sh -c "
+                "'mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"$0\" \"$@\"' "
+                f"'{slr_bin}' \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    return wrapper, "/sys/fs/cgroup/unified"
