@@ -12,7 +12,7 @@ import os
 import stat
 import sys
 
-from slruntime import capabilities, config, files, libc, lsm
+from slruntime import capabilities, config, files, libc, lsm, signals
 from slruntime.errors import SlrError
 
 # asm-generic ioctl numbers (x86, arm, riscv), here rather than loading termios' extension
@@ -202,6 +202,7 @@ def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_list
                       allow_setgroups, lsm_attrs=()):
     """The last steps in the container; does not return. (rlimits are set earlier, by
     the caller, so a bad limit fails `create`/`exec` rather than a started container.)"""
+    signals.reset_for_exec()  # before the filter is loaded: it may deny rt_sigaction
     apply_scheduling(proc)
     if proc.umask is not None:
         os.umask(proc.umask)
