@@ -8,7 +8,7 @@ import os
 
 from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod
 from slruntime.errors import SlrError, WrongState
-from slruntime.state import CONFIG_FILE, SECCOMP_FILE, Container, process_start_time
+from slruntime.state import CONFIG_FILE, INIT_COMM, INIT_ERROR, SECCOMP_FILE, Container, exec_outcome, process_start_time
 from slruntime.sync import Channel, run_child
 
 SIGKILL = 9
@@ -120,6 +120,9 @@ def _create(container, spec, options, rootless):
     # The init reopens the fifo through this descriptor: from a user namespace it
     # may not be allowed to walk the path to the state directory.
     init_options["fifo_fd"] = os.open(container.fifo, os.O_PATH | os.O_CLOEXEC)
+    if options.get("pool_fd") is None:  # (a pool member's process comes later, from its manager)
+        init_options["error_fd"] = os.open(os.path.join(container.dir, INIT_ERROR),
+                                           os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         child, direct = _fork_container_side(spec, runtime_side, child_side, join_fds, init_options)
     except BaseException:
@@ -127,6 +130,8 @@ def _create(container, spec, options, rootless):
         raise
     finally:
         os.close(init_options["fifo_fd"])
+        if init_options.get("error_fd") is not None:
+            os.close(init_options["error_fd"])
         child_side.close()
         for _, fd in join_fds:
             os.close(fd)
@@ -267,22 +272,59 @@ def start(container, spec=None):
     spec = spec or saved_spec(container)
     try:
         os.write(fd, b"0")
-        if spec.hooks.get("poststart"):
-            _wait_for_exec(fd)
+        _wait_for_exec(fd)
     finally:
         os.close(fd)
+    _check_init_reached_exec(container)
     mark_started(container, spec)
 
 
 def _wait_for_exec(fifo_fd):
-    """Poststart hooks run once the user's process executes (the spec's order, after
-    the init's startContainer hooks): the init holds exec.fifo open close-on-exec
-    until its execve, and a fifo's write end polls POLLERR once it has no reader."""
+    """Until the init has executed the user's process, or died trying (as runc's start
+    waits): the init holds exec.fifo open close-on-exec until its execve, and a fifo's
+    write end polls POLLERR once it has no reader. (Poststart hooks run after that, as
+    the spec orders, and a failed exec is this start's error.)"""
     import select
 
     poller = select.poll()
     poller.register(fifo_fd, 0)
     poller.poll()
+
+
+def _check_init_reached_exec(container):
+    """Raise the init's failure between `start` and the execve of the user's process as
+    this command's one-line error: the one it wrote to init.error (bad cwd, user, exec),
+    or its death, which it could not report (its own seccomp filter denied what it
+    needed): never as if it were the container's exit status."""
+    try:
+        message = files.read_regular(os.path.join(container.dir, INIT_ERROR), 65536)
+    except (OSError, ValueError):
+        message = b""
+    if message:
+        raise SlrError(message.decode(errors="replace").strip())
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:  # the fifo closes early in the exit of a dying init: wait for its zombie
+        try:
+            outcome = exec_outcome(container.pid)
+        except ProcessLookupError:
+            return  # reaped already (by the host's init, after a detached create): unknown
+        comm, status = outcome
+        if comm != INIT_COMM:
+            return  # the user's process runs (or ran)
+        if status is not None:
+            break
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.001)
+    how = "exited"
+    if status & 0x7F:
+        how = f"was killed by signal {status & 0x7F}"
+    elif status:
+        how = f"exited with status {status >> 8}"
+    raise SlrError(f"container init {how} before executing process.args: the runtime's setup failed "
+                   "(a seccomp profile that denies the system calls slr makes before execve does this)")
 
 
 def mark_started(container, spec=None):

@@ -19,6 +19,7 @@ import os
 
 from slruntime import files, hooks, libc, namespaces, process, rootfs
 from slruntime.errors import SlrError
+from slruntime.state import INIT_COMM
 from slruntime.sync import fork_and_report, run_child
 
 _SIGKILL = 9
@@ -85,6 +86,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     # Keep /proc/PID/exe, mem and fds of this interpreter out of the container's
     # reach until exec replaces it (the CVE-2019-5736 class); exec resets it.
     libc.prctl(libc.PR_SET_DUMPABLE, 0)
+    files.write_once("/proc/self/comm", INIT_COMM)  # until execve: see container.start
     proc = spec.process
     lx = spec.linux
     in_userns = lx.namespace("user") is not None
@@ -145,6 +147,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
 
     channel.send({"type": "created"})
     channel.close()
+    channel.late_error_fd = options.get("error_fd")
     if pool_fd is None:
         if os.read(fifo_fd, 1) != b"0":
             raise SlrError("exec.fifo: unexpected start signal")

@@ -60,26 +60,38 @@ def loads(text):
     pos = _skip_ws(text, 0)
     try:
         value, end = _scan_once(text, pos)
-    except StopIteration as exc:
-        line, col = _line_col(text, exc.value)
-        raise JSONError(f"expecting value at line {line} column {col}") from None
-    except RecursionError:
-        raise JSONError("nested too deeply") from None
-    except (ValueError, SystemError):
-        # _json builds most of its messages with json.decoder, which it only finds
-        # when already imported: on this rare path, let the json package explain.
-        import json
-
-        try:
-            json.loads(text)
-        except ValueError as exc:
-            raise JSONError(str(exc)) from None
-        raise
+    except (StopIteration, RecursionError, ValueError, SystemError) as exc:
+        raise _explain(text, pos, exc) from None
     end = _skip_ws(text, end)
     if end != len(text):
         line, col = _line_col(text, end)
         raise JSONError(f"extra data at line {line} column {col}")
     return value
+
+
+def _explain(text, pos, exc):
+    """The JSONError for a document the scanner refused with `exc`. _json builds most
+    of its messages with json.decoder's exception class, which it only finds when that
+    module is already imported (else it raises a bare SystemError): on this rare path,
+    import it and let the same C scanner, not the recursive json package, say again
+    what is wrong, so that the error path is as bounded as the parse."""
+    if isinstance(exc, SystemError):
+        import json.decoder  # noqa: F401
+
+        try:
+            _scan_once(text, pos)
+        except (StopIteration, RecursionError, ValueError, SystemError) as again:
+            if not isinstance(again, SystemError):
+                return _explain(text, pos, again)
+        return JSONError("malformed JSON")
+    if isinstance(exc, StopIteration):
+        line, col = _line_col(text, exc.value)
+        return JSONError(f"expecting value at line {line} column {col}")
+    if isinstance(exc, RecursionError):
+        return JSONError("nested too deeply")
+    if isinstance(exc, JSONError):
+        return exc
+    return JSONError(str(exc))
 
 
 def _skip_ws(text, pos):
@@ -151,7 +163,7 @@ MAX_DOCUMENT = 16 << 20  # configs are kilobytes; one with a big seccomp profile
 
 def read_limited(f, max_size=MAX_DOCUMENT):
     """All of binary file `f`, or ValueError past `max_size`: a document read from
-    /dev/zero (or a huge file) must not eat the host's memory."""
+    a pipe must not eat the host's memory."""
     data = f.read(max_size + 1)
     if len(data) > max_size:
         raise ValueError(f"larger than {max_size >> 20} MiB")
@@ -163,8 +175,11 @@ def load_stream(f, max_size=MAX_DOCUMENT):
 
 
 def load_file(path, max_size=MAX_DOCUMENT):
-    with open(path, "rb") as f:
-        return load_stream(f, max_size)
+    """The JSON document in regular file `path` (see files.read_regular): OSError when
+    it cannot be read, ValueError when it is no regular file, too large or malformed."""
+    from slruntime import files
+
+    return loads(files.read_regular(path, max_size))
 
 
 def write_file_atomic(path, value, indent=None, mode=0o600):

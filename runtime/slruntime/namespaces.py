@@ -28,11 +28,12 @@ def open_join_targets(namespaces, settings=None):
     for ns_type in _JOIN_ORDER:
         for i, ns in enumerate(namespaces):
             if ns.type == ns_type and ns.path:
-                try:
-                    fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
-                except OSError as exc:
+                try:  # a FIFO there would block the open forever, a device could act
+                    fd = files.open_regular(ns.path)
+                except (OSError, ValueError) as exc:
                     _close_all(opened)
-                    raise SpecError(f"linux.namespaces[{i}].path", f"{ns.path}: {exc.strerror}") from None
+                    reason = exc.strerror if isinstance(exc, OSError) else f"{exc}, not a namespace"
+                    raise SpecError(f"linux.namespaces[{i}].path", f"{ns.path}: {reason}") from None
                 opened.append((ns.type, fd))
                 if _namespace_type(fd) != CLONE_FLAGS[ns_type]:  # else setns says only "Invalid argument"
                     _close_all(opened)

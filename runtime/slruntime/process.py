@@ -14,7 +14,7 @@ import os
 import stat
 import sys
 
-from slruntime import capabilities, config, files, libc, lsm
+from slruntime import capabilities, config, files, libc, lsm, signals
 from slruntime.errors import SlrError
 
 # asm-generic ioctl numbers (x86, arm, riscv), here rather than loading termios' extension
@@ -216,6 +216,7 @@ def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups
     a pool's request) runs as the container's process. Without no_new_privs the seccomp
     filter is loaded here (that needs CAP_SYS_ADMIN, which the capabilities may drop).
     Returns the filter still to load (load_seccomp, as late as possible), or None."""
+    signals.reset_for_exec()  # before the filter is loaded: it may deny rt_sigaction
     apply_scheduling(proc)
     if proc.umask is not None:
         os.umask(proc.umask)

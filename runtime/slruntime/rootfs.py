@@ -60,34 +60,57 @@ def open_in_root(root_fd, path, flags=os.O_PATH):
 _MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
 
 
-def make_in_root(root_fd, path, directory=True, mode=0o755, _links=0):
+def make_in_root(root_fd, path, directory=True, mode=0o755):
     """Resolve `path` inside the rootfs, creating what is missing (directories, and a
     final empty file when `directory` is false); returns an O_PATH descriptor.
     A dangling symlink on the way is followed inside the rootfs and its target
-    created there, as runc does (a link to a host path lands in the rootfs)."""
+    created there, as runc does (a link to a host path lands in the rootfs).
+    A loop, not a recursion: a path may have a thousand components (runc takes them)."""
+    for _ in range(_MAX_SYMLINKS + 1):
+        try:
+            return open_in_root(root_fd, path)
+        except FileNotFoundError:
+            pass
+        # The deepest existing ancestor, and the names missing below it (deepest first).
+        missing = []
+        parent = path.rstrip("/")
+        while True:
+            parent, name = os.path.split(parent)
+            if not name or name in (".", ".."):
+                raise MountError(f"cannot create {path!r} in the rootfs")
+            missing.append(name)
+            try:
+                parent_fd = open_in_root(root_fd, parent or "/")
+                break
+            except FileNotFoundError:
+                continue
+        path = _create_below(root_fd, parent or "/", parent_fd, missing, directory, mode)
+    raise MountError(f"{path}: too many levels of symbolic links")
+
+
+def _create_below(root_fd, parent, parent_fd, missing, directory, mode):
+    """Create `missing` (deepest first) below `parent`; returns the path to resolve
+    next: the same path once all exist, or through the target of a dangling symlink."""
     try:
-        return open_in_root(root_fd, path)
-    except FileNotFoundError:
-        pass
-    parent, name = os.path.split(path.rstrip("/"))
-    if not name or name in (".", ".."):
-        raise MountError(f"cannot create {path!r} in the rootfs")
-    parent_fd = make_in_root(root_fd, parent or "/", True, _links=_links)
-    try:
-        if directory:
-            os.mkdir(name, mode, dir_fd=parent_fd)
-        else:
-            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
-                             0o644, dir_fd=parent_fd))
-    except FileExistsError:
-        target = _link_target_in_root(root_fd, parent_fd, name)
-        if target is not None:  # else a racing creator: resolve again below
-            if _links >= _MAX_SYMLINKS:
-                raise MountError(f"{path}: too many levels of symbolic links") from None
-            return make_in_root(root_fd, target, directory, mode, _links + 1)
+        while missing:
+            name = missing.pop()
+            try:
+                if directory or missing:
+                    os.mkdir(name, mode, dir_fd=parent_fd)
+                else:
+                    os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
+                                     0o644, dir_fd=parent_fd))
+            except FileExistsError:
+                target = _link_target_in_root(root_fd, parent_fd, name)
+                if target is not None:  # else a racing creator: go on through it
+                    return os.path.join(target, *reversed(missing))
+            parent = os.path.join(parent, name)
+            if missing:
+                os.close(parent_fd)
+                parent_fd = open_in_root(root_fd, parent)
     finally:
         os.close(parent_fd)
-    return open_in_root(root_fd, path)
+    return parent
 
 
 def _link_target_in_root(root_fd, parent_fd, name):

@@ -9,7 +9,7 @@ namespace "foo"`. Unknown properties are ignored, as the runtime-spec requires.
 import os
 import stat
 
-from slruntime import jsonlite
+from slruntime import files, jsonlite
 from slruntime.errors import SpecError
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -70,6 +70,11 @@ ROOTFS_PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rsl
 HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 _MAX_U64 = (1 << 64) - 1
+# The kernel's limits, checked here so that a config past them is refused naming its
+# JSON path, before anything is created (not as an error of a system call in the init).
+PATH_MAX = 4096  # bytes, with the terminating NUL
+NGROUPS_MAX = 65536  # supplementary groups setgroups(2) takes
+MAX_UMASK = 0o777
 
 
 # --- typed accessors -------------------------------------------------------------
@@ -168,8 +173,14 @@ def _env(value, path):
     return value
 
 
+def _path(value, path):
+    if len(_string(value, path).encode()) >= PATH_MAX:
+        raise SpecError(path, f"is longer than PATH_MAX ({PATH_MAX - 1} bytes)")
+    return value
+
+
 def _abs_path(value, path):
-    if not _string(value, path).startswith("/"):
+    if not _path(value, path).startswith("/"):
         raise SpecError(path, f'"{value}" is not an absolute path')
     return value
 
@@ -265,12 +276,18 @@ def _uts_name(value, path):
     return value
 
 
+def _additional_gids(value, path):
+    if len(_list(value, path)) > NGROUPS_MAX:
+        raise SpecError(path, f"has {len(value)} groups, more than NGROUPS_MAX ({NGROUPS_MAX})")
+    return _list(value, path, _id)
+
+
 def _parse_user(obj, path, proc):
     _object(obj, path)
     proc.uid = _field(obj, "uid", path, _id, required=True)
     proc.gid = _field(obj, "gid", path, _id, required=True)
-    proc.umask = _field(obj, "umask", path, _uint32)
-    proc.additional_gids = _field(obj, "additionalGids", path, lambda v, p: _list(v, p, _id), [])
+    proc.umask = _field(obj, "umask", path, lambda v, p: _int(v, p, 0, MAX_UMASK))
+    proc.additional_gids = _field(obj, "additionalGids", path, _additional_gids, [])
     if "username" in obj:
         _string(obj["username"], _join(path, "username"))
 
@@ -452,7 +469,7 @@ def _parse_mount(value, path, bundle):
     m = Mount()
     m.destination = _field(value, "destination", path, _abs_path, required=True)
     m.type = _field(value, "type", path, _string, "")
-    m.source = _field(value, "source", path, _string, "")
+    m.source = _field(value, "source", path, _path, "")
     m.options = _field(value, "options", path, _strings, [])
     m.flags = m.clear_flags = m.propagation = 0
     data = []
@@ -758,7 +775,7 @@ def _parse(config, bundle, rootless):
     spec.bundle = bundle
     spec.oci_version = _field(config, "ociVersion", "", _parse_version, required=True)
     root = _field(config, "root", "", _object, required=True)
-    root_path = _field(root, "path", "root", _nonempty_string, required=True)
+    root_path = _field(root, "path", "root", lambda v, p: _nonempty_string(_path(v, p), p), required=True)
     spec.root_path = os.path.normpath(os.path.join(bundle, root_path))
     spec.root_readonly = _field(root, "readonly", "root", _bool, False)
     spec.process = _field(config, "process", "", lambda v, p: _parse_process(v, p, rootless))
@@ -795,28 +812,16 @@ def check_rootfs(spec):
         raise SpecError("root.path", "the host's / cannot be a container's rootfs")
 
 
-def _read_config(path):
-    """config.json's bytes. Only a regular file of sane size: a FIFO would block create
-    forever (O_NONBLOCK: not even the open waits), /dev/zero would eat the host's memory."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise SpecError("", f"{path} is not a regular file")
-    with open(fd, "rb") as f:
-        try:
-            return jsonlite.read_limited(f)
-        except ValueError as exc:
-            raise SpecError("", f"{path} is {exc}") from None
-
-
 def load_bundle(bundle, rootless=False):
     """Read and validate <bundle>/config.json."""
     bundle = os.path.abspath(bundle)
     path = os.path.join(bundle, "config.json")
     try:
-        raw = _read_config(path)
+        raw = files.read_regular(path, jsonlite.MAX_DOCUMENT)
     except OSError as exc:
         raise SpecError("", f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SpecError("", f"{path} {exc}") from None
     try:
         config = jsonlite.loads(raw)
     except (jsonlite.JSONError, UnicodeDecodeError) as exc:

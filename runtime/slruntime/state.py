@@ -5,6 +5,7 @@
 <root>/<id>/seccomp.json the seccomp profile every process of the container gets, wherever
                          it came from (config.json, the image, slr.conf); absent: none
 <root>/<id>/exec.fifo    exists from create until start: the init blocks reading it
+<root>/<id>/init.error   what the init could not do once `create` returned (read by start)
 
 The status is derived, never trusted from the file alone: the init's pid is checked
 against its recorded start time (pids are reused) and zombie state, so `state` is
@@ -21,6 +22,10 @@ STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 SECCOMP_FILE = "seccomp.json"
 FIFO = "exec.fifo"
+INIT_ERROR = "init.error"
+# The container init's name until its execve (runc's is "runc:[2:INIT]"): how `start`
+# tells an init that died before exec from a container process that exited.
+INIT_COMM = b"slr:INIT"
 
 
 MAX_ID = 255  # NAME_MAX: the id names the state directory (and the default cgroup)
@@ -66,6 +71,21 @@ def process_start_time(pid):
     if fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])
+
+
+def exec_outcome(pid):
+    """(comm, exit status) of `pid` once it is dead (a zombie), or None while it runs;
+    raises ProcessLookupError once it is reaped. The exit status is waitpid's, 0 when
+    the kernel does not show it to us (fields 2 and 52 of /proc/PID/stat)."""
+    try:
+        data = files.read(f"/proc/{pid}/stat")
+    except OSError:
+        raise ProcessLookupError(pid) from None
+    comm = data[data.index(b"(") + 1:data.rindex(b")")]
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] not in (b"Z", b"X"):
+        return comm, None
+    return comm, int(fields[49]) if len(fields) > 49 else 0
 
 
 def rfc3339_now():

@@ -15,6 +15,7 @@ class Channel:
         self.read_fd = read_fd
         self.write_fd = write_fd
         self.peer = peer  # the runtime side names the child, to report its death in one line
+        self.late_error_fd = None  # the child side: where to report once the channel is closed
         self._buffer = b""
 
     @classmethod
@@ -61,10 +62,13 @@ class Channel:
 
     def fail(self, message):
         """A child's last word: on the channel while the runtime listens, else (after
-        `create` returned) on stderr, which is all a started container has."""
+        `create` returned) in late_error_fd, which `start` reports to its caller (the
+        container's stderr may be a terminal), else on stderr."""
         try:
             if self.write_fd is not None:
                 self.send({"error": message})
+            elif self.late_error_fd is not None:
+                os.write(self.late_error_fd, message.encode(errors="replace"))
             else:
                 os.write(2, f"slr: {message}\n".encode())
         except OSError:

@@ -424,7 +424,7 @@ def test_endless_process_and_resources_files_are_refused(slr, bundle, busybox_ro
     finally:
         slr("delete", "-f", "c1", check=True)
     assert [(r.returncode, r.stderr) for r in results] == [
-        (1, "slr: /dev/zero: larger than 16 MiB\n"), (1, "slr: --resources /dev/zero: larger than 16 MiB\n"),
+        (1, "slr: /dev/zero: is not a regular file\n"), (1, "slr: --resources /dev/zero: is not a regular file\n"),
         (1, f"slr: update: resources.cpu.quota: {1 << 64} is out of range [{-(1 << 63)}, {(1 << 63) - 1}]\n")]
 
 

@@ -13,7 +13,7 @@ start: it uses only os and the runtime's lean JSON.
 
 import os
 
-from slruntime import jsonlite
+from slruntime import files, jsonlite
 
 ANNOTATION = "org.slruntime.seccomp.profile"
 DEFAULT_FILE = "seccomp.profile.json"
@@ -35,14 +35,15 @@ def load(bundle_dir, annotations):
     if os.path.commonpath([bundle, path]) != bundle:
         raise ValueError(f"{ANNOTATION}: {relative} escapes the bundle directory")
     try:
-        with open(path, encoding="utf-8") as stream:
-            text = stream.read()
+        data = files.read_regular(path, jsonlite.MAX_DOCUMENT)  # not a FIFO or device of the bundle's
     except OSError as err:
         raise ValueError(f"{ANNOTATION}: cannot read {relative}: {err.strerror}") from None
+    except ValueError as err:
+        raise ValueError(f"{ANNOTATION}: {relative} {err}") from None
+    try:
+        profile = jsonlite.loads(data)
     except UnicodeDecodeError:
         raise ValueError(f"{ANNOTATION}: {relative} is not UTF-8 text") from None
-    try:
-        profile = jsonlite.loads(text)
     except ValueError as err:
         raise ValueError(f"{ANNOTATION}: {relative} is not valid JSON: {err}") from None
     if not isinstance(profile, dict) or not isinstance(profile.get("defaultAction"), str):
