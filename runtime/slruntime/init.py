@@ -86,7 +86,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     # Keep /proc/PID/exe, mem and fds of this interpreter out of the container's
     # reach until exec replaces it (the CVE-2019-5736 class); exec resets it.
     libc.prctl(libc.PR_SET_DUMPABLE, 0)
-    files.write_once("/proc/self/comm", INIT_COMM)  # until execve: see container.start
+    libc.set_name(INIT_COMM)  # until execve: see container.start
     proc = spec.process
     lx = spec.linux
     in_userns = lx.namespace("user") is not None

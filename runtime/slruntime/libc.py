@@ -118,6 +118,7 @@ MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
 PR_SET_KEEPCAPS = 8
 PR_SET_SECCOMP = 22
 PR_CAPBSET_READ = 23
@@ -190,6 +191,12 @@ def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
         ),
         "prctl",
     )
+
+
+def set_name(name):
+    """This thread's name (comm, at most 15 bytes), as /proc/PID/stat shows it. Not by
+    writing /proc/self/comm: a non-dumpable process in a user namespace may not."""
+    _check(_libc.prctl(PR_SET_NAME, bytes(name), _ULong(0), _ULong(0), _ULong(0)), "prctl")
 
 
 def close_range_cloexec(first):

@@ -178,15 +178,23 @@ def test_init_killed_by_its_own_seccomp_filter(slr, bundle, busybox_rootfs, stat
 
 
 def test_init_failure_after_create_is_starts_error(slr, bundle, busybox_rootfs, case_env):
-    """Detached create, then start: the init's failure (here: cwd is a file) is what
-    `start` reports, and the container is stopped (as runc's start)."""
+    """Detached create, then start: the init's failure at execve (a file the kernel
+    cannot run; what can fail earlier fails create) is what `start` reports, and the
+    container is stopped (as runc's start)."""
     marker, cgroups_path, env = case_env
-    b = _make_bundle(bundle, busybox_rootfs, marker, cgroups_path,
-                     lambda c, d: c["process"].__setitem__("cwd", "/etc/passwd"))
+
+    def not_a_program(c, d):
+        path = os.path.join(d, c["root"]["path"], "not-a-program")
+        with open(path, "wb") as f:
+            f.write(b"\0" * 64)
+        os.chmod(path, 0o755)
+        c["process"]["args"] = ["/not-a-program"]
+
+    b = _make_bundle(bundle, busybox_rootfs, marker, cgroups_path, not_a_program)
     slr("create", "--bundle", b, "c1", env=env, check=True)
     try:
         result = slr("start", "c1")
-        assert (result.returncode, result.stderr) == (1, "slr: process.cwd /etc/passwd: Not a directory\n")
+        assert (result.returncode, result.stderr) == (1, 'slr: exec: "/not-a-program": Exec format error\n')
         assert slr.state("c1")["status"] == "stopped"
     finally:
         slr("delete", "-f", "c1", check=True)
