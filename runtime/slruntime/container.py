@@ -28,26 +28,10 @@ def load_for_create(bundle):
 
     lsm.check(spec.process, spec.linux.mount_label)
     if spec.linux.seccomp is None:
-        _default_seccomp(spec)
+        from slruntime import seccomp_default
+
+        seccomp_default.apply(spec)
     return spec
-
-
-def _default_seccomp(spec):
-    """No profile in config.json: the image's own, the administrator's seccomp-default,
-    or both. The administrator's default is a floor that the image's profile can only
-    narrow: an annotation (which engines pass through from pods and images) must not
-    swap it for an allow-all file of the image. Both filters are loaded, and the kernel
-    applies the strictest action of the two to every call."""
-    from slruntime import config
-
-    image = _image_default_seccomp(spec)
-    admin = config.default_seccomp(config.load())
-    if image is not None and admin is not None:
-        if any(rule["action"] == "SCMP_ACT_NOTIFY" for rule in admin.get("syscalls") or ()):
-            raise SlrError("seccomp-default: a profile with SCMP_ACT_NOTIFY rules cannot be stacked under "
-                           "the image's (annotation org.slruntime.seccomp.profile): only one filter may notify")
-        spec.linux.seccomp_floor = admin
-    spec.linux.seccomp = image if image is not None else admin
 
 
 def create(root, container_id, bundle, options, spec=None):
@@ -63,21 +47,6 @@ def create(root, container_id, bundle, options, spec=None):
         destroy(container, spec)
         raise
     return container
-
-
-def _image_default_seccomp(spec):
-    """A profile carried with the image (see slruntime.profile), when asked for."""
-    if "org.slruntime.seccomp.profile" not in spec.annotations:
-        return None
-    from slruntime.profile import image_default
-
-    try:
-        profile = image_default.load(spec.bundle, spec.annotations)
-    except ValueError as exc:
-        raise SlrError(f"config.json: annotations: {exc}") from None
-    if profile is not None:
-        specmod._parse_seccomp(profile, "image default seccomp profile")
-    return profile
 
 
 def _create(container, spec, options, rootless):

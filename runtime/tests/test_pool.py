@@ -252,3 +252,40 @@ def test_pool_refuses_stdio_the_container_could_escape_through(slr, pool, tmp_pa
     finally:
         os.close(fd)
     assert not marker.exists()
+
+
+def test_a_users_own_pool_takes_any_of_its_files(slr_bin, open_tmp, busybox_rootfs):
+    """A pool of an unprivileged user (rootless: its containers have no more rights than
+    the user) serves that user with a root-owned file as stdout."""
+    import shutil
+    import subprocess
+
+    from helpers import default_config
+
+    bundle_dir = os.path.join(open_tmp, "rootless-bundle")
+    os.mkdir(bundle_dir)
+    shutil.copytree(busybox_rootfs, os.path.join(bundle_dir, "rootfs"), symlinks=True)
+    config = default_config(["true"], os.path.join(bundle_dir, "rootfs"), rootless=True)
+    config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": NOBODY, "size": 1}]
+    config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": NOBODY, "size": 1}]
+    with open(os.path.join(bundle_dir, "config.json"), "w") as f:
+        json.dump(config, f)
+    for directory, dirs, files in os.walk(bundle_dir):
+        for name in [directory] + [os.path.join(directory, n) for n in dirs + files]:
+            os.lchown(name, NOBODY, NOBODY)
+    root = os.path.join(open_tmp, "nobody-state")
+    os.mkdir(root, 0o700)
+    os.chown(root, NOBODY, NOBODY)
+    slr = ["runuser", "-u", "nobody", "--", slr_bin, "--root", root]
+    subprocess.run(slr + ["pool", "create", "-b", bundle_dir, "--size", "1", "mine"], check=True, cwd="/",
+                   stdout=subprocess.DEVNULL, timeout=60)
+    try:
+        out = os.path.join(open_tmp, "out")  # root's, as a shell redirection made by root
+        with open(out, "w") as stdout:
+            result = subprocess.run(slr + ["pool", "run", "mine", "--", "echo", "hello"], stdout=stdout,
+                                    stderr=subprocess.PIPE, text=True, timeout=60, cwd="/")
+        assert result.returncode == 0, result.stderr
+        with open(out) as f:
+            assert f.read() == "hello\n"
+    finally:
+        subprocess.run(slr + ["pool", "delete", "mine"], timeout=60, cwd="/")

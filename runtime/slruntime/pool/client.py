@@ -53,9 +53,11 @@ def start(socket_path, args, env=None, cwd=None, terminal=False, stdio=(0, 1, 2)
     try:
         try:
             wire.send(sock, request, () if terminal else stdio)
-        except BrokenPipeError:
-            pass  # a refused peer: the manager answered and closed before the request came
-        reply, fds = wire.recv(sock)
+            reply, fds = wire.recv(sock)
+        except (BrokenPipeError, ConnectionResetError):
+            # Refused: the manager answered and closed without reading the request. The
+            # kernel reports that reset before the answer queued behind it.
+            reply, fds = wire.recv(sock)
     except OSError as exc:
         sock.close()
         raise SlrError(f"pool: {exc.strerror}") from None

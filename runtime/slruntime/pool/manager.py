@@ -230,7 +230,7 @@ class PoolManager:
                 client.close()
                 return
             try:
-                peermod.check_stdio(fds, peer)
+                peermod.check_stdio(fds, peer, self.allowed)
             except peermod.Refused as exc:
                 self.log.warning(f"refusing a request of uid {peer.uid}: {exc}")
                 self._reply(client, {"error": str(exc)})
@@ -428,12 +428,15 @@ def start_daemon(root, name, bundle, size, socket_group=None):
 
     specmod.check_rootfs(specmod.load_bundle(bundle, os.geteuid() != 0))  # report config errors here
     directory = pool_dir(root, name)
-    os.makedirs(root, 0o711, exist_ok=True)
-    check_root(root)
-    _make_private_dir(os.path.dirname(directory))
-    _make_private_dir(directory)
     sock_path = socket_path(root, name)
-    listener = _listen(sock_path, socket_group)
+    try:
+        os.makedirs(root, 0o711, exist_ok=True)
+        check_root(root)
+        _make_private_dir(os.path.dirname(directory))
+        _make_private_dir(directory)
+        listener = _listen(sock_path, socket_group)
+    except OSError as exc:
+        raise SlrError(f"pool {name}: {exc.filename or sock_path}: {exc.strerror}") from None
     allowed = peermod.AllowList(os.geteuid(), socket_group)
     ready_r, ready_w = os.pipe()
     daemon = os.fork()

@@ -13,9 +13,10 @@ descriptor of /etc/passwd becomes writable for a container running as root, a
 directory or an O_PATH descriptor opens the host's tree, a pidfd or another anonymous
 inode acts on host processes. So a descriptor is accepted only when it is an anonymous
 pipe or a socket (nothing to reopen beyond their own data), or a file, device or named
-FIFO that the client owns (a root client: any), or the harmless /dev/null, /dev/zero
-and /dev/full. Directories, O_PATH descriptors and anonymous inodes are refused to
-everyone.
+FIFO that the client owns, or the harmless /dev/null, /dev/zero and /dev/full. Root
+and the pool's owner may pass any file: the container has no rights they lack (a
+pool's containers run with at most its owner's). Directories, O_PATH descriptors and
+anonymous inodes are refused to everyone.
 """
 
 import fcntl
@@ -66,15 +67,16 @@ class AllowList:
         raise Refused(f"uid {peer.uid} may not start processes in this pool")
 
 
-def check_stdio(fds, peer):
-    """Raise Refused naming the first descriptor a container must not get (see above)."""
+def check_stdio(fds, peer, allowed):
+    """Raise Refused naming the first descriptor a container must not get (see above);
+    allowed: the pool's AllowList."""
     for index, fd in enumerate(fds):
-        why = _why_not(fd, peer)
+        why = _why_not(fd, peer, allowed.owner)
         if why:
             raise Refused(f"request: {_STDIO_NAMES[index]}: {why}")
 
 
-def _why_not(fd, peer):
+def _why_not(fd, peer, owner):
     if fcntl.fcntl(fd, fcntl.F_GETFL) & _O_PATH:
         return "an O_PATH descriptor cannot be a container's stdio"
     st = os.fstat(fd)
@@ -87,7 +89,7 @@ def _why_not(fd, peer):
         return None  # anonymous: reopening it gives only the pipe itself
     if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
         return "only pipes, sockets, files and devices can be a container's stdio"
-    if peer.uid == 0 or st.st_uid == peer.uid:
+    if peer.uid in (0, owner) or st.st_uid == peer.uid:
         return None
     if stat.S_ISCHR(mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) in _HARMLESS_DEVICES:
         return None

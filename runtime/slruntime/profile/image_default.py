@@ -7,48 +7,17 @@ OCI `linux.seccomp` object) and names it in config.json:
 
 The path is relative to the bundle directory. The runtime applies that profile when
 config.json has no `linux.seccomp` of its own, on top of slr.conf's seccomp-default
-(which it can narrow, not widen: container.py). This module is imported on container
-start: it uses only os and the runtime's lean JSON.
+(which it can narrow, not widen). Reading it is runtime code, in
+slruntime.seccomp_default: this package is the host-side `slr profile`, which the
+compact binary leaves out; `install` is what the command adds.
 """
 
 import os
 
-from slruntime import files, jsonlite
+from slruntime import jsonlite
+from slruntime.seccomp_default import ANNOTATION, load_image_profile as load  # noqa: F401
 
-ANNOTATION = "org.slruntime.seccomp.profile"
 DEFAULT_FILE = "seccomp.profile.json"
-
-
-def load(bundle_dir, annotations):
-    """The linux.seccomp object the annotation names, or None without the annotation.
-
-    Raises ValueError (one line naming the problem) for a path escaping the bundle, a
-    missing or unreadable file, malformed JSON or a document that is not a seccomp object.
-    """
-    relative = (annotations or {}).get(ANNOTATION)
-    if relative is None:
-        return None
-    if not isinstance(relative, str) or not relative or relative.startswith("/"):
-        raise ValueError(f"{ANNOTATION}: must be a path relative to the bundle, got {relative!r}")
-    bundle = os.path.realpath(bundle_dir)
-    path = os.path.realpath(os.path.join(bundle, relative))
-    if os.path.commonpath([bundle, path]) != bundle:
-        raise ValueError(f"{ANNOTATION}: {relative} escapes the bundle directory")
-    try:
-        data = files.read_regular(path, jsonlite.MAX_DOCUMENT)  # not a FIFO or device of the bundle's
-    except OSError as err:
-        raise ValueError(f"{ANNOTATION}: cannot read {relative}: {err.strerror}") from None
-    except ValueError as err:
-        raise ValueError(f"{ANNOTATION}: {relative} {err}") from None
-    try:
-        profile = jsonlite.loads(data)
-    except UnicodeDecodeError:
-        raise ValueError(f"{ANNOTATION}: {relative} is not UTF-8 text") from None
-    except ValueError as err:
-        raise ValueError(f"{ANNOTATION}: {relative} is not valid JSON: {err}") from None
-    if not isinstance(profile, dict) or not isinstance(profile.get("defaultAction"), str):
-        raise ValueError(f"{ANNOTATION}: {relative} is not a linux.seccomp object (no defaultAction)")
-    return profile
 
 
 def read_config(bundle_dir):

@@ -56,3 +56,17 @@ def test_containers_run_in_the_view(view_slr, bundle, state_root):
     slr("kill", "c2", "KILL", check=True)
     slr("delete", "--force", "c2", check=True)
     assert slr.ids() == []
+
+
+def test_image_profile_applies_in_the_view(view_slr, bundle, state_root):
+    """A bundle's own seccomp profile (annotation org.slruntime.seccomp.profile, what the
+    layer's slruntime_seccomp_profile class writes): read by runtime code the binary
+    holds, not by the host-side `slr profile` package it leaves out."""
+    path = bundle(["sh", "-c", "grep '^Seccomp:' /proc/self/status; mkdir /tmp/x 2>&1; echo rc=$?"],
+                  edit=lambda c: c.setdefault("annotations", {}).update({"org.slruntime.seccomp.profile": "p.json"}))
+    with open(os.path.join(path, "p.json"), "w") as f:
+        json.dump({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]}, f)
+    result = Slr(view_slr, state_root)("run", "--bundle", path, "c3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "Seccomp:\t2" and "not supported" in result.stdout, result.stdout
