@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 import sysconfig
+import warnings
 
 import pytest
 
@@ -173,6 +174,51 @@ def test_nothing_removed_is_used(version):
                  for m, a in imports.attributes
                  if REMOVED_ATTRIBUTES.get((m, a), version) < version]
     assert not used
+
+
+@pytest.mark.parametrize("name", sorted(PARSED))
+def test_compiles_without_warnings_on_this_python(name):
+    """Compiling warns on stderr where no .pyc exists (a read-only target, the compact
+    build): invalid escape sequences are a SyntaxWarning from 3.12 on."""
+    path = dict(SOURCES)[name]
+    with open(path, "rb") as source, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile(source.read(), path, "exec")
+
+
+class _FinallyExits(ast.NodeVisitor):
+    """return/break/continue leaving a finally block (PEP 765: a SyntaxWarning from 3.14
+    on, which this interpreter may predate)."""
+
+    def __init__(self):
+        self.found = []
+
+    def visit_Try(self, node):
+        for statement in node.finalbody:
+            self._exits(statement, in_loop=False)
+        self.generic_visit(node)
+
+    visit_TryStar = visit_Try
+
+    def _exits(self, node, in_loop):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return
+        if isinstance(node, ast.Return) or (
+                isinstance(node, (ast.Break, ast.Continue)) and not in_loop):
+            self.found.append(node.lineno)
+        loop = isinstance(node, (ast.For, ast.AsyncFor, ast.While))
+        for child in ast.iter_child_nodes(node):
+            self._exits(child, in_loop or loop)
+
+
+def test_no_return_break_or_continue_out_of_finally():
+    found = []
+    for name, path in SOURCES:
+        with open(path, "rb") as source:
+            visitor = _FinallyExits()
+            visitor.visit(ast.parse(source.read(), path))
+        found += [f"{path}:{line}" for line in visitor.found]
+    assert not found
 
 
 def test_private_sha256_module_matches_hashlib():
