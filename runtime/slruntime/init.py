@@ -3,7 +3,7 @@
   runtime --fork--> stage 1: joins/creates namespaces (user first, mapped by the
                     runtime), then forks the init, reports its pid and exits
   stage 1 --fork--> init: pid 1 of a new pid namespace; builds the rootfs, runs
-                    createContainer hooks, pivots, becomes the container's process
+                    createContainer hooks, masks paths, pivots, becomes the container's process
                     (user, capabilities...), waits on exec.fifo, runs
                     startContainer hooks, execs
 
@@ -17,7 +17,7 @@ the process exits, so the runtime can clean up and report it.
 
 import os
 
-from slruntime import files, hooks, libc, namespaces, process, rootfs
+from slruntime import hooks, libc, namespaces, process, rootfs
 from slruntime.errors import SlrError
 from slruntime.state import INIT_COMM
 from slruntime.sync import fork_and_report, run_child
@@ -93,12 +93,13 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     if proc.exec_cpu_affinity:
         process.set_cpu_affinity(proc.exec_cpu_affinity[0])
     cgroup = Cgroup.from_state(go.get("cgroup"))
-    propagation = rootfs.prepare(spec, in_userns, cgroup)
+    propagation, tree = rootfs.prepare(spec, in_userns, cgroup)
 
     if hooks.has_runtime_create_hooks(spec.hooks):
         channel.send({"type": "hooks"})
     state = channel.expect("ok", "the runtime")["state"]
     hooks.run(spec.hooks, "createContainer", _seen_from_inside(state, "creating"))
+    rootfs.protect(tree, spec, in_userns)  # sysctls, masked and read-only paths
 
     # Everything the host provides must be opened or imported before pivot_root.
     pool_fd = options.get("pool_fd")
@@ -122,9 +123,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     allow_setgroups = process.setgroups_allowed()
 
     rootfs.enter(spec.root_path, options.get("no_pivot", False))
-    # Before finish: readonlyPaths usually include /proc/sys (as in runc's order).
-    _apply_sysctl(lx.sysctl)
-    rootfs.finish(spec, propagation, in_userns)
+    rootfs.finish(spec, propagation)
     if spec.hostname is not None:
         libc.sethostname(spec.hostname)
     if spec.domainname is not None:
@@ -168,11 +167,3 @@ def _seen_from_inside(state, status):
     that point (the user's program has not run yet) and the pid as the container sees
     it, as the runtime-spec asks (and runc does)."""
     return dict(state, status=status, pid=os.getpid())
-
-
-def _apply_sysctl(sysctl):
-    for key, value in sysctl.items():
-        try:
-            files.write_once("/proc/sys/" + key.replace(".", "/"), value, os.O_NOFOLLOW)
-        except OSError as exc:
-            raise SlrError(f"sysctl {key}={value}: {exc.strerror}") from None

@@ -1,16 +1,25 @@
 """The container's filesystem view: mounts, devices, pivot_root, masked and read-only paths.
 
-Runs in the container's init, inside its new mount namespace. Every mount target is
+Runs in the container's init, inside its new mount namespace, before pivot_root (only
+the read-only root and the root's propagation come after it). Every mount target is
 resolved inside the rootfs with openat2(RESOLVE_IN_ROOT), so a symlink in the image
 cannot send a mount outside it (the CVE-2021-30465 class), and the mount is made on
 the resolved /proc/self/fd/N rather than on a path that could be swapped afterwards.
+
+The kernel's filesystems (proc, sysfs, devpts, mqueue, cgroup...) and a /dev of the
+container's own are mounted only on an ordinary directory reached without any symlink
+(runc refuses a proc or sysfs destination that is not one), and every later path below
+one of them (masked and read-only paths, sysctls, devices, mounts inside /dev) is
+resolved, without symlinks, from the descriptor of that mount's root: never again by
+a name that the image, or another container sharing a writable rootfs, can swap
+between the mount and its use.
 """
 
 import errno
 import os
 import stat
 
-from slruntime import libc
+from slruntime import files, libc
 from slruntime.errors import SlrError
 
 DEFAULT_DEVICES = (
@@ -137,6 +146,123 @@ def _reopen(fd, root_fd, path):
     return open_in_root(root_fd, path)
 
 
+# --- the kernel's filesystems: resolved once, without symlinks ------------------------
+
+# Mounted only on an ordinary directory reached without a symlink, and afterwards the
+# anchor of every path below them; so is a /dev of the container's own (not a bind).
+KERNEL_FILESYSTEMS = frozenset((
+    "proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2", "securityfs", "debugfs", "tracefs",
+    "bpf", "configfs", "fusectl", "binfmt_misc", "pstore", "efivarfs", "hugetlbfs"))
+
+
+def is_special(mount):
+    return not mount.is_bind and (mount.type in KERNEL_FILESYSTEMS or _normal(mount.destination) == "/dev")
+
+
+def _normal(path):
+    return os.path.normpath("/" + path.lstrip("/"))  # no "..", no "//" (lexically, as in the root)
+
+
+class Tree:
+    """The rootfs being set up, and the special mounts made in it so far (destination ->
+    O_PATH descriptor of the mounted filesystem's root). A path below one of them is
+    walked from that descriptor; a path of a special mount or of a masked or read-only
+    path outside them is walked from the rootfs; both one component at a time, refusing
+    symlinks."""
+
+    def __init__(self, rootfs):
+        self.root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.anchors = {}
+        self.proc_fd = None  # the procfs at /proc, for sysctls
+
+    def close(self):
+        for fd in (self.root_fd, *self.anchors.values()):
+            os.close(fd)
+        self.anchors = {}
+
+    def anchored(self, path):
+        """Whether `path` (normal) is at or below a special mount made in this tree."""
+        return any(path == d or path.startswith(d.rstrip("/") + "/") for d in self.anchors)
+
+    def walk(self, path, create=None):
+        """An O_PATH descriptor of `path` (normal), every component reached without
+        following a symlink (ELOOP names the first one met). create: None (it must exist),
+        "dir" or "file": what to make at the end when it is missing (directories on the way)."""
+        base = max((d for d in self.anchors if path == d or path.startswith(d.rstrip("/") + "/")),
+                   key=len, default="/")
+        fd = os.dup(self.anchors.get(base, self.root_fd))
+        walked = base.rstrip("/")
+        try:
+            names = [n for n in path[len(base):].split("/") if n]
+            for i, name in enumerate(names):
+                walked += "/" + name
+                last = i == len(names) - 1
+                step = _open_component(fd, name, walked, (create if last else "dir") if create else None, last)
+                os.close(fd)
+                fd = step
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def reopen_mounted(self, path, covered_fd):
+        """The root of the mount just made on `covered_fd` (the directory or file at
+        `path`, which it covers): reached again from the parent, and checked to be on
+        another mount than the covered one, so a swap of `path` in between is an error
+        rather than a mount applied elsewhere (OSError, as the mount's own errors)."""
+        parent, name = os.path.split(path)
+        parent_fd = self.walk(parent)
+        try:
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+        finally:
+            os.close(parent_fd)
+        if _mount_id(fd) == _mount_id(covered_fd):
+            os.close(fd)
+            raise OSError(errno.ESTALE, f"{path} was replaced while it was being mounted on")
+        return fd
+
+    def add_anchor(self, path, fd, fs_type):
+        old = self.anchors.pop(path, None)
+        if old is not None:
+            os.close(old)
+        self.anchors[path] = fd
+        if path == "/proc":
+            self.proc_fd = fd if fs_type == "proc" else None
+
+
+def _open_component(dir_fd, name, walked, create, last):
+    flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except FileNotFoundError:
+        if create is None:
+            raise
+        try:
+            if create == "dir":
+                os.mkdir(name, 0o755, dir_fd=dir_fd)
+            else:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 0o644, dir_fd=dir_fd))
+        except FileExistsError:
+            pass  # made by someone else meanwhile: checked below like anything found
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISLNK(mode) or (not last and not stat.S_ISDIR(mode)):
+        os.close(fd)
+        if stat.S_ISLNK(mode):
+            raise OSError(errno.ELOOP, f"{walked} is a symbolic link")
+        raise OSError(errno.ENOTDIR, f"{walked} is not a directory")
+    return fd
+
+
+def _mount_id(fd):
+    """The id of the mount `fd` is on, from the runtime's (host's) /proc."""
+    for line in files.read(f"/proc/self/fdinfo/{fd}").splitlines():
+        if line.startswith(b"mnt_id:"):
+            return int(line.split()[1])
+    raise MountError("/proc/self/fdinfo has no mnt_id: kernel too old")
+
+
 # --- mounts -----------------------------------------------------------------------------
 
 def _locked_flags(path):
@@ -151,10 +277,13 @@ def _bind_remount(target, flags, source_flags=0):
     libc.mount(None, target, None, libc.MS_REMOUNT | libc.MS_BIND | flags | source_flags)
 
 
-def mount_one(root_fd, mount, in_userns, cgroup):
-    dest = mount.destination
+def mount_one(tree, mount, in_userns, cgroup):
+    dest = _normal(mount.destination)
     if mount.type == "cgroup":
-        _mount_cgroup(root_fd, mount, cgroup)
+        _mount_cgroup(tree, mount, dest, cgroup)
+        return
+    if is_special(mount):
+        _mount_special(tree, mount, dest, in_userns)
         return
     is_bind = mount.is_bind
     source_is_dir = True
@@ -163,10 +292,21 @@ def mount_one(root_fd, mount, in_userns, cgroup):
             source_is_dir = stat.S_ISDIR(os.stat(mount.source).st_mode)
         except OSError as exc:
             _fail(f"mount {dest}: source {mount.source}", exc)
+    anchored = tree.anchored(dest)  # below a special mount: walked from it, without symlinks
     try:
-        target_fd = make_in_root(root_fd, dest, directory=source_is_dir)
+        if anchored:
+            target_fd = tree.walk(dest, create="dir" if source_is_dir else "file")
+        else:
+            target_fd = make_in_root(tree.root_fd, dest, directory=source_is_dir)
     except OSError as exc:
         _fail(f"mount {dest}: cannot resolve the target in the rootfs", exc)
+
+    def reopen(covered_fd):  # the new mount's root, to apply what concerns it
+        try:
+            return tree.reopen_mounted(dest, covered_fd) if anchored else open_in_root(tree.root_fd, dest)
+        finally:
+            os.close(covered_fd)
+
     target = _fd_path(target_fd)
     try:
         flags = mount.flags & ~(libc.MS_REMOUNT)
@@ -174,30 +314,17 @@ def mount_one(root_fd, mount, in_userns, cgroup):
             libc.mount(mount.source, target, None, flags & (libc.MS_BIND | libc.MS_REC))
             extra = flags & ~(libc.MS_BIND | libc.MS_REC)
             if extra or mount.propagation:  # they apply to the new mount: open it
-                target_fd = _reopen(target_fd, root_fd, dest)
+                target_fd = reopen(target_fd)
                 target = _fd_path(target_fd)
             if extra:
                 # A user namespace may not clear the source's nosuid/nodev/noexec/ro: keep them.
                 locked = _locked_flags(target) if in_userns else 0
                 _bind_remount(target, extra | (flags & libc.MS_REC), locked)
         else:
-            source = mount.source or mount.type
-            try:
-                libc.mount(source, target, mount.type, flags, mount.data or None)
-            except PermissionError:
-                if mount.type not in ("sysfs", "mqueue") or not in_userns:
-                    raise
-                # A user namespace without its own network (sysfs) or ipc (mqueue)
-                # namespace may not mount them; show the host's read-only, as runc does.
-                host = "/sys" if mount.type == "sysfs" else "/dev/mqueue"
-                libc.mount(host, target, None, libc.MS_BIND | libc.MS_REC)
-                target_fd = _reopen(target_fd, root_fd, dest)
+            libc.mount(mount.source or mount.type, target, mount.type, flags, mount.data or None)
+            if mount.propagation:  # it applies to the new mount: open it
+                target_fd = reopen(target_fd)
                 target = _fd_path(target_fd)
-                _bind_remount(target, libc.MS_RDONLY | (flags & ~libc.MS_RDONLY), _locked_flags(target))
-            else:
-                if mount.propagation:  # it applies to the new mount: open it
-                    target_fd = _reopen(target_fd, root_fd, dest)
-                    target = _fd_path(target_fd)
         if mount.propagation:
             libc.mount(None, target, None, mount.propagation)
     except OSError as exc:
@@ -206,18 +333,63 @@ def mount_one(root_fd, mount, in_userns, cgroup):
         os.close(target_fd)
 
 
-def _mount_cgroup(root_fd, mount, cgroup):
-    target_fd = make_in_root(root_fd, mount.destination)
-    target = _fd_path(target_fd)
+def _special_target(tree, mount, dest):
+    """The directory a kernel filesystem (or /dev) is mounted on: made if missing,
+    refused unless every component is an ordinary directory (no symlink), as runc
+    refuses for proc and sysfs."""
+    try:
+        fd = tree.walk(dest, create="dir")
+    except OSError as exc:
+        _fail(f"mount {mount.type} on {dest}", exc)
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MountError(f"mount {mount.type} on {dest}: {dest} is not a directory")
+    return fd
+
+
+def _mount_special(tree, mount, dest, in_userns):
+    target_fd = _special_target(tree, mount, dest)
+    flags = mount.flags & ~(libc.MS_REMOUNT)
+    root_fd = None
+    try:
+        host_copy = False
+        try:
+            libc.mount(mount.source or mount.type, _fd_path(target_fd), mount.type, flags, mount.data or None)
+        except PermissionError:
+            if mount.type not in ("sysfs", "mqueue") or not in_userns:
+                raise
+            # A user namespace without its own network (sysfs) or ipc (mqueue)
+            # namespace may not mount them; show the host's read-only, as runc does.
+            libc.mount("/sys" if mount.type == "sysfs" else "/dev/mqueue", _fd_path(target_fd), None,
+                       libc.MS_BIND | libc.MS_REC)
+            host_copy = True
+        root_fd = tree.reopen_mounted(dest, target_fd)
+        root = _fd_path(root_fd)
+        if host_copy:
+            _bind_remount(root, libc.MS_RDONLY | (flags & ~libc.MS_RDONLY), _locked_flags(root))
+        if mount.propagation:
+            libc.mount(None, root, None, mount.propagation)
+    except OSError as exc:
+        if root_fd is not None:
+            os.close(root_fd)
+        _fail(f"mount {mount.source or mount.type} on {dest}", exc)
+    finally:
+        os.close(target_fd)
+    tree.add_anchor(dest, root_fd, mount.type)
+
+
+def _mount_cgroup(tree, mount, dest, cgroup):
+    covered_fd = _special_target(tree, mount, dest)
+    target_fd = None
     try:
         ro = mount.flags & libc.MS_RDONLY
         if cgroup is None or cgroup.version == 2:
-            libc.mount("cgroup2", target, "cgroup2", mount.flags)
+            libc.mount("cgroup2", _fd_path(covered_fd), "cgroup2", mount.flags)
+            target_fd = tree.reopen_mounted(dest, covered_fd)
             return
         # cgroup v1: a tmpfs with the container's own group of each controller in it.
-        libc.mount("tmpfs", target, "tmpfs", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "mode=755")
-        os.close(target_fd)  # it still points below the new tmpfs
-        target_fd = open_in_root(root_fd, mount.destination)
+        libc.mount("tmpfs", _fd_path(covered_fd), "tmpfs", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "mode=755")
+        target_fd = tree.reopen_mounted(dest, covered_fd)
         target = _fd_path(target_fd)
         for controller, path in sorted(cgroup.paths.items()):
             os.mkdir(controller, 0o755, dir_fd=target_fd)  # in the new, empty tmpfs: nothing to resolve
@@ -231,14 +403,19 @@ def _mount_cgroup(root_fd, mount, cgroup):
         if ro:
             _bind_remount(target, libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC)
     except OSError as exc:
-        _fail(f"mount cgroup on {mount.destination}", exc)
+        if target_fd is not None:
+            os.close(target_fd)
+            target_fd = None
+        _fail(f"mount cgroup on {dest}", exc)
     finally:
-        os.close(target_fd)
+        os.close(covered_fd)
+        if target_fd is not None:
+            tree.add_anchor(dest, target_fd, "cgroup")
 
 
 # --- devices ------------------------------------------------------------------------------
 
-def create_devices(root_fd, devices, in_userns, with_defaults):
+def create_devices(tree, devices, in_userns, with_defaults):
     """The default devices (when /dev is the container's own) plus linux.devices; in a
     user namespace mknod is not allowed, so the host's nodes are bind-mounted instead."""
     wanted = [(p, "c", ma, mi, mode, 0, 0) for p, ma, mi, mode in DEFAULT_DEVICES] if with_defaults else []
@@ -250,8 +427,8 @@ def create_devices(root_fd, devices, in_userns, with_defaults):
             parent, name = os.path.split(path)
             parent_fd = parent_fds.get(parent)
             try:
-                if parent_fd is None:
-                    parent_fd = parent_fds[parent] = make_in_root(root_fd, parent)
+                if parent_fd is None:  # the /dev mount's own, or the image's reached without symlinks
+                    parent_fd = parent_fds[parent] = tree.walk(_normal(parent), create="dir")
                 if in_userns and kind != "p":
                     _bind_host_device(parent_fd, name, path)
                     continue
@@ -286,8 +463,8 @@ def _bind_host_device(parent_fd, name, path):
         os.close(node_fd)
 
 
-def create_dev_symlinks(root_fd):
-    dev_fd = open_in_root(root_fd, "/dev", os.O_RDONLY | os.O_DIRECTORY)
+def create_dev_symlinks(tree):
+    dev_fd = tree.walk("/dev")
     try:
         for target, link in DEV_SYMLINKS:
             name = os.path.basename(link)
@@ -313,7 +490,8 @@ def create_dev_symlinks(root_fd):
 # --- the whole sequence -----------------------------------------------------------------
 
 def prepare(spec, in_userns, cgroup):
-    """Before pivot_root: propagation, the rootfs bind, mounts and devices."""
+    """Before pivot_root: propagation, the rootfs bind, mounts and devices. Returns the
+    propagation for `finish` and the Tree, which `protect` uses and closes."""
     lx = spec.linux
     rootfs = spec.root_path
     propagation = _PROPAGATION[lx.rootfs_propagation] if lx.rootfs_propagation else libc.MS_SLAVE | libc.MS_REC
@@ -323,22 +501,63 @@ def prepare(spec, in_userns, cgroup):
         libc.mount(rootfs, rootfs, None, libc.MS_BIND | libc.MS_REC)
     except OSError as exc:
         _fail(f"rootfs {rootfs}", exc)
-    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    tree = Tree(rootfs)
     try:
         for mount in spec.mounts:
-            mount_one(root_fd, mount, in_userns, cgroup)
+            mount_one(tree, mount, in_userns, cgroup)
         # A /dev of the container's own (tmpfs) gets the default devices and links.
         # A bind-mounted /dev is someone else's directory (often the host's): leave
         # it alone entirely, as runc does. Without a /dev mount, the image's own /dev
         # only gets linux.devices.
-        dev_mounts = [m for m in spec.mounts if m.destination.rstrip("/") == "/dev"]
+        dev_mounts = [m for m in spec.mounts if _normal(m.destination) == "/dev"]
         if not any(m.is_bind for m in dev_mounts):
-            create_devices(root_fd, lx.devices, in_userns, with_defaults=bool(dev_mounts))
+            create_devices(tree, lx.devices, in_userns, with_defaults=bool(dev_mounts))
             if dev_mounts:
-                create_dev_symlinks(root_fd)
+                create_dev_symlinks(tree)
+    except BaseException:
+        tree.close()
+        raise
+    return propagation, tree
+
+
+def protect(tree, spec, in_userns):
+    """Still before pivot_root, after the createContainer hooks: sysctls, masked paths,
+    read-only paths, each resolved once, from the special mount holding it (see Tree),
+    and mounted through the runtime's own /proc/self/fd. A path that is missing is
+    skipped (as runc does); one that is there but cannot be reached without a symlink,
+    or cannot be covered, fails create. Closes the tree."""
+    lx = spec.linux
+    try:
+        # Before the read-only paths: they usually include /proc/sys (as in runc's order).
+        _write_sysctls(tree, lx.sysctl)
+        null = _NullDevice(tree)
+        try:
+            for path in lx.masked_paths:
+                _mask(tree, _normal(path), null)
+        finally:
+            null.close()
+        for path in lx.readonly_paths:
+            _make_readonly(tree, _normal(path), in_userns)
     finally:
-        os.close(root_fd)
-    return propagation
+        tree.close()
+
+
+def _write_sysctls(tree, sysctl):
+    """Through the container's procfs at /proc, or without one the runtime's: either
+    shows the calling process's namespaces, never the image's files."""
+    for key, value in sysctl.items():
+        relative = "sys/" + key.replace(".", "/")
+        try:
+            if tree.proc_fd is not None:
+                fd = libc.openat2(tree.proc_fd, relative, os.O_WRONLY, libc.RESOLVE_BENEATH | libc.RESOLVE_NO_SYMLINKS)
+            else:
+                fd = libc.openat2(libc.AT_FDCWD, "/proc/" + relative, os.O_WRONLY, libc.RESOLVE_NO_SYMLINKS)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SlrError(f"sysctl {key}={value}: {os.strerror(exc.errno)}") from None
 
 
 def enter(rootfs, no_pivot):
@@ -367,22 +586,11 @@ def enter(rootfs, no_pivot):
         _fail("pivot_root" if not no_pivot else "chroot", exc)
 
 
-def finish(spec, propagation, in_userns):
-    """After pivot_root: masked paths, read-only paths, read-only root, propagation."""
-    lx = spec.linux
-    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    null = _NullDevice(root_fd)
-    try:
-        for path in lx.masked_paths:
-            _mask(root_fd, path, null)
-        for path in lx.readonly_paths:
-            _make_readonly(root_fd, path, in_userns)
-    finally:
-        null.close()
-        os.close(root_fd)
+def finish(spec, propagation):
+    """After pivot_root: the read-only root and the root's propagation."""
     try:
         if spec.root_readonly:
-            _bind_remount("/", libc.MS_RDONLY, _locked_flags("/") if in_userns else 0)
+            _bind_remount("/", libc.MS_RDONLY, _locked_flags("/") if spec.linux.namespace("user") is not None else 0)
         if propagation & (libc.MS_SHARED | libc.MS_UNBINDABLE):
             libc.mount(None, "/", None, propagation)
     except OSError as exc:
@@ -397,14 +605,14 @@ class _NullDevice:
     on the way, it must be the null device itself, and the mount is made from the
     descriptor that was checked."""
 
-    def __init__(self, root_fd):
-        self.root_fd = root_fd
+    def __init__(self, tree):
+        self.tree = tree
         self.fd = None
 
     def source(self):
         if self.fd is None:
             try:
-                fd = libc.openat2(self.root_fd, "dev/null", os.O_PATH, libc.RESOLVE_IN_ROOT | libc.RESOLVE_NO_SYMLINKS)
+                fd = self.tree.walk("/dev/null")
             except OSError as exc:
                 if exc.errno != errno.ELOOP:  # a symlink: refused below
                     _fail("masked paths: /dev/null in the container", exc)
@@ -422,9 +630,9 @@ class _NullDevice:
             os.close(self.fd)
 
 
-def _mask(root_fd, path, null):
+def _mask(tree, path, null):
     try:
-        fd = open_in_root(root_fd, path)
+        fd = tree.walk(path)
     except FileNotFoundError:
         return
     except OSError as exc:
@@ -441,21 +649,25 @@ def _mask(root_fd, path, null):
         os.close(fd)
 
 
-def _make_readonly(root_fd, path, in_userns):
+def _make_readonly(tree, path, in_userns):
     try:
-        fd = open_in_root(root_fd, path)
+        fd = tree.walk(path)
     except FileNotFoundError:
         return
     except OSError as exc:
         _fail(f"readonly path {path}", exc)
     try:
-        target = _fd_path(fd)
-        libc.mount(target, target, None, libc.MS_BIND | libc.MS_REC)
-        fd = _reopen(fd, root_fd, path)
+        libc.mount(_fd_path(fd), _fd_path(fd), None, libc.MS_BIND | libc.MS_REC)
+        covered_fd, fd = fd, None
+        try:
+            fd = tree.reopen_mounted(path, covered_fd)
+        finally:
+            os.close(covered_fd)
         target = _fd_path(fd)
         _bind_remount(target, libc.MS_RDONLY | libc.MS_REC | libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC,
                       _locked_flags(target) if in_userns else 0)
     except OSError as exc:
         _fail(f"readonly path {path}", exc)
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)

@@ -12,12 +12,19 @@ against slr, found by an adversarial audit; each was a real escape or leak befor
 - a state root another user can write in (their own /tmp/slr-UID)
 - a symlink planted at the pid file's predictable temporary name
 - `exec` flags for groups and confinement, accepted and ignored
+- an image whose /proc (or /sys, /dev...) is a symlink: procfs was mounted where it
+  pointed, while masked and read-only paths were resolved again after pivot_root (and
+  skipped when missing); two containers sharing a writable rootfs could race the link
+  into an unmasked, writable /proc/sys/kernel/core_pattern
 """
 
+import itertools
 import json
 import os
 import stat
 import subprocess
+import threading
+import time
 
 import pytest
 from helpers import Slr
@@ -296,3 +303,145 @@ def test_exec_flags_for_groups_and_profiles_are_applied_or_refused(slr, bundle):
 
     if not lsm.apparmor_enabled():
         assert "AppArmor is not enabled on this host" in profile.stderr
+
+
+# --- special mounts and masked paths: resolved once, without symlinks ----------------------
+
+def _host_mounts_in(directory):
+    """Mount points of the host under `directory` (other work may mount elsewhere meanwhile)."""
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(directory)]
+
+
+def _own_dev_removed(config):
+    """No /dev tmpfs: /dev/pts, /dev/shm and /dev/mqueue are then the image's directories."""
+    _without_mounts(config, "/dev")
+    config["mounts"] += [m for m in _default_dev_submounts()]
+    config["linux"]["maskedPaths"] = []
+
+
+def _default_dev_submounts():
+    from helpers import default_config
+
+    return [m for m in default_config(["true"], "/")["mounts"] if m["destination"].startswith("/dev/")]
+
+
+def _symlink_at(path, target):
+    def edit(config):
+        full = os.path.join(config["root"]["path"], path.lstrip("/"))
+        if os.path.isdir(full):
+            os.rename(full, full + ".real")
+        os.makedirs(os.path.join(config["root"]["path"], target.lstrip("/")), exist_ok=True)
+        os.symlink(target, full)
+    return edit
+
+
+SYMLINKED_DESTINATIONS = {  # what the image does -> the one line create prints
+    "proc": (_symlink_at("/proc", "/fakeproc"), "mount proc on /proc: /proc is a symbolic link"),
+    "sysfs": (_symlink_at("/sys", "/fakesys"), "mount sysfs on /sys: /sys is a symbolic link"),
+    "dev-tmpfs": (_symlink_at("/dev", "/fakedev"), "mount tmpfs on /dev: /dev is a symbolic link"),
+    "devpts-below-a-link": (lambda c: (_own_dev_removed(c), _symlink_at("/dev", "/fakedev")(c)),
+                            "mount devpts on /dev/pts: /dev is a symbolic link"),
+    "mqueue": (lambda c: (_own_dev_removed(c), os.makedirs(os.path.join(c["root"]["path"], "dev", "pts")),
+                          os.makedirs(os.path.join(c["root"]["path"], "dev", "shm")),
+                          _symlink_at("/dev/mqueue", "/fakemq")(c)),
+               "mount mqueue on /dev/mqueue: /dev/mqueue is a symbolic link"),
+    "proc-a-file": (lambda c: (os.rmdir(os.path.join(c["root"]["path"], "proc")),
+                               open(os.path.join(c["root"]["path"], "proc"), "w").close()),
+                    "mount proc on /proc: /proc is not a directory"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SYMLINKED_DESTINATIONS))
+def test_kernel_filesystems_are_mounted_only_on_ordinary_directories(slr, bundle, state_root, case):
+    """procfs went where an image's /proc symlink pointed (and so did sysfs, devpts,
+    mqueue, a /dev tmpfs), while the masks were applied to whatever /proc was after
+    pivot_root. runc refuses a proc or sysfs destination that is not a directory."""
+    edit, message = SYMLINKED_DESTINATIONS[case]
+    b = bundle(["sh", "-c", "cat /proc/self/mountinfo"], edit=edit)
+    result = slr("run", "-b", b, "c1")
+    assert (result.returncode, result.stderr) == (1, f"slr: {message}\n"), result.stdout
+    assert _state_root_is_empty(state_root) and _host_mounts_in(b) == []
+
+
+@pytest.mark.parametrize("kind", ["maskedPaths", "readonlyPaths"])
+def test_masked_and_readonly_paths_never_follow_a_symlink(slr, bundle, state_root, kind):
+    """A masked (or read-only) path that is a symlink in the image covered its target."""
+    def linked(config):
+        config["root"]["readonly"] = False
+        os.symlink("/etc/passwd", os.path.join(config["root"]["path"], "etc", "secret"))
+        config["linux"][kind].append("/etc/secret")
+
+    result = slr("run", "-b", bundle(["cat", "/etc/passwd"], edit=linked), "c1")
+    what = "masked path" if kind == "maskedPaths" else "readonly path"
+    assert (result.returncode, result.stderr) == (1, f"slr: {what} /etc/secret: /etc/secret is a symbolic link\n")
+    assert _state_root_is_empty(state_root)
+
+
+def _mounts_by_point(mountinfo):
+    mounts = {}
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        mounts.setdefault(fields[4], []).append((fields[5].split(","), fields[sep + 1], fields[3]))
+    return mounts
+
+
+def test_racing_proc_symlink_never_leaves_proc_unmasked(slr, bundle, state_root):
+    """Containers sharing a writable rootfs: one of them swaps /proc between the real
+    directory and a symlink to a directory of fake files while another is created.
+    Each create must fail cleanly or give its container procfs only with every mask and
+    read-only path on it. (Read from the host: a rename by the other container later
+    moves that procfs, with its masks, to another name in this one.)"""
+    def fake_proc(config):
+        root = config["root"]["path"]
+        os.makedirs(os.path.join(root, "fakeproc", "sys", "kernel"))
+        for name in ("kcore", "keys", "timer_list", "sysrq-trigger"):
+            open(os.path.join(root, "fakeproc", name), "w").close()
+        # Descriptors reached through the fake /proc are the real procfs's, moved aside.
+        os.symlink("/proc.real/self", os.path.join(root, "fakeproc", "self"))
+        config["root"]["readonly"] = False
+
+    b = bundle(["sleep", "1000"], edit=fake_proc)
+    root = os.path.join(b, "rootfs")
+    proc, real = os.path.join(root, "proc"), os.path.join(root, "proc.real")
+    stop = threading.Event()
+
+    def racer():  # what a container with this rootfs can do to it: swap, hold, swap back, hold
+        holds = itertools.cycle([0.0005, 0.002, 0.001, 0.004, 0.003])
+        while not stop.is_set():
+            for step in (lambda: os.rename(proc, real), lambda: os.symlink("/fakeproc", proc), lambda: next(holds),
+                         lambda: os.unlink(proc), lambda: os.rename(real, proc), lambda: next(holds)):
+                try:
+                    hold = step()
+                except OSError:
+                    continue
+                if hold:
+                    time.sleep(hold)
+
+    thread = threading.Thread(target=racer)
+    thread.start()
+    refused, created = [], []
+    try:
+        for i in range(16):
+            result = slr("create", "-b", b, f"r{i}")
+            if result.returncode != 0:
+                refused.append(result.stderr)
+                continue
+            with open(f"/proc/{slr.state(f'r{i}')['pid']}/mountinfo") as f:
+                created.append(f.read())
+            slr("delete", "-f", f"r{i}", check=True)
+    finally:
+        stop.set()
+        thread.join()
+    for stderr in refused:  # one line, about the proc mount (or what was mounted on it)
+        assert stderr.startswith(("slr: mount proc on /proc: ", "slr: masked path /proc/", "slr: readonly path /proc/")) \
+            and stderr.count("\n") == 1, stderr
+    for mountinfo in created:
+        mounts = _mounts_by_point(mountinfo)
+        # (None at all when the other container replaced the directory it was mounted on:
+        # the kernel then detaches the procfs with its masks, and /proc shows plain files.)
+        for point in [point for point, ms in mounts.items() if ("proc", "/") in [(fs, r) for _, fs, r in ms]]:
+            assert f"{point}/keys" in mounts and f"{point}/timer_list" in mounts, mountinfo
+            assert "ro" in mounts[f"{point}/sys"][-1][0], mountinfo
+    assert _state_root_is_empty(state_root) and _host_mounts_in(b) == []
