@@ -70,17 +70,25 @@ def bundle_view(config, bundle_dir, host_root="/"):
             return host.resolve(path)
         return relative_to.resolve(os.path.join(bundle_inside, path))
 
-    root = (config.get("root") or {}).get("path", "rootfs")
+    root = config.get("root", {})
+    if not isinstance(root, dict):
+        raise RootfsError("root: must be an object")
+    root = root.get("path", "rootfs")
     if not isinstance(root, str) or not root:
         raise RootfsError("root.path: must be a non-empty string")
     rootfs = image_path(root)
     if rootfs is None or not os.path.isdir(rootfs):
         raise RootfsError(f"root.path {root} is not a directory under {host.root}")
+    entries = config.get("mounts") or []
+    if not isinstance(entries, list):
+        raise RootfsError("mounts: must be an array")
     mounts = []
-    for entry in config.get("mounts") or []:
+    for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("destination"), str):
             continue
         options = entry.get("options") or []
+        if not isinstance(options, list):
+            raise RootfsError(f"mounts[{index}].options: must be an array")
         if entry.get("type") != "bind" and "bind" not in options and "rbind" not in options:
             mounts.append(Mount(entry["destination"], None))
             continue

@@ -95,7 +95,8 @@ mutation = st.one_of(
     st.tuples(st.just("ld.so.conf"), st.lists(st.one_of(st.sampled_from(
         ["include /etc/ld.so.conf", "include ld.so.conf.d/*.conf", "/lib", "/..", "include /dev/*",
          "include /etc/ld.so.conf.d/../../etc/ld.so.conf", "/lib/../../../../"]), st.text(max_size=30)), max_size=5)),
-    st.tuples(st.just("config"), st.sampled_from(["root.path", "bind source", "args", "env", "mounts", "raw"]),
+    st.tuples(st.just("config"), st.sampled_from(["root.path", "bind source", "args", "env", "mounts", "raw", "root",
+                                                      "process", "options", "annotations"]),
               st.one_of(paths.map(lambda b: b.decode(errors="surrogateescape")), st.integers(), st.none(),
                         st.lists(st.text(max_size=10), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(),
                                                                                      max_size=2))),
@@ -243,6 +244,7 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
         if field == "root.path":
             config["root"]["path"] = value
         elif field == "bind source":
+            config["mounts"] = config["mounts"] if isinstance(config["mounts"], list) else []
             config["mounts"].append({"destination": "/mnt", "type": "bind", "source": value, "options": ["rbind"]})
         elif field == "args":
             config["process"]["args"] = value if isinstance(value, list) else [value]
@@ -250,6 +252,11 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
             config["process"]["env"] = value if isinstance(value, list) else [value]
         elif field == "mounts":
             config["mounts"] = value
+        elif field in ("root", "process", "annotations"):
+            config[field] = value
+        elif field == "options":
+            config["mounts"] = config["mounts"] if isinstance(config["mounts"], list) else []
+            config["mounts"].append({"destination": "/lib", "type": "bind", "source": "/lib", "options": value})
         else:
             config["raw"] = value
     elif kind == "python" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
@@ -338,6 +345,7 @@ def _fingerprint(directory):
 @example(mutations=[("section header", "dynamic", 5, "entsize", 0)], command="rootfs entry")
 @example(mutations=[("header", "static", "shnum", 0)], command="rootfs entry")
 @example(mutations=[("name", b"st\xe9\ntic")], command="rootfs")
+@example(mutations=[("config", "mounts", 1)], command="bundle")        # campaign 1: TypeError
 def test_profile_of_a_mutated_image(workspace, mutations, command):
     base, programs = workspace
     work = tempfile.mkdtemp(dir=base, prefix="example-")
