@@ -140,6 +140,7 @@ class Rootfs:
                 mount.destination = resolved
             self.mounts.append(mount)
         self._ld_conf = None
+        self._ld_conf_read = set()      # host paths: each file once, includes may include each other
 
     def _mount_at(self, components):
         """The last mount whose destination holds the container path `components`, or
@@ -201,7 +202,8 @@ class Rootfs:
         for destination, source in [([], self.root)] + [
                 (m.destination, m.source) for m in self.mounts if m.source is not None]:
             relative = os.path.relpath(host_path, source)
-            if relative.startswith("..") or (best_source and len(source) < len(best_source)):
+            outside = relative == ".." or relative.startswith("../")
+            if outside or (best_source and len(source) < len(best_source)):
                 continue
             best, best_source = destination + _components(relative), source
         if best is None:
@@ -257,7 +259,11 @@ class Rootfs:
         return self._ld_conf + _DEFAULT_LIBDIRS[arch] + _COMMON_LIBDIRS
 
     def _read_ld_conf(self, path, depth):
-        text = self._read_config(path) if depth <= 8 else None
+        host = self.resolve(path)
+        if host in self._ld_conf_read or depth > 8:
+            return
+        self._ld_conf_read.add(host)
+        text = self._read_config(path)
         for line in (text or "").splitlines():
             line = line.split("#")[0].strip()
             if line.startswith("include "):
@@ -299,8 +305,9 @@ class Rootfs:
 
 def _files(tree_host, tree_path):
     """(host path, container path) of the files of a tree, symlinked directories not followed."""
-    if os.path.isfile(tree_host):
-        yield tree_host, tree_path
+    if not os.path.isdir(tree_host):
+        if os.path.isfile(tree_host):     # a bind-mounted file (a device such as /dev/null: nothing)
+            yield tree_host, tree_path
         return
     try:
         for directory, _, files in safeio.walk(tree_host):

@@ -91,7 +91,8 @@ mutation = st.one_of(
     st.tuples(st.just("special"), st.sampled_from(IMAGE_PATHS), st.sampled_from(SPECIALS)),
     st.tuples(st.just("bundle special"), st.sampled_from(BUNDLE_PATHS), st.sampled_from(SPECIALS)),
     st.tuples(st.just("deep"), st.integers(1, 1500), st.booleans()),
-    st.tuples(st.just("name"), names),
+    st.tuples(st.just("name"), st.one_of(names, st.sampled_from([b"..x", b"...", b"-", b"\n", b" "]))),
+    st.tuples(st.just("ld.so.conf.d"), st.integers(1, 12)),
     st.tuples(st.just("ld.so.conf"), st.lists(st.one_of(st.sampled_from(
         ["include /etc/ld.so.conf", "include ld.so.conf.d/*.conf", "/lib", "/..", "include /dev/*",
          "include /etc/ld.so.conf.d/../../etc/ld.so.conf", "/lib/../../../../"]), st.text(max_size=30)), max_size=5)),
@@ -259,6 +260,15 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
             config["mounts"].append({"destination": "/lib", "type": "bind", "source": "/lib", "options": value})
         else:
             config["raw"] = value
+    elif kind == "ld.so.conf.d" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
+        directory = os.path.join(rootfs, "etc", "ld.so.conf.d")
+        if not os.path.lexists(directory) and not os.path.lexists(os.path.join(rootfs, "etc", "ld.so.conf")):
+            os.makedirs(directory)
+            with open(os.path.join(rootfs, "etc", "ld.so.conf"), "w") as stream:
+                stream.write("include /etc/ld.so.conf.d/*.conf\n")
+            for index in range(mutation[1]):          # each includes all: a fan-out
+                with open(os.path.join(directory, f"{index}.conf"), "w") as stream:
+                    stream.write(f"/lib{index}\ninclude *.conf\n")
     elif kind == "python" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
         app = os.path.join(rootfs, "usr/lib/app.py")
         if not os.path.lexists(app):
@@ -346,6 +356,8 @@ def _fingerprint(directory):
 @example(mutations=[("header", "static", "shnum", 0)], command="rootfs entry")
 @example(mutations=[("name", b"st\xe9\ntic")], command="rootfs")
 @example(mutations=[("config", "mounts", 1)], command="bundle")        # campaign 1: TypeError
+@example(mutations=[("ld.so.conf.d", 10)], command="rootfs")            # review: 10^8 includes
+@example(mutations=[("name", b"..x")], command="rootfs")                 # review: "outside the rootfs"
 def test_profile_of_a_mutated_image(workspace, mutations, command):
     base, programs = workspace
     work = tempfile.mkdtemp(dir=base, prefix="example-")
