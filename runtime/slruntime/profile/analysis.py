@@ -88,7 +88,7 @@ class Analysis:
         extension modules), so they join its link map. walk=False only links (the
         result's `objects`)."""
         host = self.rootfs.resolve(path)
-        if host is None or not os.path.isfile(host):
+        if host is None:
             raise AnalysisError(f"entry not found in the rootfs: {path}")
         return self._analyse(path, [host], program=True, loadable=loadable, walk=walk)
 

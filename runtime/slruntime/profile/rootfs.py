@@ -70,17 +70,25 @@ def bundle_view(config, bundle_dir, host_root="/"):
             return host.resolve(path)
         return relative_to.resolve(os.path.join(bundle_inside, path))
 
-    root = (config.get("root") or {}).get("path", "rootfs")
+    root = config.get("root", {})
+    if not isinstance(root, dict):
+        raise RootfsError("root: must be an object")
+    root = root.get("path", "rootfs")
     if not isinstance(root, str) or not root:
         raise RootfsError("root.path: must be a non-empty string")
     rootfs = image_path(root)
     if rootfs is None or not os.path.isdir(rootfs):
         raise RootfsError(f"root.path {root} is not a directory under {host.root}")
+    entries = config.get("mounts") or []
+    if not isinstance(entries, list):
+        raise RootfsError("mounts: must be an array")
     mounts = []
-    for entry in config.get("mounts") or []:
+    for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("destination"), str):
             continue
         options = entry.get("options") or []
+        if not isinstance(options, list):
+            raise RootfsError(f"mounts[{index}].options: must be an array")
         if entry.get("type") != "bind" and "bind" not in options and "rbind" not in options:
             mounts.append(Mount(entry["destination"], None))
             continue
@@ -132,6 +140,7 @@ class Rootfs:
                 mount.destination = resolved
             self.mounts.append(mount)
         self._ld_conf = None
+        self._ld_conf_read = set()      # host paths: each file once, includes may include each other
 
     def _mount_at(self, components):
         """The last mount whose destination holds the container path `components`, or
@@ -193,7 +202,8 @@ class Rootfs:
         for destination, source in [([], self.root)] + [
                 (m.destination, m.source) for m in self.mounts if m.source is not None]:
             relative = os.path.relpath(host_path, source)
-            if relative.startswith("..") or (best_source and len(source) < len(best_source)):
+            outside = relative == ".." or relative.startswith("../")
+            if outside or (best_source and len(source) < len(best_source)):
                 continue
             best, best_source = destination + _components(relative), source
         if best is None:
@@ -249,7 +259,11 @@ class Rootfs:
         return self._ld_conf + _DEFAULT_LIBDIRS[arch] + _COMMON_LIBDIRS
 
     def _read_ld_conf(self, path, depth):
-        text = self._read_config(path) if depth <= 8 else None
+        host = self.resolve(path)
+        if host in self._ld_conf_read or depth > 8:
+            return
+        self._ld_conf_read.add(host)
+        text = self._read_config(path)
         for line in (text or "").splitlines():
             line = line.split("#")[0].strip()
             if line.startswith("include "):
@@ -291,8 +305,9 @@ class Rootfs:
 
 def _files(tree_host, tree_path):
     """(host path, container path) of the files of a tree, symlinked directories not followed."""
-    if os.path.isfile(tree_host):
-        yield tree_host, tree_path
+    if not os.path.isdir(tree_host):
+        if os.path.isfile(tree_host):     # a bind-mounted file (a device such as /dev/null: nothing)
+            yield tree_host, tree_path
         return
     try:
         for directory, _, files in safeio.walk(tree_host):

@@ -91,11 +91,13 @@ mutation = st.one_of(
     st.tuples(st.just("special"), st.sampled_from(IMAGE_PATHS), st.sampled_from(SPECIALS)),
     st.tuples(st.just("bundle special"), st.sampled_from(BUNDLE_PATHS), st.sampled_from(SPECIALS)),
     st.tuples(st.just("deep"), st.integers(1, 1500), st.booleans()),
-    st.tuples(st.just("name"), names),
+    st.tuples(st.just("name"), st.one_of(names, st.sampled_from([b"..x", b"...", b"-", b"\n", b" "]))),
+    st.tuples(st.just("ld.so.conf.d"), st.integers(1, 12)),
     st.tuples(st.just("ld.so.conf"), st.lists(st.one_of(st.sampled_from(
         ["include /etc/ld.so.conf", "include ld.so.conf.d/*.conf", "/lib", "/..", "include /dev/*",
          "include /etc/ld.so.conf.d/../../etc/ld.so.conf", "/lib/../../../../"]), st.text(max_size=30)), max_size=5)),
-    st.tuples(st.just("config"), st.sampled_from(["root.path", "bind source", "args", "env", "mounts", "raw"]),
+    st.tuples(st.just("config"), st.sampled_from(["root.path", "bind source", "args", "env", "mounts", "raw", "root",
+                                                      "process", "options", "annotations"]),
               st.one_of(paths.map(lambda b: b.decode(errors="surrogateescape")), st.integers(), st.none(),
                         st.lists(st.text(max_size=10), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(),
                                                                                      max_size=2))),
@@ -243,6 +245,7 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
         if field == "root.path":
             config["root"]["path"] = value
         elif field == "bind source":
+            config["mounts"] = config["mounts"] if isinstance(config["mounts"], list) else []
             config["mounts"].append({"destination": "/mnt", "type": "bind", "source": value, "options": ["rbind"]})
         elif field == "args":
             config["process"]["args"] = value if isinstance(value, list) else [value]
@@ -250,8 +253,22 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
             config["process"]["env"] = value if isinstance(value, list) else [value]
         elif field == "mounts":
             config["mounts"] = value
+        elif field in ("root", "process", "annotations"):
+            config[field] = value
+        elif field == "options":
+            config["mounts"] = config["mounts"] if isinstance(config["mounts"], list) else []
+            config["mounts"].append({"destination": "/lib", "type": "bind", "source": "/lib", "options": value})
         else:
             config["raw"] = value
+    elif kind == "ld.so.conf.d" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
+        directory = os.path.join(rootfs, "etc", "ld.so.conf.d")
+        if not os.path.lexists(directory) and not os.path.lexists(os.path.join(rootfs, "etc", "ld.so.conf")):
+            os.makedirs(directory)
+            with open(os.path.join(rootfs, "etc", "ld.so.conf"), "w") as stream:
+                stream.write("include /etc/ld.so.conf.d/*.conf\n")
+            for index in range(mutation[1]):          # each includes all: a fan-out
+                with open(os.path.join(directory, f"{index}.conf"), "w") as stream:
+                    stream.write(f"/lib{index}\ninclude *.conf\n")
     elif kind == "python" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
         app = os.path.join(rootfs, "usr/lib/app.py")
         if not os.path.lexists(app):
@@ -338,6 +355,9 @@ def _fingerprint(directory):
 @example(mutations=[("section header", "dynamic", 5, "entsize", 0)], command="rootfs entry")
 @example(mutations=[("header", "static", "shnum", 0)], command="rootfs entry")
 @example(mutations=[("name", b"st\xe9\ntic")], command="rootfs")
+@example(mutations=[("config", "mounts", 1)], command="bundle")        # campaign 1: TypeError
+@example(mutations=[("ld.so.conf.d", 10)], command="rootfs")            # review: 10^8 includes
+@example(mutations=[("name", b"..x")], command="rootfs")                 # review: "outside the rootfs"
 def test_profile_of_a_mutated_image(workspace, mutations, command):
     base, programs = workspace
     work = tempfile.mkdtemp(dir=base, prefix="example-")

@@ -272,3 +272,35 @@ def test_missing_extra_is_named_in_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr == ("slr profile: the analyser needs the Python module capstone: install "
                              "slruntime[profile] (pip install 'slruntime[profile]')\n"), result.stderr
+
+
+def test_loader_configuration_includes_are_read_once(tmp_path, programs):
+    # Ten files that each include all ten: 10^8 reads when followed to depth 8.
+    rootfs = hostile.make_rootfs(str(tmp_path / "rootfs"), programs)
+    os.makedirs(os.path.join(rootfs, "etc/ld.so.conf.d"))
+    with open(os.path.join(rootfs, "etc/ld.so.conf"), "w") as stream:
+        stream.write("include /etc/ld.so.conf.d/*.conf\n")
+    for index in range(10):
+        with open(os.path.join(rootfs, f"etc/ld.so.conf.d/{index}.conf"), "w") as stream:
+            stream.write(f"/lib{index}\ninclude /etc/ld.so.conf.d/*.conf\n")
+    result = hostile.profile("--rootfs", rootfs, "--entry", "/bin/dynamic-bare", timeout=120)
+    assert "getpid" in hostile.check_outcome(result)["syscalls"][0]["names"]
+
+
+def test_bound_device_and_dotted_names(tmp_path, programs):
+    """A bind-mounted /dev/null (a device node in an image tree) is not walked; a file
+    named `..x` is inside the rootfs."""
+    image = tmp_path / "image"
+    hostile.make_rootfs(str(image), programs)
+    os.makedirs(image / "dev")
+    os.mknod(image / "dev/null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    bundle = image / "bundle"
+    hostile.make_rootfs(str(bundle / "rootfs"), programs)
+    os.rename(bundle / "rootfs/bin/static", bundle / "rootfs/..static")
+    config = {"ociVersion": "1.2.0", "root": {"path": "rootfs"}, "process": {"args": ["/..static"]},
+              "mounts": [{"destination": "/dev/null", "type": "bind", "source": "/dev/null", "options": ["bind"]}]}
+    (bundle / "config.json").write_text(json.dumps(config))
+    report = tmp_path / "report.json"
+    result = hostile.profile("--bundle", str(bundle), "--host-root", str(image), "--report", str(report))
+    hostile.check_outcome(result, bundle / "seccomp.profile.json")
+    assert "/..static" in json.loads(report.read_text())["entries"]
