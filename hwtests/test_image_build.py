@@ -11,7 +11,7 @@ import pytest
 from .image import build as image_build
 
 IMAGE_FILES = ["vmlinuz", "initrd.img", "rootfs.squashfs", "overlay-bench.squashfs",
-               "manifest.json"]
+               "overlay-tests.squashfs", "manifest.json"]
 
 
 @pytest.mark.parametrize("arch", [os.environ.get("HWTESTS_REPRO_ARCH", "x86_64")])

@@ -8,7 +8,8 @@ points at the newest one.
 
 The product root (rootfs.squashfs) holds the compact frozen slr as /usr/bin/slr
 and no Python; overlay-bench.squashfs, a separate disk attached only for
-benchmark runs, holds runc and crun (hwtests/overlays.py mounts it in the guest).  The same
+benchmark runs, holds runc and crun; overlay-tests.squashfs holds python3, pytest and
+the runtime's tests (hwtests/overlays.py mounts them in the guest).  The same
 inputs give the same bytes (tested by hwtests/test_image_build.py).
 """
 import hashlib
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 
-from . import initramfs, rootfs
+from . import initramfs, rootfs, tests_overlay
 from .apt import TargetApt
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,11 +31,12 @@ DEFAULT_CACHE = os.environ.get("HWTESTS_CACHE") or os.path.join(REPO, "build", "
 LAYOUT_FILES = os.environ.get("HWTESTS_LAYOUT_DIR") or os.path.join(
     REPO, "meta-slruntime/recipes-core/slruntime-rootfs-config/files")
 RUNTIME_PACKAGE = os.path.join(REPO, "runtime/slruntime")
+RUNTIME_TESTS = os.path.join(REPO, "runtime/tests")
 BUILD_COMPACT = os.path.join(REPO, "tools/build-compact")
 
 # Overlays: separate squashfs disks the guest mounts under /run/hwtests (never
 # part of the product root), by name.
-OVERLAYS = {"bench": rootfs.BENCH_PACKAGES}
+OVERLAYS = {"bench": rootfs.BENCH_PACKAGES, "tests": tests_overlay.PACKAGES}
 
 KERNEL_METAPACKAGE = {"x86_64": "linux-image-cloud-amd64", "aarch64": "linux-image-cloud-arm64"}
 HOSTNAME = "slr-ci"
@@ -72,6 +74,7 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
     overlay_debs = {name: apt.download(packages) for name, packages in OVERLAYS.items()}
     host_busybox = _host_busybox(cache_dir, apt, debs["busybox-static"])
     compact = compact or compact_binary(arch)
+    wheel = tests_overlay.pyseccomp_wheel(cache_dir)
 
     inputs = {
         "arch": arch,
@@ -81,6 +84,8 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
                      for overlay, found in sorted(overlay_debs.items())},
         "layout": _tree_digest(layout_dir),
         "runtime": _tree_digest(runtime_dir),
+        "runtime_tests": _tree_digest(RUNTIME_TESTS),
+        "pyseccomp": _sha256_file(wheel),
         "compact": _sha256_file(compact),
         "builder": _tree_digest(os.path.dirname(os.path.abspath(__file__))),
     }
@@ -95,7 +100,7 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
         work = tempfile.mkdtemp(prefix=f".{arch}-", dir=images)
         try:
             _assemble(work, arch, debs, overlay_debs, kernel_package, host_busybox, compact,
-                      layout_dir, runtime_dir, epoch, inputs)
+                      wheel, layout_dir, runtime_dir, epoch, inputs)
             shutil.rmtree(final, ignore_errors=True)
             os.rename(os.path.join(work, "out"), final)
         finally:
@@ -110,7 +115,7 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
 
 
 def _assemble(work, arch, debs, overlay_debs, kernel_package, host_busybox, compact,
-              layout_dir, runtime_dir, epoch, inputs):
+              pyseccomp_wheel, layout_dir, runtime_dir, epoch, inputs):
     root = os.path.join(work, "root")
     kernel_tree = os.path.join(work, "kernel")
     out = os.path.join(work, "out")
@@ -133,6 +138,8 @@ def _assemble(work, arch, debs, overlay_debs, kernel_package, host_busybox, comp
         tree = os.path.join(work, f"overlay-{name}")
         rootfs.unpack(found.values(), tree)
         rootfs.prune(tree)
+        if name == "tests":
+            tests_overlay.assemble(tree, runtime_dir, RUNTIME_TESTS, pyseccomp_wheel)
         rootfs.check_libraries(tree, providers=[root])
         _squashfs(tree, os.path.join(out, f"overlay-{name}.squashfs"), epoch)
         contents[f"overlay-{name}.squashfs"] = rootfs.contents(tree)

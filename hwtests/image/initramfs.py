@@ -5,7 +5,6 @@ read-only squashfs root and switches to its /sbin/init.
 The cpio archive is written here rather than by cpio(1): fixed inode numbers,
 owner root, one timestamp and sorted entries make it byte-reproducible.
 """
-import gzip
 import os
 import stat
 
@@ -85,7 +84,8 @@ def module_load_order(modules_dir, wanted):
 
 
 def build(path, busybox, modules_dir, epoch):
-    """Writes the gzip-compressed newc initramfs to path."""
+    """Writes the newc initramfs to path, uncompressed: under TCG the kernel took
+    about 1 s to gunzip it (2.4 MiB), a copy of the file costs QEMU nothing."""
     order = module_load_order(modules_dir, ROOT_DRIVERS)
     archive = _Cpio(epoch)
     for d in ("bin", "dev", "lib", "lib/modules", "newroot", "proc", "sys"):
@@ -100,7 +100,7 @@ def build(path, busybox, modules_dir, epoch):
     archive.file("lib/modules/load-order",
                  "".join(os.path.basename(m) + "\n" for m in order).encode(), 0o644)
     with open(path, "wb") as out:
-        out.write(gzip.compress(archive.close(), compresslevel=9, mtime=0))
+        out.write(archive.close())
     return [os.path.basename(m) for m in order]
 
 
