@@ -15,7 +15,8 @@ against slr, found by an adversarial audit; each was a real escape or leak befor
 - an image whose /proc (or /sys, /dev...) is a symlink: procfs was mounted where it
   pointed, while masked and read-only paths were resolved again after pivot_root (and
   skipped when missing); two containers sharing a writable rootfs could race the link
-  into an unmasked, writable /proc/sys/kernel/core_pattern
+  into an unmasked, writable /proc/sys/kernel/core_pattern; without a procfs, sysctls
+  went to the image's files
 """
 
 import itertools
@@ -226,6 +227,26 @@ def test_callers_supplementary_groups_never_reach_the_container(slr, bundle):
         slr("delete", "-f", "c1", check=True)
     assert init["Groups"].strip() == "" and executed["Groups"].strip() == ""
     assert init["Gid"].split()[0] == executed["Gid"].split()[0] == "1000"
+
+
+def test_sysctl_without_a_procfs_sets_the_kernels_value_not_the_images_file(slr, bundle):
+    """Sysctls were written to /proc/sys/... after pivot_root: without a procfs at /proc
+    that is a file of the image, and the container's namespace kept the kernel's value."""
+    def edit(config):
+        _fake_proc({"proc/sys/kernel/shmmax": "fake\n"})(config)
+        config["root"]["readonly"] = False
+        config["linux"]["sysctl"] = {"kernel.shmmax": "123456789"}
+
+    b = bundle(["sleep", "1000"], edit=edit)
+    slr("run", "-d", "-b", b, "c1", check=True)
+    try:
+        seen = subprocess.run(["nsenter", "-t", str(slr.state("c1")["pid"]), "-i", "cat", "/proc/sys/kernel/shmmax"],
+                              capture_output=True, text=True, timeout=30)
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    assert seen.stdout == "123456789\n", seen.stderr  # in the container's ipc namespace
+    with open(os.path.join(b, "rootfs", "proc", "sys", "kernel", "shmmax")) as f:
+        assert f.read() == "fake\n"
 
 
 # --- the state root ---------------------------------------------------------------------
