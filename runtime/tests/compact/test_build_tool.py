@@ -1,9 +1,11 @@
-"""Bad input to build_compact.py: a one-line error naming the problem, exit status 1, and
-no executable or build directory left behind."""
+"""Bad input to build_compact.py and build_cpython.py: a one-line error naming the
+problem, exit status 1, and no executable or build directory left behind."""
 
 import os
+import subprocess
+import sys
 
-from conftest import build_compact
+from conftest import REPO, build_compact
 
 
 def assert_clean_failure(result, output, *words):
@@ -49,3 +51,16 @@ def test_entry_function_not_defined(tmp_path):
     output = str(tmp_path / "slr")
     result = build_compact(output, "--entry-point", "slruntime.cli:no_such_function")
     assert_clean_failure(result, output, "slruntime.cli", "no_such_function")
+
+
+def test_newest_python_builder_without_such_a_series(tmp_path):
+    """build_cpython.py (tools/setup --newest-python) asked for a CPython the Debian
+    release does not carry: one line, status 1, no installation prefix."""
+    result = subprocess.run([sys.executable, os.path.join(REPO, "runtime", "compact",
+                                                          "build_cpython.py"),
+                             "--cache", str(tmp_path), "--series", "3.99"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr == "build_cpython: Debian trixie has no source package python3.99\n"
+    assert result.stdout == ""
+    assert sorted(os.listdir(tmp_path)) == ["apt-trixie"]
