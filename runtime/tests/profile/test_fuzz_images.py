@@ -35,6 +35,8 @@ from slruntime.profile import cli  # noqa: E402  (loaded before forking, with ca
 from slruntime.profile import analysis  # noqa: E402,F401
 
 EXAMPLES = int(os.environ.get("SLR_FUZZ_EXAMPLES", "60"))
+# A campaign's record: one line per example run (exit code, seconds, command, mutations).
+LOG = os.environ.get("SLR_FUZZ_LOG")
 SEED = int(os.environ.get("SLR_FUZZ_SEED", "20261206"))
 # CI: the same examples on every run. A campaign (SLR_FUZZ_EXAMPLES=10000) draws them from SEED.
 settings.register_profile("images", max_examples=EXAMPLES, derandomize="SLR_FUZZ_SEED" not in os.environ,
@@ -406,7 +408,12 @@ def test_profile_of_a_mutated_image(workspace, mutations, command):
                 output = os.path.join(bundle, "out", "p.json")
                 os.makedirs(os.path.dirname(output), exist_ok=True)
                 args += ["--output", output]
+        started = time.monotonic()
         status, timed_out = _run_forked(args, out, err)
+        if LOG:
+            with open(LOG, "a") as stream:
+                outcome = "hang" if timed_out else os.waitstatus_to_exitcode(status)
+                stream.write(f"{outcome}\t{time.monotonic() - started:.2f}\t{command}\t{mutations!r}\n")
         assert not timed_out, f"slr profile {' '.join(args)} hung (> {TIMEOUT} s)"
         with open(err, "rb") as stream:
             stderr = stream.read()
