@@ -8,7 +8,8 @@ import os
 
 from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod
 from slruntime.errors import SlrError, WrongState
-from slruntime.state import CONFIG_FILE, INIT_COMM, INIT_ERROR, SECCOMP_FILE, Container, exec_outcome, process_start_time
+from slruntime.state import (CONFIG_FILE, INIT_COMM, INIT_ERROR, SECCOMP_FILE, SHARED_ROOT, Container, exec_outcome,
+                             process_start_time)
 from slruntime.sync import Channel, run_child
 
 SIGKILL = 9
@@ -82,6 +83,9 @@ def _create(container, spec, options, rootless):
                     "preserve_fds": options.get("preserve_fds") or 0,
                     "pool_fd": options.get("pool_fd"), "console_size": options.get("console_size"),
                     "state_root": container.root}
+    if lx.namespace("mount") is None:  # built in the runtime's mount namespace: see rootfs.prepare
+        init_options["shared_root"] = os.path.join(container.dir, SHARED_ROOT)
+        os.mkdir(init_options["shared_root"], 0o700)
     if options.get("pool"):
         container.data["pool"] = options["pool"]
     if options.get("subreaper"):
@@ -121,13 +125,14 @@ def _create(container, spec, options, rootless):
         container.save()
         if spec.process.oom_score_adj is not None:
             _write_oom_score_adj(container.pid, spec.process.oom_score_adj)
-        state = container.oci_state("creating")
+        # The hooks of create run once the environment is built: the spec's "created"
+        # (what runtime-tools' hooks_stdin checks, and crun passes; runc says "creating").
+        state = container.oci_state("created")
         if hooks.has_runtime_create_hooks(spec.hooks):
             runtime_side.expect("hooks")  # the init has built the rootfs and waits for them
             hooks.run(spec.hooks, "prestart", state)
             hooks.run(spec.hooks, "createRuntime", state)
         # Without those hooks the init does not stop to ask: this waits in the pipe for it.
-        state["status"] = "created"
         runtime_side.send({"type": "ok", "state": state})
         runtime_side.expect("created")
     finally:
@@ -345,6 +350,10 @@ def destroy(container, spec=None):
         wait_gone(pid, container.data.get("init_start_time"))
     if cgroup is not None:
         cgroup.destroy()
+    if os.path.isdir(os.path.join(container.dir, SHARED_ROOT)):
+        from slruntime import rootfs
+
+        rootfs.release_shared(container.dir)
     if spec is None:
         try:
             spec = saved_spec(container)
