@@ -131,3 +131,33 @@ def test_a_notifying_admin_default_is_not_stacked(slr, bundle, tmp_path, monkeyp
     assert result.stderr == ("slr: seccomp-default: a profile with SCMP_ACT_NOTIFY rules cannot be stacked under "
                              "the image's (annotation org.slruntime.seccomp.profile): only one filter may notify\n")
     assert slr.ids() == []
+
+
+def test_an_image_profile_cannot_name_a_listener(slr, bundle, tmp_path):
+    """The image's profile (named by an annotation, which engines pass through) must not
+    pick a seccomp listener: the init would connect to that host socket as root and hand
+    it the notify descriptor, with metadata of the image's choosing (what the FGAC
+    server selects its rules by)."""
+    import socket
+
+    path = str(tmp_path / "host.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    listener.setblocking(False)
+    try:
+        for key, value in (("listenerPath", path), ("listenerMetadata", "privileged")):
+            profile = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
+                       "syscalls": [{"names": ["mknod"], "action": "SCMP_ACT_NOTIFY"}]}
+            if key == "listenerMetadata":
+                profile = dict(_profile(ADMIN_DENIES), listenerMetadata=value)
+            result = slr("run", "-b", _bundle_with_image_profile(bundle, ["true"], profile), "sc")
+            assert result.returncode == 1, result.stderr
+            assert result.stderr == (f"slr: config.json: annotations: {ANNOTATION}: image.json: {key} is not "
+                                     "allowed in an image's profile (only config.json or slr.conf may name a "
+                                     "seccomp listener)\n")
+            assert slr.ids() == []
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()

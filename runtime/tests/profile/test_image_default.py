@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -45,6 +46,41 @@ def test_bad_image_default_is_a_one_line_error(tmp_path, setup, value, message):
     with pytest.raises(ValueError) as err:
         image_default.load(str(bundle), {ANNOTATION: value})
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_path_swapped_for_a_symlink_never_reads_outside_the_bundle(tmp_path):
+    """A container sharing the bundle's rootfs (a pool, a second run) swaps a directory
+    on the profile's path for a symlink to the host while the runtime reads it: the file
+    is opened below the bundle in one step, never found first and opened again."""
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs" / "etc").mkdir(parents=True)
+    (bundle / "rootfs" / "etc" / "p.json").write_text(json.dumps(PROFILE))
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "p.json").write_text(json.dumps(dict(PROFILE, defaultAction="SCMP_ACT_ALLOW")))
+    etc, parked = bundle / "rootfs" / "etc", bundle / "rootfs" / "etc.parked"
+    # In a process of its own, as the container's would be (a thread would take turns
+    # with the reader under the GIL, every few milliseconds, and rarely meet it midway).
+    swapper = subprocess.Popen([sys.executable, "-c", f"""
+import os
+while True:
+    os.rename({str(etc)!r}, {str(parked)!r})
+    os.symlink({str(host)!r}, {str(etc)!r})
+    os.unlink({str(etc)!r})
+    os.rename({str(parked)!r}, {str(etc)!r})
+"""])
+    seen = set()
+    try:
+        for _ in range(5000):
+            try:
+                seen.add(image_default.load(str(bundle), {ANNOTATION: "rootfs/etc/p.json"})["defaultAction"])
+            except ValueError:
+                pass  # caught mid-swap: refused (escapes the bundle) or missing
+    finally:
+        swapper.kill()
+        swapper.wait()
+    assert "SCMP_ACT_ALLOW" not in seen
+    assert seen == {"SCMP_ACT_ERRNO"}
 
 
 def test_install_writes_the_annotation_and_keeps_the_config(tmp_path):
