@@ -131,12 +131,23 @@ def send_console(sock, master):
 
 
 def become_terminal(slave):
-    os.setsid()
+    leave_callers_session()
     fcntl.ioctl(slave, TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
     if slave > 2:
         os.close(slave)
+
+
+def leave_callers_session():
+    """Start a session of our own, without a controlling terminal, as runc's init does
+    for every container process. Otherwise a process run from a terminal (`slr run` in
+    the foreground, `slr exec` without --tty, `slr create` from a shell) keeps the
+    caller's: it opens /dev/tty, reads what the operator types and, with TIOCSTI, queues
+    commands that the operator's shell runs once slr returns. (Already a session leader:
+    a pool member got its own session at create, before its pty.)"""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
 
 
 def connect_unix(path, what):
@@ -209,14 +220,15 @@ def setgroups_allowed(pid="self"):
 
 
 def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs=()):
-    """Make this process the container's process as far as anything can fail: scheduling,
-    umask, capabilities, user, cwd, no_new_privs, CPU affinity, LSM labels. The init
-    calls it before `create` reports success, as runc and crun do, so a config the host
-    cannot grant fails create with its reason; what runs after it (startContainer hooks,
-    a pool's request) runs as the container's process. Without no_new_privs the seccomp
-    filter is loaded here (that needs CAP_SYS_ADMIN, which the capabilities may drop).
+    """Make this process the container's process as far as anything can fail: its own
+    session, scheduling, umask, capabilities, user, cwd, no_new_privs, CPU affinity, LSM
+    labels. The init calls it before `create` reports success, as runc and crun do, so a
+    config the host cannot grant fails create with its reason; what runs after it
+    (startContainer hooks, a pool's request) runs as the container's process. Without
+    no_new_privs the seccomp filter is loaded here (that needs CAP_SYS_ADMIN, which the capabilities may drop).
     Returns the filter still to load (load_seccomp, as late as possible), or None."""
     signals.reset_for_exec()  # before the filter is loaded: it may deny rt_sigaction
+    leave_callers_session()
     apply_scheduling(proc)
     if proc.umask is not None:
         os.umask(proc.umask)

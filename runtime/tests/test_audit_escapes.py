@@ -16,6 +16,9 @@ against slr, found by an adversarial audit; each was a real escape or leak befor
   pointed, while masked and read-only paths were resolved again after pivot_root (and
   skipped when missing); two containers sharing a writable rootfs could race the link
   into an unmasked, writable /proc/sys/kernel/core_pattern
+- a process started from a terminal (`slr run` in the foreground, `slr exec` without
+  --tty, `slr create`) kept the caller's controlling terminal: it opened /dev/tty and
+  queued commands with TIOCSTI that the operator's shell ran as root once slr returned
 """
 
 import itertools
@@ -445,3 +448,52 @@ def test_racing_proc_symlink_never_leaves_proc_unmasked(slr, bundle, state_root)
             assert f"{point}/keys" in mounts and f"{point}/timer_list" in mounts, mountinfo
             assert "ro" in mounts[f"{point}/sys"][-1][0], mountinfo
     assert _state_root_is_empty(state_root) and _host_mounts_in(b) == []
+
+
+# --- the caller's terminal -----------------------------------------------------------
+
+# What a container process learns of a controlling terminal: tty_nr of /proc/self/stat
+# (0: none), and whether /dev/tty opens (ENXIO without one). With the caller's terminal
+# it could read the operator's keystrokes and queue commands for their shell (TIOCSTI).
+TTY_PROBE = ("echo tty_nr=$(cut -d' ' -f7 /proc/self/stat); "
+             "(: > /dev/tty) 2>/dev/null && echo dev-tty=opened || echo dev-tty=refused")
+
+
+def _on_a_terminal(command):
+    """Run `command` with a new pty as stdio and controlling terminal (an operator's
+    shell); returns what it wrote there."""
+    import pty
+    import select
+
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvp(command[0], command)
+    output = b""
+    while True:
+        readable, _, _ = select.select([master], [], [], 30)
+        if not readable:
+            break
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the command exited
+            break
+        if not data:
+            break
+        output += data
+    os.close(master)
+    os.waitpid(pid, 0)
+    return output.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_container_processes_never_get_the_callers_terminal(slr, bundle):
+    """runc's init calls setsid() for every container process: so does slr now."""
+    b = bundle(["sh", "-c", TTY_PROBE])
+    run = _on_a_terminal(slr.cmd("run", "-b", b, "c1"))
+    slr("run", "-d", "-b", bundle(["sleep", "1000"]), "c2", check=True)
+    try:
+        exec_output = _on_a_terminal(slr.cmd("exec", "c2", "sh", "-c", TTY_PROBE))
+    finally:
+        slr("delete", "-f", "c2", check=True)
+    assert "tty_nr=0\ndev-tty=refused\n" in run, run
+    assert "tty_nr=0\ndev-tty=refused\n" in exec_output, exec_output
+
