@@ -19,7 +19,7 @@ def _bundle(values):
 def _create_options(values):
     return {"pid_file": values.get("pid_file"), "console_socket": values.get("console_socket"),
             "preserve_fds": values.get("preserve_fds") or 0, "no_pivot": values.get("no_pivot", False),
-            "detach": values.get("detach", False)}
+            "no_new_keyring": values.get("no_new_keyring", False), "detach": values.get("detach", False)}
 
 
 def cmd_create(root, values, args):
@@ -132,6 +132,7 @@ def cmd_ps(root, values, args):
             continue
         sys.stdout.write(f"{pid:<5} {cmd}\n")
     return 0
+
 
 
 def cmd_exec(root, values, args):

@@ -19,6 +19,8 @@ against slr, found by an adversarial audit; each was a real escape or leak befor
 - a process started from a terminal (`slr run` in the foreground, `slr exec` without
   --tty, `slr create`) kept the caller's controlling terminal: it opened /dev/tty and
   queued commands with TIOCSTI that the operator's shell ran as root once slr returned
+- every container process shared the caller's session keyring, and so read its keys
+  (disk encryption, NFS, Kerberos...): keys are not namespaced
 """
 
 import itertools
@@ -496,4 +498,50 @@ def test_container_processes_never_get_the_callers_terminal(slr, bundle):
         slr("delete", "-f", "c2", check=True)
     assert "tty_nr=0\ndev-tty=refused\n" in run, run
     assert "tty_nr=0\ndev-tty=refused\n" in exec_output, exec_output
+
+
+# --- the caller's session keyring ------------------------------------------------------
+
+
+def _with_a_secret_in_our_session_keyring():
+    """preexec_fn: a new session keyring of the caller's, holding a key that only its
+    possessors may view (perm 0x3f000000): what an operator's or a service's keyring
+    holds (disk encryption keys, NFS or Kerberos credentials)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    keyctl, add_key = {"x86_64": (250, 248), "aarch64": (219, 217)}[os.uname().machine]
+    assert libc.syscall(keyctl, 1, b"slr-test-session") > 0  # KEYCTL_JOIN_SESSION_KEYRING
+    key = libc.syscall(add_key, b"user", b"slr-test-secret", b"hunter2", 7, -3)  # KEY_SPEC_SESSION_KEYRING
+    assert key > 0
+    assert libc.syscall(keyctl, 5, key, 0x3F000000) == 0  # KEYCTL_SETPERM: possessor only
+
+
+def _keys_seen_by_an_unprivileged_user(config):
+    """Run as uid 1000, which may view a key only by possessing it, with /proc/keys
+    (which lists the keys its reader may view) unmasked."""
+    config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    config["linux"]["maskedPaths"].remove("/proc/keys")
+
+
+def test_container_processes_never_get_the_callers_session_keyring(slr, bundle):
+    """runc joins a new session keyring for every container process: so does slr now
+    (not with --no-new-keyring, which keeps the caller's, as runc)."""
+    def run(*args):
+        return subprocess.run(slr.cmd(*args), capture_output=True, text=True, timeout=60,
+                              preexec_fn=_with_a_secret_in_our_session_keyring)
+
+    probe = bundle(["cat", "/proc/keys"], edit=_keys_seen_by_an_unprivileged_user)
+    seen = run("run", "-b", probe, "c1")
+    kept = run("run", "--no-new-keyring", "-b", probe, "c2")
+    slr("run", "-d", "-b", bundle(["sleep", "1000"], edit=_keys_seen_by_an_unprivileged_user), "c3", check=True)
+    try:
+        exec_seen = run("exec", "c3", "cat", "/proc/keys")
+    finally:
+        slr("delete", "-f", "c3", check=True)
+    for result in (seen, kept, exec_seen):
+        assert result.returncode == 0, result.stderr
+    assert "slr-test-secret" not in seen.stdout
+    assert "slr-test-secret" not in exec_seen.stdout
+    assert "slr-test-secret" in kept.stdout  # the probe sees a possessed key
 
