@@ -130,9 +130,15 @@ def cmd_ps(root, values, args):
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        sys.stdout.write(f"{pid:<5} {cmd}\n")
+        sys.stdout.write(f"{pid:<5} {_printable(cmd)}\n")
     return 0
 
+
+def _printable(text):
+    """`text` with every character a terminal would act on shown as "?", as ps(1) does:
+    a container writes its own command line, and a newline in it forged rows (say, a
+    host pid for the operator to kill), an escape sequence drove the operator's terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def cmd_exec(root, values, args):

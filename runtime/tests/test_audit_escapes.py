@@ -21,6 +21,8 @@ against slr, found by an adversarial audit; each was a real escape or leak befor
   queued commands with TIOCSTI that the operator's shell ran as root once slr returned
 - every container process shared the caller's session keyring, and so read its keys
   (disk encryption, NFS, Kerberos...): keys are not namespaced
+- `slr ps` printed a container's command line raw: a newline forged rows (a host pid
+  for the operator to kill), escape sequences drove the operator's terminal
 """
 
 import itertools
@@ -545,3 +547,20 @@ def test_container_processes_never_get_the_callers_session_keyring(slr, bundle):
     assert "slr-test-secret" not in exec_seen.stdout
     assert "slr-test-secret" in kept.stdout  # the probe sees a possessed key
 
+
+# --- what `slr ps` shows of a container --------------------------------------------------
+
+
+def test_ps_never_prints_what_a_container_writes_in_its_command_line_raw(slr, bundle):
+    """A container's command line is its own: a newline there forged a row of `slr ps`
+    (a host pid for the operator to kill), an escape sequence reached their terminal."""
+    forged = "x\n1     /sbin/init\x1b]0;pwned\x07"
+    slr("run", "-d", "-b", bundle(["sh", "-c", "sleep 1000; true", forged]), "c1", check=True)
+    try:
+        table = slr("ps", "c1", check=True).stdout
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    rows = table.splitlines()
+    assert rows[0] == "PID   CMD" and len(rows) == 3, table  # sh and its sleep
+    assert not any(c in table for c in "\x1b\x07")
+    assert any(row.endswith("sh -c sleep 1000; true x?1     /sbin/init?]0;pwned?") for row in rows), table
