@@ -258,15 +258,21 @@ def cmd_spec(root, values, args):
 
     bundle = values.get("bundle") or os.getcwd()
     path = os.path.join(bundle, "config.json")
-    if os.path.exists(path):
-        raise SlrError(f"File {path} exists. Remove it first")
     config = default_config(rootless=values["rootless"])
     if values.get("fgac"):
         from slruntime.fgac.spec_helper import add_seccomp_notify
 
         add_seccomp_notify(config, os.path.abspath(values["fgac"]))
+    # Created, never opened: the directory may be shared (/tmp), and a dangling symlink
+    # planted as config.json would have had root create (or a race, truncate) its target.
     try:
-        with open(path, "w") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except FileExistsError:
+        raise SlrError(f"File {path} exists. Remove it first") from None
+    except OSError as exc:
+        raise SlrError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with open(fd, "w") as f:
             f.write(jsonlite.dumps(config, 2) + "\n")
     except OSError as exc:
         raise SlrError(f"cannot write {path}: {exc.strerror}") from None

@@ -23,6 +23,8 @@ against slr, found by an adversarial audit; each was a real escape or leak befor
   (disk encryption, NFS, Kerberos...): keys are not namespaced
 - `slr ps` printed a container's command line raw: a newline forged rows (a host pid
   for the operator to kill), escape sequences drove the operator's terminal
+- `slr spec` in a shared directory created the target of a dangling symlink planted as
+  config.json (runc's spec has the same check-then-write)
 """
 
 import itertools
@@ -564,3 +566,19 @@ def test_ps_never_prints_what_a_container_writes_in_its_command_line_raw(slr, bu
     assert rows[0] == "PID   CMD" and len(rows) == 3, table  # sh and its sleep
     assert not any(c in table for c in "\x1b\x07")
     assert any(row.endswith("sh -c sleep 1000; true x?1     /sbin/init?]0;pwned?") for row in rows), table
+
+
+# --- files slr writes where others may write -------------------------------------------
+
+
+@pytest.mark.parametrize("planted", ["dangling", "existing"])
+def test_spec_never_writes_through_a_planted_config_symlink(slr, tmp_path, planted):
+    """`slr spec` in a shared directory: a symlink planted as config.json made root
+    create its target (checked with exists(), which a dangling link fails, then opened)."""
+    target = tmp_path / "elsewhere"
+    if planted == "existing":
+        target.write_text("keep")
+    os.symlink(target, tmp_path / "config.json")
+    result = slr("spec", "--bundle", str(tmp_path))
+    assert (result.returncode, result.stderr) == (1, f"slr: File {tmp_path}/config.json exists. Remove it first\n")
+    assert (target.read_text() == "keep") if planted == "existing" else not target.exists()
