@@ -73,7 +73,7 @@ PID_FILE = Option(("--pid-file",), "pid_file", help="write the container process
 CONSOLE_SOCKET = Option(("--console-socket",), "console_socket", help="unix socket that receives the pty master")
 PRESERVE_FDS = Option(("--preserve-fds",), "preserve_fds", convert=_fd_count, help="pass N extra fds (from 3) to the container")
 NO_PIVOT = Option(("--no-pivot",), "no_pivot", False, help="use MS_MOVE + chroot instead of pivot_root")
-NO_NEW_KEYRING = Option(("--no-new-keyring",), "no_new_keyring", False, help="accepted for runc compatibility")
+NO_NEW_KEYRING = Option(("--no-new-keyring",), "no_new_keyring", False, help="keep the caller's session keyring (default: a new one per process)")
 FORMAT = Option(("--format", "-f"), "format", help="table or json")
 CREATE_OPTIONS = (BUNDLE, PID_FILE, CONSOLE_SOCKET, PRESERVE_FDS, NO_PIVOT, NO_NEW_KEYRING)
 

@@ -19,7 +19,7 @@ def _bundle(values):
 def _create_options(values):
     return {"pid_file": values.get("pid_file"), "console_socket": values.get("console_socket"),
             "preserve_fds": values.get("preserve_fds") or 0, "no_pivot": values.get("no_pivot", False),
-            "detach": values.get("detach", False)}
+            "no_new_keyring": values.get("no_new_keyring", False), "detach": values.get("detach", False)}
 
 
 def cmd_create(root, values, args):
@@ -130,8 +130,15 @@ def cmd_ps(root, values, args):
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        sys.stdout.write(f"{pid:<5} {cmd}\n")
+        sys.stdout.write(f"{pid:<5} {_printable(cmd)}\n")
     return 0
+
+
+def _printable(text):
+    """`text` with every character a terminal would act on shown as "?", as ps(1) does:
+    a container writes its own command line, and a newline in it forged rows (say, a
+    host pid for the operator to kill), an escape sequence drove the operator's terminal."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def cmd_exec(root, values, args):
@@ -251,15 +258,21 @@ def cmd_spec(root, values, args):
 
     bundle = values.get("bundle") or os.getcwd()
     path = os.path.join(bundle, "config.json")
-    if os.path.exists(path):
-        raise SlrError(f"File {path} exists. Remove it first")
     config = default_config(rootless=values["rootless"])
     if values.get("fgac"):
         from slruntime.fgac.spec_helper import add_seccomp_notify
 
         add_seccomp_notify(config, os.path.abspath(values["fgac"]))
+    # Created, never opened: the directory may be shared (/tmp), and a dangling symlink
+    # planted as config.json would have had root create (or a race, truncate) its target.
     try:
-        with open(path, "w") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except FileExistsError:
+        raise SlrError(f"File {path} exists. Remove it first") from None
+    except OSError as exc:
+        raise SlrError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with open(fd, "w") as f:
             f.write(jsonlite.dumps(config, 2) + "\n")
     except OSError as exc:
         raise SlrError(f"cannot write {path}: {exc.strerror}") from None

@@ -82,10 +82,12 @@ def _create(container, spec, options, rootless):
                     "no_pivot": options.get("no_pivot", False),
                     "preserve_fds": options.get("preserve_fds") or 0,
                     "pool_fd": options.get("pool_fd"), "console_size": options.get("console_size"),
-                    "state_root": container.root}
+                    "state_root": container.root, "no_new_keyring": options.get("no_new_keyring", False)}
     if lx.namespace("mount") is None:  # built in the runtime's mount namespace: see rootfs.prepare
         init_options["shared_root"] = os.path.join(container.dir, SHARED_ROOT)
         os.mkdir(init_options["shared_root"], 0o700)
+    if options.get("no_new_keyring"):
+        container.data["no_new_keyring"] = True  # for `exec` processes too, as runc
     if options.get("pool"):
         container.data["pool"] = options["pool"]
     if options.get("subreaper"):

@@ -107,7 +107,8 @@ def execute(container, options):
         cgroup = container.cgroup()
         if cgroup is not None:
             cgroup.add(stage1)
-        runtime_side.send({"type": "go", "state": container.oci_state("running")})
+        runtime_side.send({"type": "go", "state": container.oci_state("running"),
+                           "new_session_keyring": not container.data.get("no_new_keyring")})
         pid = runtime_side.expect("pid", "the exec process")["pid"]
         if proxy is not None:
             try:
@@ -207,4 +208,4 @@ def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds, 
     channel.send({"type": "ready"})
     channel.close()
     process.finalize_and_exec(proc, executable, seccomp_filter, listener, state, preserve_fds,
-                              allow_setgroups, lsm_attrs)
+                              allow_setgroups, lsm_attrs, go["new_session_keyring"])

@@ -143,7 +143,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     process.set_rlimits(proc.rlimits)
     # The container's process from here on: whatever the host cannot grant fails create.
     seccomp_filter = process.finalize(proc, seccomp_filter, listener, dict(state, status="creating"),
-                                      allow_setgroups, lsm_attrs)
+                                      allow_setgroups, lsm_attrs, not options["no_new_keyring"])
 
     channel.send({"type": "created"})
     channel.close()

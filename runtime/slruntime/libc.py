@@ -65,13 +65,13 @@ _libc = _Library("libc.so.6")
 # Syscalls glibc does not wrap everywhere, by machine (uname -m).
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "ioprio_set": 251, "sched_setattr": 314, "setns": 308, "seccomp": 317,
-               "bpf": 321},
+               "bpf": 321, "keyctl": 250},
     "aarch64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277,
-                "bpf": 280},
+                "bpf": 280, "keyctl": 219},
     "armv7l": {"pivot_root": 218, "ioprio_set": 314, "sched_setattr": 380, "setns": 375, "seccomp": 383,
-               "bpf": 386},
+               "bpf": 386, "keyctl": 311},
     "riscv64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277,
-                "bpf": 280},
+                "bpf": 280, "keyctl": 219},
 }
 _SYSCALLS["armv8l"] = _SYSCALLS["armv7l"]
 # Numbers shared by every architecture (added after the syscall tables were unified).
@@ -227,6 +227,15 @@ def _packed(*fields):
 def openat2(dirfd, path, flags, resolve, mode=0):
     how = _packed((flags | os.O_CLOEXEC, 8), (mode, 8), (resolve, 8))  # struct open_how
     return _check(_syscall(_nr["openat2"], dirfd, _b(path), how, _ULong(len(how))), f"open {path}")
+
+
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_new_session_keyring():
+    """Make a new anonymous session keyring this process's (keyctl(2); NULL name: never
+    an existing keyring someone named in advance)."""
+    _check(_syscall(_nr["keyctl"], KEYCTL_JOIN_SESSION_KEYRING, None), "keyctl")
 
 
 def pidfd_getfd(pidfd, targetfd):

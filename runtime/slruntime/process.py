@@ -131,12 +131,36 @@ def send_console(sock, master):
 
 
 def become_terminal(slave):
-    os.setsid()
+    leave_callers_session()
     fcntl.ioctl(slave, TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
     if slave > 2:
         os.close(slave)
+
+
+def leave_callers_session():
+    """Start a session of our own, without a controlling terminal, as runc's init does
+    for every container process. Otherwise a process run from a terminal (`slr run` in
+    the foreground, `slr exec` without --tty, `slr create` from a shell) keeps the
+    caller's: it opens /dev/tty, reads what the operator types and, with TIOCSTI, queues
+    commands that the operator's shell runs once slr returns. (Already a session leader:
+    a pool member got its own session at create, before its pty.)"""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+
+
+def leave_callers_keyring():
+    """A new session keyring, as runc gives every container process (unless
+    --no-new-keyring): keys are not namespaced, and the caller's session keyring (the
+    root's, or a service's) is possessed by whoever inherits it, user namespace or not,
+    so the container could read every key in it (disk encryption, NFS, Kerberos...).
+    A kernel without keys (CONFIG_KEYS=n, common on boards) has nothing to hide."""
+    try:
+        libc.join_new_session_keyring()
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            raise SlrError(f"session keyring: {os.strerror(exc.errno)}") from None
 
 
 def connect_unix(path, what):
@@ -208,15 +232,19 @@ def setgroups_allowed(pid="self"):
         return True
 
 
-def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs=()):
-    """Make this process the container's process as far as anything can fail: scheduling,
-    umask, capabilities, user, cwd, no_new_privs, CPU affinity, LSM labels. The init
-    calls it before `create` reports success, as runc and crun do, so a config the host
-    cannot grant fails create with its reason; what runs after it (startContainer hooks,
-    a pool's request) runs as the container's process. Without no_new_privs the seccomp
-    filter is loaded here (that needs CAP_SYS_ADMIN, which the capabilities may drop).
+def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs=(),
+             new_session_keyring=True):
+    """Make this process the container's process as far as anything can fail: its own
+    session, scheduling, umask, capabilities, user, cwd, no_new_privs, CPU affinity, LSM
+    labels. The init calls it before `create` reports success, as runc and crun do, so a
+    config the host cannot grant fails create with its reason; what runs after it
+    (startContainer hooks, a pool's request) runs as the container's process. Without
+    no_new_privs the seccomp filter is loaded here (that needs CAP_SYS_ADMIN, which the capabilities may drop).
     Returns the filter still to load (load_seccomp, as late as possible), or None."""
     signals.reset_for_exec()  # before the filter is loaded: it may deny rt_sigaction
+    leave_callers_session()
+    if new_session_keyring:  # before the filter too: profiles commonly deny keyctl
+        leave_callers_keyring()
     apply_scheduling(proc)
     if proc.umask is not None:
         os.umask(proc.umask)
@@ -279,11 +307,12 @@ def exec_process(proc, executable, preserve_fds):
 
 
 def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds,
-                      allow_setgroups, lsm_attrs=()):
+                      allow_setgroups, lsm_attrs=(), new_session_keyring=True):
     """An `exec` process's last steps, with nothing to wait for in between; does not
     return. (rlimits are set earlier, by the caller, so a bad limit fails `exec`
     before it reports the process started.)"""
-    seccomp_filter = finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs)
+    seccomp_filter = finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs,
+                              new_session_keyring)
     load_seccomp(seccomp_filter, listener, state_for_listener)
     exec_process(proc, executable, preserve_fds)
 

@@ -17,6 +17,15 @@ against slr, found by an adversarial audit; each was a real escape or leak befor
   skipped when missing); two containers sharing a writable rootfs could race the link
   into an unmasked, writable /proc/sys/kernel/core_pattern; without a procfs, sysctls
   went to the image's files
+- a process started from a terminal (`slr run` in the foreground, `slr exec` without
+  --tty, `slr create`) kept the caller's controlling terminal: it opened /dev/tty and
+  queued commands with TIOCSTI that the operator's shell ran as root once slr returned
+- every container process shared the caller's session keyring, and so read its keys
+  (disk encryption, NFS, Kerberos...): keys are not namespaced
+- `slr ps` printed a container's command line raw: a newline forged rows (a host pid
+  for the operator to kill), escape sequences drove the operator's terminal
+- `slr spec` in a shared directory created the target of a dangling symlink planted as
+  config.json (runc's spec has the same check-then-write)
 """
 
 import itertools
@@ -466,3 +475,133 @@ def test_racing_proc_symlink_never_leaves_proc_unmasked(slr, bundle, state_root)
             assert f"{point}/keys" in mounts and f"{point}/timer_list" in mounts, mountinfo
             assert "ro" in mounts[f"{point}/sys"][-1][0], mountinfo
     assert _state_root_is_empty(state_root) and _host_mounts_in(b) == []
+
+
+# --- the caller's terminal -----------------------------------------------------------
+
+# What a container process learns of a controlling terminal: tty_nr of /proc/self/stat
+# (0: none), and whether /dev/tty opens (ENXIO without one). With the caller's terminal
+# it could read the operator's keystrokes and queue commands for their shell (TIOCSTI).
+TTY_PROBE = ("echo tty_nr=$(cut -d' ' -f7 /proc/self/stat); "
+             "(: > /dev/tty) 2>/dev/null && echo dev-tty=opened || echo dev-tty=refused")
+
+
+def _on_a_terminal(command):
+    """Run `command` with a new pty as stdio and controlling terminal (an operator's
+    shell); returns what it wrote there."""
+    import pty
+    import select
+
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvp(command[0], command)
+    output = b""
+    while True:
+        readable, _, _ = select.select([master], [], [], 30)
+        if not readable:
+            break
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the command exited
+            break
+        if not data:
+            break
+        output += data
+    os.close(master)
+    os.waitpid(pid, 0)
+    return output.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_container_processes_never_get_the_callers_terminal(slr, bundle):
+    """runc's init calls setsid() for every container process: so does slr now."""
+    b = bundle(["sh", "-c", TTY_PROBE])
+    run = _on_a_terminal(slr.cmd("run", "-b", b, "c1"))
+    slr("run", "-d", "-b", bundle(["sleep", "1000"]), "c2", check=True)
+    try:
+        exec_output = _on_a_terminal(slr.cmd("exec", "c2", "sh", "-c", TTY_PROBE))
+    finally:
+        slr("delete", "-f", "c2", check=True)
+    assert "tty_nr=0\ndev-tty=refused\n" in run, run
+    assert "tty_nr=0\ndev-tty=refused\n" in exec_output, exec_output
+
+
+# --- the caller's session keyring ------------------------------------------------------
+
+
+def _with_a_secret_in_our_session_keyring():
+    """preexec_fn: a new session keyring of the caller's, holding a key that only its
+    possessors may view (perm 0x3f000000): what an operator's or a service's keyring
+    holds (disk encryption keys, NFS or Kerberos credentials)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    keyctl, add_key = {"x86_64": (250, 248), "aarch64": (219, 217)}[os.uname().machine]
+    assert libc.syscall(keyctl, 1, b"slr-test-session") > 0  # KEYCTL_JOIN_SESSION_KEYRING
+    key = libc.syscall(add_key, b"user", b"slr-test-secret", b"hunter2", 7, -3)  # KEY_SPEC_SESSION_KEYRING
+    assert key > 0
+    assert libc.syscall(keyctl, 5, key, 0x3F000000) == 0  # KEYCTL_SETPERM: possessor only
+
+
+def _keys_seen_by_an_unprivileged_user(config):
+    """Run as uid 1000, which may view a key only by possessing it, with /proc/keys
+    (which lists the keys its reader may view) unmasked."""
+    config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    config["linux"]["maskedPaths"].remove("/proc/keys")
+
+
+def test_container_processes_never_get_the_callers_session_keyring(slr, bundle):
+    """runc joins a new session keyring for every container process: so does slr now
+    (not with --no-new-keyring, which keeps the caller's, as runc)."""
+    if not os.path.exists("/proc/keys"):
+        pytest.skip("a kernel without keys (CONFIG_KEYS=n): nothing to leak")
+    def run(*args):
+        return subprocess.run(slr.cmd(*args), capture_output=True, text=True, timeout=60,
+                              preexec_fn=_with_a_secret_in_our_session_keyring)
+
+    probe = bundle(["cat", "/proc/keys"], edit=_keys_seen_by_an_unprivileged_user)
+    seen = run("run", "-b", probe, "c1")
+    kept = run("run", "--no-new-keyring", "-b", probe, "c2")
+    slr("run", "-d", "-b", bundle(["sleep", "1000"], edit=_keys_seen_by_an_unprivileged_user), "c3", check=True)
+    try:
+        exec_seen = run("exec", "c3", "cat", "/proc/keys")
+    finally:
+        slr("delete", "-f", "c3", check=True)
+    for result in (seen, kept, exec_seen):
+        assert result.returncode == 0, result.stderr
+    assert "slr-test-secret" not in seen.stdout
+    assert "slr-test-secret" not in exec_seen.stdout
+    assert "slr-test-secret" in kept.stdout  # the probe sees a possessed key
+
+
+# --- what `slr ps` shows of a container --------------------------------------------------
+
+
+def test_ps_never_prints_what_a_container_writes_in_its_command_line_raw(slr, bundle):
+    """A container's command line is its own: a newline there forged a row of `slr ps`
+    (a host pid for the operator to kill), an escape sequence reached their terminal."""
+    forged = "x\n1     /sbin/init\x1b]0;pwned\x07"
+    slr("run", "-d", "-b", bundle(["sh", "-c", "sleep 1000; true", forged]), "c1", check=True)
+    try:
+        table = slr("ps", "c1", check=True).stdout
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    rows = table.splitlines()
+    assert rows[0] == "PID   CMD" and len(rows) == 3, table  # sh and its sleep
+    assert not any(c in table for c in "\x1b\x07")
+    assert any(row.endswith("sh -c sleep 1000; true x?1     /sbin/init?]0;pwned?") for row in rows), table
+
+
+# --- files slr writes where others may write -------------------------------------------
+
+
+@pytest.mark.parametrize("planted", ["dangling", "existing"])
+def test_spec_never_writes_through_a_planted_config_symlink(slr, tmp_path, planted):
+    """`slr spec` in a shared directory: a symlink planted as config.json made root
+    create its target (checked with exists(), which a dangling link fails, then opened)."""
+    target = tmp_path / "elsewhere"
+    if planted == "existing":
+        target.write_text("keep")
+    os.symlink(target, tmp_path / "config.json")
+    result = slr("spec", "--bundle", str(tmp_path))
+    assert (result.returncode, result.stderr) == (1, f"slr: File {tmp_path}/config.json exists. Remove it first\n")
+    assert (target.read_text() == "keep") if planted == "existing" else not target.exists()
