@@ -65,13 +65,13 @@ _libc = _Library("libc.so.6")
 # Syscalls glibc does not wrap everywhere, by machine (uname -m).
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "ioprio_set": 251, "sched_setattr": 314, "setns": 308, "seccomp": 317,
-               "bpf": 321, "keyctl": 250},
+               "bpf": 321, "keyctl": 250, "rt_sigaction": 13},
     "aarch64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277,
-                "bpf": 280, "keyctl": 219},
+                "bpf": 280, "keyctl": 219, "rt_sigaction": 134},
     "armv7l": {"pivot_root": 218, "ioprio_set": 314, "sched_setattr": 380, "setns": 375, "seccomp": 383,
-               "bpf": 386, "keyctl": 311},
+               "bpf": 386, "keyctl": 311, "rt_sigaction": 174},
     "riscv64": {"pivot_root": 41, "ioprio_set": 30, "sched_setattr": 274, "setns": 268, "seccomp": 277,
-                "bpf": 280, "keyctl": 219},
+                "bpf": 280, "keyctl": 219, "rt_sigaction": 134},
 }
 _SYSCALLS["armv8l"] = _SYSCALLS["armv7l"]
 # Numbers shared by every architecture (added after the syscall tables were unified).
@@ -197,6 +197,17 @@ def set_name(name):
     """This thread's name (comm, at most 15 bytes), as /proc/PID/stat shows it. Not by
     writing /proc/self/comm: a non-dumpable process in a user namespace may not."""
     _check(_libc.prctl(PR_SET_NAME, bytes(name), _ULong(0), _ULong(0), _ULong(0)), "prctl")
+
+
+def reset_signal_dispositions():
+    """Every signal's disposition back to SIG_DFL, through the system call: glibc's
+    sigaction refuses its own two (32 and 33), which a caller may have left ignored, and
+    an ignored disposition survives execve. An all-zero kernel sigaction is SIG_DFL with
+    no flags and an empty mask whatever the architecture's layout."""
+    default = (_UByte * 32)()
+    for signum in range(1, 65):
+        if signum not in (9, 19):  # SIGKILL, SIGSTOP: always the default
+            _syscall(_nr["rt_sigaction"], signum, default, None, _ULong(8))
 
 
 def close_range_cloexec(first):

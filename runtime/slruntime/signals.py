@@ -24,16 +24,11 @@ def reset_for_exec():
     """Every signal's disposition back to the default and none blocked, as a process
     started by runc or crun finds them. execve resets caught signals only: the
     interpreter ignores SIGPIPE and SIGXFSZ (so `yes | head -1` would print "Broken
-    pipe" errors in the container), and the caller may have ignored or blocked others."""
+    pipe" errors in the container), and the caller may have ignored or blocked others,
+    the C library's own real-time signals included."""
     import _signal
 
-    for signum in range(1, _signal.NSIG):
-        # getsignal knows every disposition (read at start-up, or set since through
-        # it); None: set by C code, unknown, so reset too. SIGKILL, SIGSTOP and the C
-        # library's own two are never anything else.
-        if _signal.getsignal(signum) is not _signal.SIG_DFL:
-            try:
-                _signal.signal(signum, _signal.SIG_DFL)
-            except (OSError, ValueError):
-                pass
+    from slruntime import libc
+
+    libc.reset_signal_dispositions()
     _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
