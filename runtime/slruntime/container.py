@@ -121,13 +121,14 @@ def _create(container, spec, options, rootless):
         container.save()
         if spec.process.oom_score_adj is not None:
             _write_oom_score_adj(container.pid, spec.process.oom_score_adj)
-        state = container.oci_state("creating")
+        # The hooks of create run once the environment is built: the spec's "created"
+        # (what runtime-tools' hooks_stdin checks, and crun passes; runc says "creating").
+        state = container.oci_state("created")
         if hooks.has_runtime_create_hooks(spec.hooks):
             runtime_side.expect("hooks")  # the init has built the rootfs and waits for them
             hooks.run(spec.hooks, "prestart", state)
             hooks.run(spec.hooks, "createRuntime", state)
         # Without those hooks the init does not stop to ask: this waits in the pipe for it.
-        state["status"] = "created"
         runtime_side.send({"type": "ok", "state": state})
         runtime_side.expect("created")
     finally:

@@ -98,7 +98,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     if hooks.has_runtime_create_hooks(spec.hooks):
         channel.send({"type": "hooks"})
     state = channel.expect("ok", "the runtime")["state"]
-    hooks.run(spec.hooks, "createContainer", _seen_from_inside(state, "creating"))
+    hooks.run(spec.hooks, "createContainer", _seen_from_inside(state, "created"))
     rootfs.protect(tree, spec, in_userns)  # sysctls, masked and read-only paths
 
     # Everything the host provides must be opened or imported before pivot_root.

@@ -69,8 +69,10 @@ def test_all_six_hooks_in_order_with_state_on_stdin(slr, bundle, tmp_path):
         assert state["id"] == "c1" and state["bundle"] == b, name
         assert state["annotations"] == {"org.example.test": "hooks"}, name
         assert state["ociVersion"], name
-    expected = {  # status and pid: the host's view in the runtime's namespaces, the container's in its own
-        "prestart": ("creating", pid), "createRuntime": ("creating", pid), "createContainer": ("creating", 1),
+    # status: "created" once the environment is built (runtime-spec's lifecycle: after step 2;
+    # runtime-tools' hooks_stdin); pid: the host's view in the runtime's namespaces, the container's in its own
+    expected = {
+        "prestart": ("created", pid), "createRuntime": ("created", pid), "createContainer": ("created", 1),
         "startContainer": ("created", 1), "poststart": ("running", pid), "poststop": ("stopped", None),
     }
     assert {name: (s["status"], s.get("pid")) for name, s in states.items()} == expected
