@@ -220,6 +220,10 @@ def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups
     apply_scheduling(proc)
     if proc.umask is not None:
         os.umask(proc.umask)
+    # The cwd first, as root (as runc does: a cwd only root can enter is still the
+    # process's; one root is refused is tried again as the container's user), so its
+    # getcwd check runs before a seccomp filter can deny that call.
+    in_cwd = enter_cwd(proc.cwd, permission_denied_ok=True)
     if seccomp_filter is not None and not proc.no_new_privileges:
         load_seccomp(seccomp_filter, listener, state_for_listener)
         seccomp_filter = None
@@ -231,7 +235,8 @@ def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups
     if caps is not None:
         capabilities.apply(caps)
         libc.prctl(libc.PR_SET_KEEPCAPS, 0)
-    enter_cwd(proc.cwd)
+    if not in_cwd:
+        enter_cwd(proc.cwd)
     if proc.no_new_privileges:
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
     if proc.exec_cpu_affinity and proc.exec_cpu_affinity[1]:
@@ -242,13 +247,24 @@ def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups
     return seccomp_filter
 
 
-def enter_cwd(cwd):
+def enter_cwd(cwd, permission_denied_ok=False):
+    """chdir, refusing a directory outside the root. Returns False, without an error,
+    when permission_denied_ok and the directory is not ours to enter."""
     try:
         os.chdir(cwd)
     except OSError as exc:
+        if permission_denied_ok and isinstance(exc, PermissionError):
+            return False
         raise SlrError(f"process.cwd {cwd}: {exc.strerror}") from None
-    if not os.getcwd().startswith("/"):
-        raise SlrError(f"process.cwd {cwd} is outside the container")  # CVE-2024-21626 class
+    try:  # CVE-2024-21626 class: glibc's getcwd fails with ENOENT for "(unreachable)/..."
+        inside = os.getcwd().startswith("/")
+    except FileNotFoundError:
+        inside = False
+    except OSError as exc:
+        raise SlrError(f"process.cwd {cwd}: cannot check where it leads: {exc.strerror}") from None
+    if not inside:
+        raise SlrError(f"process.cwd {cwd} is outside the container")
+    return True
 
 
 def exec_process(proc, executable, preserve_fds):

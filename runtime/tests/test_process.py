@@ -24,6 +24,20 @@ def test_user_additional_gids_umask_env_and_cwd(slr, bundle):
     assert lines[5:] == ["/dev/shm", "bar baz", "/bin"]
 
 
+def test_cwd_is_entered_before_the_user_change_as_runc_does(slr, bundle):
+    """A cwd only root may enter is still the process's (runc chdirs as root first, and
+    again as the user only when root was refused): the check of where it leads runs
+    before a seccomp filter is loaded."""
+    def private_cwd(config):
+        os.mkdir(os.path.join(config["root"]["path"], "private"), 0o700)
+        config["process"].update(user={"uid": 1000, "gid": 1000}, cwd="/private")
+
+    out = script_output(slr, bundle, "id -u; pwd; ls . 2>&1; echo rc=$?", edit=private_cwd)
+    lines = out.splitlines()
+    assert lines[:2] == ["1000", "/private"]
+    assert "Permission denied" in lines[2] and lines[-1] == "rc=1"  # the user still cannot read it
+
+
 def test_rlimits(slr, bundle):
     rlimits = [{"type": "RLIMIT_NOFILE", "soft": 200, "hard": 300},
                {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},

@@ -206,6 +206,16 @@ def test_filter_loads_without_no_new_privileges_for_a_user(slr, bundle):
     assert "\n1000\n" in out
 
 
+def test_profile_denying_getcwd_without_no_new_privileges(slr, bundle):
+    # Loaded early (no no_new_privs), the filter must not catch the runtime's own check of
+    # the cwd (getcwd, CVE-2024-21626 class): runtime-tools' linux_seccomp. runc 1.1.5 fails
+    # this create; crun runs it.
+    out = script_output(slr, bundle, _try("busybox pwd") + "echo done",
+                        edit=edits(_seccomp([_rule(["getcwd"], "SCMP_ACT_ERRNO")]),
+                                   lambda c: c["process"].update(noNewPrivileges=False, cwd="/tmp")))
+    assert "getcwd: Operation not permitted" in out and out.endswith("done\n")
+
+
 # struct seccomp_notif / seccomp_notif_resp and their ioctls (linux/seccomp.h)
 _NOTIF = struct.Struct("=QII" + "iIQ6Q")
 _NOTIF_RESP = struct.Struct("=QqiI")
