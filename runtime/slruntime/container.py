@@ -8,7 +8,8 @@ import os
 
 from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod
 from slruntime.errors import SlrError, WrongState
-from slruntime.state import CONFIG_FILE, INIT_COMM, INIT_ERROR, SECCOMP_FILE, Container, exec_outcome, process_start_time
+from slruntime.state import (CONFIG_FILE, INIT_COMM, INIT_ERROR, SECCOMP_FILE, SHARED_ROOT, Container, exec_outcome,
+                             process_start_time)
 from slruntime.sync import Channel, run_child
 
 SIGKILL = 9
@@ -82,6 +83,9 @@ def _create(container, spec, options, rootless):
                     "preserve_fds": options.get("preserve_fds") or 0,
                     "pool_fd": options.get("pool_fd"), "console_size": options.get("console_size"),
                     "state_root": container.root}
+    if lx.namespace("mount") is None:  # built in the runtime's mount namespace: see rootfs.prepare
+        init_options["shared_root"] = os.path.join(container.dir, SHARED_ROOT)
+        os.mkdir(init_options["shared_root"], 0o700)
     if options.get("pool"):
         container.data["pool"] = options["pool"]
     if options.get("subreaper"):
@@ -346,6 +350,10 @@ def destroy(container, spec=None):
         wait_gone(pid, container.data.get("init_start_time"))
     if cgroup is not None:
         cgroup.destroy()
+    if os.path.isdir(os.path.join(container.dir, SHARED_ROOT)):
+        from slruntime import rootfs
+
+        rootfs.release_shared(container.dir)
     if spec is None:
         try:
             spec = saved_spec(container)

@@ -75,6 +75,11 @@ def execute(container, options):
     if status not in ("created", "running"):
         raise WrongState(f"cannot exec in a {status} container")
     spec, proc = build_process(container, options)
+    if spec.linux.namespace("mount") is None:
+        # Its root is a chroot in the runtime's mount namespace, which joining the
+        # init's namespaces would not enter (runc's exec then runs on the host's /).
+        raise SlrError("exec: the container shares the runtime's mount namespace "
+                       "(no mount entry in linux.namespaces): exec is not supported there")
     detach = options.get("detach", False)
     proxy = None
     console_socket = options.get("console_socket")

@@ -93,7 +93,8 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     if proc.exec_cpu_affinity:
         process.set_cpu_affinity(proc.exec_cpu_affinity[0])
     cgroup = Cgroup.from_state(go.get("cgroup"))
-    propagation, tree = rootfs.prepare(spec, in_userns, cgroup)
+    root = options.get("shared_root") or spec.root_path
+    propagation, tree = rootfs.prepare(spec, in_userns, cgroup, root)
 
     if hooks.has_runtime_create_hooks(spec.hooks):
         channel.send({"type": "hooks"})
@@ -122,7 +123,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     lsm_attrs = lsm.open_exec_attrs(proc)
     allow_setgroups = process.setgroups_allowed()
 
-    rootfs.enter(spec.root_path, options.get("no_pivot", False))
+    rootfs.enter(root, options.get("no_pivot", False), shares_mounts=rootfs.shares_runtime_mounts(lx))
     rootfs.finish(spec, propagation)
     if spec.hostname is not None:
         libc.sethostname(spec.hostname)

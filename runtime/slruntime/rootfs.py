@@ -1,7 +1,8 @@
 """The container's filesystem view: mounts, devices, pivot_root, masked and read-only paths.
 
-Runs in the container's init, inside its new mount namespace, before pivot_root (only
-the read-only root and the root's propagation come after it). Every mount target is
+Runs in the container's init, inside its new mount namespace (or, when the config asks
+for none, in the runtime's: see prepare), before pivot_root (only the read-only root and
+the root's propagation come after it). Every mount target is
 resolved inside the rootfs with openat2(RESOLVE_IN_ROOT), so a symlink in the image
 cannot send a mount outside it (the CVE-2021-30465 class), and the mount is made on
 the resolved /proc/self/fd/N rather than on a path that could be swapped afterwards.
@@ -21,6 +22,7 @@ import stat
 
 from slruntime import files, libc
 from slruntime.errors import SlrError
+from slruntime.state import SHARED_ROOT
 
 DEFAULT_DEVICES = (
     # path, major, minor, mode
@@ -489,19 +491,29 @@ def create_dev_symlinks(tree):
 
 # --- the whole sequence -----------------------------------------------------------------
 
-def prepare(spec, in_userns, cgroup):
-    """Before pivot_root: propagation, the rootfs bind, mounts and devices. Returns the
-    propagation for `finish` and the Tree, which `protect` uses and closes."""
+def prepare(spec, in_userns, cgroup, root):
+    """Before pivot_root: propagation, the rootfs bind (at `root`: the rootfs itself, or
+    the state directory's mount point when the mount namespace is the runtime's), mounts
+    and devices. Returns the propagation for `finish` and the Tree, which `protect` uses
+    and closes."""
     lx = spec.linux
     rootfs = spec.root_path
     propagation = _PROPAGATION[lx.rootfs_propagation] if lx.rootfs_propagation else libc.MS_SLAVE | libc.MS_REC
     try:
-        # Never let our mounts reach the host: slave (or private) first, whatever is asked later.
-        libc.mount(None, "/", None, (propagation if propagation & (libc.MS_SLAVE | libc.MS_PRIVATE) else libc.MS_SLAVE) | libc.MS_REC)
-        libc.mount(rootfs, rootfs, None, libc.MS_BIND | libc.MS_REC)
+        if shares_runtime_mounts(lx):
+            # The runtime's mount namespace (the host's): its / stays as it is; the
+            # rootfs is bound at a mount point of this container's own, made private so
+            # nothing mounted on it propagates to the host's peers, and delete detaches
+            # it with all of them (release_shared).
+            libc.mount(rootfs, root, None, libc.MS_BIND | libc.MS_REC)
+            libc.mount(None, root, None, libc.MS_PRIVATE | libc.MS_REC)
+        else:
+            # Never let our mounts reach the host: slave (or private) first, whatever is asked later.
+            libc.mount(None, "/", None, (propagation if propagation & (libc.MS_SLAVE | libc.MS_PRIVATE) else libc.MS_SLAVE) | libc.MS_REC)
+            libc.mount(rootfs, rootfs, None, libc.MS_BIND | libc.MS_REC)
     except OSError as exc:
         _fail(f"rootfs {rootfs}", exc)
-    tree = Tree(rootfs)
+    tree = Tree(root)
     try:
         for mount in spec.mounts:
             mount_one(tree, mount, in_userns, cgroup)
@@ -560,10 +572,31 @@ def _write_sysctls(tree, sysctl):
             raise SlrError(f"sysctl {key}={value}: {os.strerror(exc.errno)}") from None
 
 
-def enter(rootfs, no_pivot):
-    """Make the rootfs the process's / (pivot_root, or MS_MOVE + chroot with --no-pivot)."""
+def shares_runtime_mounts(lx):
+    """Whether the container inherits the runtime's mount namespace (no "mount" entry)."""
+    return lx.namespace("mount") is None
+
+
+def release_shared(state_dir):
+    """Detach the rootfs bind that prepare made in the runtime's mount namespace, with
+    every mount of the container on it, and remove its mount point."""
+    path = os.path.join(state_dir, SHARED_ROOT)
     try:
-        if no_pivot:
+        libc.umount2(path, libc.MNT_DETACH)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: nothing mounted (create failed before)
+            raise SlrError(f"{path}: cannot detach the container's mounts: {exc.strerror}") from None
+    os.rmdir(path)
+
+
+def enter(rootfs, no_pivot, shares_mounts=False):
+    """Make the rootfs the process's / (pivot_root, or MS_MOVE + chroot with --no-pivot;
+    only chroot in the runtime's mount namespace, whose / must stay the host's)."""
+    try:
+        if shares_mounts:
+            os.chdir(rootfs)
+            os.chroot(".")
+        elif no_pivot:
             os.chdir(rootfs)
             libc.mount(rootfs, "/", None, libc.MS_MOVE)
             os.chroot(".")
@@ -583,7 +616,7 @@ def enter(rootfs, no_pivot):
                 os.close(new_root)
         os.chdir("/")
     except OSError as exc:
-        _fail("pivot_root" if not no_pivot else "chroot", exc)
+        _fail("chroot" if no_pivot or shares_mounts else "pivot_root", exc)
 
 
 def finish(spec, propagation):

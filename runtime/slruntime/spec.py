@@ -722,12 +722,11 @@ def _parse_linux(value, path):
         raise SpecError(_join(path, "uidMappings"), "id mappings need a new user namespace")
     if user_ns is not None and user_ns.path is None and not (lx.uid_mappings and lx.gid_mappings):
         raise SpecError(_join(path, "uidMappings"), "a new user namespace needs uidMappings and gidMappings")
-    mount_ns = lx.namespace("mount")
-    if mount_ns is None:
-        # The rootfs is built with mounts and pivot_root: in the runtime's own mount
-        # namespace that would happen on the host. A namespace joined by path is the
-        # caller's to give (runc accepts both).
-        raise SpecError(_join(path, "namespaces"), "a mount namespace is required (new or joined by path)")
+    if lx.namespace("mount") is None and user_ns is not None:
+        # Without one, the container inherits the runtime's mount namespace (as the spec
+        # says and runc and crun do; rootfs.prepare keeps its mounts off the host's
+        # root), which a user namespace has no right to mount in.
+        raise SpecError(_join(path, "namespaces"), "a user namespace needs a mount namespace (new or joined by path)")
     lx.devices = _field(value, "devices", path, _parse_devices, [])
     lx.cgroups_path = _field(value, "cgroupsPath", path, _string)
     if lx.cgroups_path is not None and (".." in lx.cgroups_path.split("/") or ":" in lx.cgroups_path):

@@ -21,6 +21,7 @@ from slruntime.errors import ContainerExists, ContainerNotFound, SlrError
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 SECCOMP_FILE = "seccomp.json"
+SHARED_ROOT = "rootfs"  # mount point of the / of a container in the runtime's mount namespace
 FIFO = "exec.fifo"
 INIT_ERROR = "init.error"
 # The container init's name until its execve (runc's is "runc:[2:INIT]"): how `start`

@@ -205,8 +205,11 @@ SPEC_CASES = [
      _bad("linux.namespaces", "must be an array, not object")),
     ("relative-namespace-path", lambda c, b: _ns(c, "network").update(path="netns/x"),
      _bad("linux.namespaces[1].path", '"netns/x" is not an absolute path')),
-    ("no-mount-namespace", lambda c, b: c["linux"]["namespaces"].pop(4),
-     _bad("linux.namespaces", "a mount namespace is required (new or joined by path)")),
+    ("userns-without-mount-namespace", lambda c, b: c["linux"].update(
+        namespaces=[n for n in c["linux"]["namespaces"] if n["type"] != "mount"] + [{"type": "user"}],
+        uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}],
+        gidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}]),
+     _bad("linux.namespaces", "a user namespace needs a mount namespace (new or joined by path)")),
     ("id-mappings-without-userns", lambda c, b: c["linux"].update(
         uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}],
         gidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}]),
@@ -499,6 +502,10 @@ def _spec_path(keys):
 WRONG_VALUES = (None, True, 0, -1, 1.5, 1 << 70, "", "x", "\0", [], [1], {}, {"x": 1})
 
 
+NEED_NAMESPACES = ("hostname", "domainname", "linux.timeOffsets", "linux.uidMappings", "linux.gidMappings",
+                   "linux.sysctl")
+
+
 def test_wrong_values_anywhere_are_refused_naming_their_path(busybox_rootfs):
     """Every property of a rich config replaced by every JSON type (and deleted):
     the parser accepts it or refuses it with one line naming that property (or the
@@ -528,7 +535,12 @@ def test_wrong_values_anywhere_are_refused_naming_their_path(busybox_rootfs):
                 where = _spec_path(keys)
                 message = str(exc)
                 assert "\n" not in message and message.startswith("config.json: "), (where, value, message)
-                assert exc.path.startswith(where) or where.startswith(exc.path), (where, value, message)
+                # Settings that need a namespace (a hostname, time offsets...) report its loss
+                # where they are.
+                needs_namespace = exc.path.startswith(NEED_NAMESPACES) and (
+                    "linux.namespaces".startswith(where) or where.startswith("linux.namespaces"))
+                assert exc.path.startswith(where) or where.startswith(exc.path) or needs_namespace, (
+                    where, value, message)
     assert tried > 3000 and refused > tried // 2, (tried, refused)
 
 

@@ -181,3 +181,49 @@ def test_empty_hostname_without_uts_namespace_leaves_the_hosts(slr, bundle):
         _write_sysctl("kernel.domainname", names[1])
     assert changed == names
     assert out.strip() == names[0]
+
+
+def _mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(path)]
+
+
+def _root_mount_line():
+    with open("/proc/self/mountinfo") as f:
+        return next(line for line in f if line.split()[4] == "/")
+
+
+def test_no_mount_namespace_inherits_the_runtimes_and_delete_removes_its_mounts(slr, bundle, state_root):
+    """runtime-spec: a namespace type not listed is inherited from the runtime (runtime-tools'
+    linux_ns_itype; runc and crun do it). The container's mounts are then made in the host's
+    mount namespace: on a private bind of the rootfs in its state directory (the host's /
+    keeps its propagation, the bundle gets no mount), the container chroots into it, and
+    delete detaches them all (runc and crun leave them on the bundle's rootfs)."""
+    root_before = _root_mount_line()
+    b = bundle(["sleep", "1000"], edit=lambda c: c["linux"].update(
+        namespaces=[n for n in c["linux"]["namespaces"] if n["type"] != "mount"]))
+    root = os.path.join(state_root, "c1", "rootfs")
+    slr("run", "-d", "-b", b, "c1", check=True)
+    try:
+        mounted = _mounts_under(root)
+        assert root in mounted and f"{root}/proc" in mounted and f"{root}/dev" in mounted
+        assert _mounts_under(b) == []
+        assert _root_mount_line() == root_before  # the host's / untouched (propagation included)
+        pid = slr.state("c1")["pid"]
+        assert os.readlink(f"/proc/{pid}/ns/mnt") == _host_ns()["mnt"]
+        assert os.readlink(f"/proc/{pid}/root") == root
+        result = slr("exec", "c1", "true")
+        assert (result.returncode, result.stderr) == (1, "slr: exec: the container shares the runtime's mount "
+                                                         "namespace (no mount entry in linux.namespaces): exec is "
+                                                         "not supported there\n")
+    finally:
+        slr("delete", "-f", "c1", check=True)
+    assert _mounts_under(root) == [] and not os.path.exists(os.path.join(state_root, "c1"))
+
+
+def test_no_mount_namespace_failed_create_leaves_no_mount(slr, bundle, state_root):
+    b = bundle(["/no/such/program"], edit=lambda c: c["linux"].update(
+        namespaces=[n for n in c["linux"]["namespaces"] if n["type"] != "mount"]))
+    result = slr("create", "-b", b, "c1")
+    assert (result.returncode, result.stderr) == (1, 'slr: exec: "/no/such/program": no such file or directory\n')
+    assert _mounts_under(state_root) == [] and slr.ids() == []
