@@ -139,10 +139,11 @@ class Policy:
 
     def v1_writes(self):
         """(file, line) pairs that put this policy in a v1 devices cgroup: the reset,
-        then the exceptions."""
+        then the exceptions in the order the rules listed them (the spec's "in the listed
+        order", which devices.list shows and runtime-tools' linux_cgroups_devices reads)."""
         yield ("devices.allow" if self.default_allow else "devices.deny"), "a"
         exception_file = "devices.deny" if self.default_allow else "devices.allow"
-        for (kind, major, minor), access in self._ordered():
+        for (kind, major, minor), access in self.exceptions.items():
             yield exception_file, Rule(True, kind, major, minor, access, "").describe()
 
     def bpf_program(self):

@@ -113,6 +113,20 @@ def test_device_rules(slr, bundle):
 
 
 @v1_only
+def test_device_rules_are_written_in_the_listed_order(slr, bundle):
+    """devices.list shows the exceptions in the order they were written: the config's, then
+    the defaults (runtime-tools' linux_cgroups_devices reads it so)."""
+    listed = [("c", 10, 229, "rwm"), ("b", 8, 20, "rw"), ("b", 8, 16, "r")]
+
+    def devices(config):
+        config["linux"]["resources"]["devices"] = [{"allow": False, "access": "rwm"}] + [
+            {"allow": True, "type": t, "major": ma, "minor": mi, "access": a} for t, ma, mi, a in listed]
+
+    out = script_output(slr, bundle, "cat /sys/fs/cgroup/devices/devices.list", edit=devices)
+    assert out.splitlines()[:3] == [f"{t} {ma}:{mi} {a}" for t, ma, mi, a in listed]
+
+
+@v1_only
 def test_update_and_events_stats(slr, bundle, tmp_path):
     b = bundle(["sleep", "1000"], edit=_resources(memory={"limit": 64 << 20}, pids={"limit": 20}))
     slr("run", "-d", "-b", b, "c1", check=True)

@@ -138,7 +138,7 @@ def test_rootless_hooks_and_bind_mounts(rslr, rbundle, rootless_user, open_tmp):
     created = os.stat(os.path.join(shared, "from-container"))
     assert (created.st_uid, created.st_gid) == rootless_user
     state_text, hook_uid = open(os.path.join(shared, "prestart.json")).read().rsplit("}", 1)
-    assert json.loads(state_text + "}")["status"] == "creating"
+    assert json.loads(state_text + "}")["status"] == "created"
     assert hook_uid.strip() == str(rootless_user[0])  # hooks run as the calling user
 
 
