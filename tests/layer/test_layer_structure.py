@@ -116,7 +116,7 @@ def test_the_raspberry_pi_kernel_gets_the_kernel_fragment():
     # linux-yocto_%.bbappend never matches linux-raspberrypi, meta-raspberrypi's kernel.
     kernels = {os.path.basename(p).split("_")[0] for p in layer_files(".bbappend", roots=(LAYER,))
                if "recipes-kernel" in p}
-    assert kernels == {"linux-yocto", "linux-raspberrypi"}
+    assert kernels == {"linux-yocto", "linux-raspberrypi", "linux-raspberrypi-v7"}
     fragment = read(os.path.join(LAYER, "recipes-kernel", "linux", "linux-slruntime.inc"))
     assert 'SRC_URI += "file://slruntime.cfg"' in fragment
     assert os.path.isfile(os.path.join(LAYER, "recipes-kernel", "linux", "linux-slruntime",
