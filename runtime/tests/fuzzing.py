@@ -14,6 +14,7 @@ several seeds). A failing shape is printed by hypothesis; add it to the test as 
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -114,7 +115,8 @@ class Deep:
 
 
 def dumps(document):
-    """json.dumps, with Deep values written without recursion."""
+    """json.dumps, with Deep values written without recursion (in one pass: a repeated
+    Deep value may occur 70,000 times)."""
     deep = []
 
     def placeholder(value):
@@ -124,9 +126,15 @@ def dumps(document):
         return f"\0deep{len(deep) - 1}\0"
 
     text = json.dumps(document, allow_nan=True, default=placeholder)
-    for i, value in enumerate(deep):
-        text = text.replace(json.dumps(f"\0deep{i}\0"), "[" * value.depth + dumps(value.value) + "]" * value.depth, 1)
-    return text
+    written = {}
+
+    def expand(match):
+        value = deep[int(match.group(1))]
+        if id(value) not in written:
+            written[id(value)] = "[" * value.depth + dumps(value.value) + "]" * value.depth
+        return written[id(value)]
+
+    return re.sub(r'"\\u0000deep(\d+)\\u0000"', expand, text)
 
 
 def mutate(document, operations):
@@ -207,10 +215,10 @@ def encode(document, how):
 BAD_WORDS = ("Traceback", "internal error", "Error(", "Exception")
 
 
-def run_in_subreaper(commands, timeout=30, env=None):
+def run_in_subreaper(commands, timeout=30, env=None, cwd=None):
     """Run argv lists one after the other in a private subreaper (subreaper.py);
     -> ([{"code", "stdout", "stderr"}], [command lines of leaked processes])."""
-    request = json.dumps({"commands": commands, "timeout": timeout, "env": env or {}})
+    request = json.dumps({"commands": commands, "timeout": timeout, "env": env or {}, "cwd": cwd})
     done = subprocess.run([sys.executable, os.path.join(HERE, "subreaper.py"), request],
                           capture_output=True, text=True, timeout=timeout * len(commands) + 60)
     assert done.returncode == 0, done.stderr

@@ -1,6 +1,6 @@
 """Run a few commands inside a private subreaper and report what they left running.
 
-    python3 subreaper.py '<JSON: {"commands": [[argv...], ...], "timeout": S, "env": {...}}>'
+    python3 subreaper.py '<JSON: {"commands": [[argv...], ...], "timeout": S, "env": {...}, "cwd": DIR}>'
 
 Every process the commands leave behind (a container init that escaped its runtime,
 a hook, a stage-1 child) is re-parented to this process instead of the host's init,
@@ -63,6 +63,7 @@ def main():
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
                 code = subprocess.run(argv, stdout=out, stderr=err, timeout=request.get("timeout", 30), env=env,
+                                      cwd=request.get("cwd"),
                                       stdin=subprocess.DEVNULL).returncode
             except subprocess.TimeoutExpired:
                 code = None
