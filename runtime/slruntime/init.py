@@ -25,6 +25,7 @@ _SIGKILL = 9
 
 def stage1(spec, channel, join_fds, options):
     """Never returns: exits once the init is forked."""
+    _name_the_init()
     libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)  # a dead runtime must not leave us behind
     seccomp_filter = _build_seccomp(spec.linux, options)
     go = channel.expect("go", "the runtime")
@@ -36,10 +37,18 @@ def stage1(spec, channel, join_fds, options):
 def direct_init(spec, channel, join_fds, options):
     """The init, forked by the runtime into its new pid namespace (if any); does not return.
     (A runtime that dies during setup closes the channel: the init fails and exits.)"""
+    _name_the_init()
     seccomp_filter = _build_seccomp(spec.linux, options)
     go = channel.expect("go", "the runtime")
     _enter_namespaces(spec.linux, channel, join_fds, ("user", "pid"))
     _setup_and_wait(spec, channel, go, options, seccomp_filter)
+
+
+def _name_the_init():
+    """Named INIT_COMM until its execve (see container.start), inherited by the init
+    stage 1 forks; here, on the host side: in a user namespace, or once not dumpable,
+    /proc/self/comm is no longer ours to write."""
+    files.write_once("/proc/self/comm", INIT_COMM)
 
 
 def _build_seccomp(lx, options):
@@ -84,7 +93,6 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     # Keep /proc/PID/exe, mem and fds of this interpreter out of the container's
     # reach until exec replaces it (the CVE-2019-5736 class); exec resets it.
     libc.prctl(libc.PR_SET_DUMPABLE, 0)
-    files.write_once("/proc/self/comm", INIT_COMM)  # until execve: see container.start
     proc = spec.process
     lx = spec.linux
     in_userns = lx.namespace("user") is not None
