@@ -34,7 +34,7 @@ ROOTS = ("{ws}/state", "{ws}/file", "{ws}/fifo", "{ws}/open", "{ws}/missing/deep
 
 argument = st.one_of(st.sampled_from(IDS), st.sampled_from(FLAGS), st.sampled_from(SIGNALS),
                      st.sampled_from(NUMBERS), st.sampled_from(("{ws}/bundle", "{ws}/fifo", "{ws}/missing")),
-                     st.text(st.characters(blacklist_characters="\0"), max_size=8))  # argv holds no NUL
+                     st.text(st.characters(exclude_characters="\0"), max_size=8))  # argv holds no NUL
 
 
 @pytest.fixture
