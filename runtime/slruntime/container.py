@@ -54,7 +54,11 @@ def _image_default_seccomp(spec):
     """A profile carried with the image (see slruntime.profile), when asked for."""
     if "org.slruntime.seccomp.profile" not in spec.annotations:
         return None
-    from slruntime.profile import image_default
+    try:
+        from slruntime.profile import image_default
+    except ImportError:  # the compact build leaves the slruntime.profile package out
+        raise SlrError("config.json: annotations: org.slruntime.seccomp.profile: this build of slr "
+                       "cannot load image-default seccomp profiles (no slruntime.profile)") from None
 
     try:
         profile = image_default.load(spec.bundle, spec.annotations)
