@@ -323,6 +323,8 @@ def kill(container, signal, all_processes=False):
     status = container.status()
     if status == "stopped":
         raise WrongState("container not running")
+    if container.pid <= 0:  # kill(2) would signal our own process group (0) or every process (-1)
+        raise WrongState(f"container {container.id} has no process yet: it is being created")
     cgroup = container.cgroup()
     if all_processes and cgroup is not None:
         cgroup.kill_all(signal)

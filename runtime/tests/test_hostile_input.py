@@ -272,3 +272,27 @@ def test_pool_member_starts_with_default_signal_dispositions(slr, bundle, busybo
     finally:
         slr("pool", "delete", "sigpool")
     _assert_default_signals(result)
+
+
+# --- found by the CLI fuzzer's races -----------------------------------------------------
+
+def test_kill_of_a_container_being_created_signals_nothing_else(slr, state_root):
+    """`kill` raced with `create`: the state said "creating" with pid 0 yet, and
+    kill(0, SIGKILL) killed the caller's whole process group (the fuzzer's pytest)."""
+    os.makedirs(os.path.join(state_root, "c1"), 0o711)
+    with open(os.path.join(state_root, "c1", "state.json"), "w") as f:
+        json.dump({"ociVersion": "1.2.0", "id": "c1", "status": "creating", "pid": 0, "bundle": "/nonexistent",
+                   "annotations": {}, "created": "2026-01-01T00:00:00.000000000Z", "owner": "",
+                   "creator_pid": os.getpid(), "init_start_time": None, "cgroup": None, "rootfs": ""}, f)
+    try:
+        # Its own session: on the old code only that one dies.
+        result = slr("kill", "c1", "KILL", start_new_session=True)
+        assert (result.returncode, result.stderr) == (
+            1, "slr: container c1 has no process yet: it is being created\n")
+    finally:
+        with open(os.path.join(state_root, "c1", "state.json")) as f:
+            data = json.load(f)
+        data["creator_pid"] = 999999999  # gone: the container counts as stopped, delete removes it
+        with open(os.path.join(state_root, "c1", "state.json"), "w") as f:
+            json.dump(data, f)
+        slr("delete", "c1", check=True)
