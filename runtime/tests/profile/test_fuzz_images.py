@@ -246,6 +246,9 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
                 stream.write("\n".join(mutation[1]) + "\n")
     elif kind == "config":
         field, value = mutation[1], mutation[2]
+        for part in ("root", "process"):        # replaced by an earlier mutation
+            if field != part and not isinstance(config.get(part), dict):
+                config[part] = {}
         if field == "root.path":
             config["root"]["path"] = value
         elif field == "bind source":
