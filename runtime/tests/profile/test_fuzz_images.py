@@ -219,8 +219,9 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
     elif kind == "deep" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
         deepest = hostile.make_deep_tree(os.path.join(rootfs, "deep"), mutation[1]) \
             if not os.path.lexists(os.path.join(rootfs, "deep")) else None
-        if deepest and mutation[2]:
-            with open(program("static"), "rb") as stream:
+        static = program("static")
+        if deepest and mutation[2] and os.path.isfile(static) and not os.path.islink(static):
+            with open(static, "rb") as stream:
                 data = stream.read()
             fd = os.open(deepest, os.O_RDONLY | os.O_DIRECTORY) if len(deepest) < 4000 else None
             if fd is not None:
@@ -230,7 +231,8 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
                     os.close(out)
                 finally:
                     os.close(fd)
-    elif kind == "name" and os.path.isdir(os.path.join(rootfs, "bin")) and os.path.isfile(program("static")):
+    elif kind == "name" and os.path.isdir(os.path.join(rootfs, "bin")) and os.path.isfile(program("static")) \
+            and not os.path.islink(program("static")):
         with open(program("static"), "rb") as stream:
             data = stream.read()
         target = os.path.join(os.fsencode(rootfs), b"bin", mutation[1])
