@@ -191,7 +191,10 @@ class Rootfs:
         return resolved
 
     def resolve(self, path):
-        """Host path of `path` inside the rootfs, all symlinks followed; None if absent."""
+        """Host path of `path` inside the rootfs, all symlinks followed; None if absent
+        (also for a name no file can have: ld.so.conf or config.json may hold a NUL)."""
+        if "\x00" in path:
+            return None
         resolved = self._resolve(_components(path))
         return None if resolved is None else self._host(resolved)
 
@@ -213,7 +216,7 @@ class Rootfs:
     def _glob(self, pattern):
         """Container paths matching `pattern`, whose last component may hold wildcards."""
         directory = self.resolve(os.path.dirname(pattern))
-        if directory is None:
+        if directory is None or "\x00" in pattern:
             return []
         return [self.inside(match) for match in
                 sorted(glob.glob(os.path.join(glob.escape(directory), os.path.basename(pattern))))]

@@ -219,8 +219,9 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
     elif kind == "deep" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
         deepest = hostile.make_deep_tree(os.path.join(rootfs, "deep"), mutation[1]) \
             if not os.path.lexists(os.path.join(rootfs, "deep")) else None
-        if deepest and mutation[2]:
-            with open(program("static"), "rb") as stream:
+        static = program("static")
+        if deepest and mutation[2] and os.path.isfile(static) and not os.path.islink(static):
+            with open(static, "rb") as stream:
                 data = stream.read()
             fd = os.open(deepest, os.O_RDONLY | os.O_DIRECTORY) if len(deepest) < 4000 else None
             if fd is not None:
@@ -230,7 +231,8 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
                     os.close(out)
                 finally:
                     os.close(fd)
-    elif kind == "name" and os.path.isdir(os.path.join(rootfs, "bin")) and os.path.isfile(program("static")):
+    elif kind == "name" and os.path.isdir(os.path.join(rootfs, "bin")) and os.path.isfile(program("static")) \
+            and not os.path.islink(program("static")):
         with open(program("static"), "rb") as stream:
             data = stream.read()
         target = os.path.join(os.fsencode(rootfs), b"bin", mutation[1])
@@ -246,6 +248,9 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
                 stream.write("\n".join(mutation[1]) + "\n")
     elif kind == "config":
         field, value = mutation[1], mutation[2]
+        for part in ("root", "process"):        # replaced by an earlier mutation
+            if field != part and not isinstance(config.get(part), dict):
+                config[part] = {}
         if field == "root.path":
             config["root"]["path"] = value
         elif field == "bind source":
@@ -362,6 +367,8 @@ def _fingerprint(directory):
 @example(mutations=[("config", "mounts", 1)], command="bundle")        # campaign 1: TypeError
 @example(mutations=[("ld.so.conf.d", 10)], command="rootfs")            # review: 10^8 includes
 @example(mutations=[("name", b"..x")], command="rootfs")                 # review: "outside the rootfs"
+@example(mutations=[("ld.so.conf", ["\x00"])], command="rootfs")       # campaign 4: ValueError (NUL)
+@example(mutations=[("config", "env", ["PATH=/b\x00in"])], command="bundle")
 def test_profile_of_a_mutated_image(workspace, mutations, command):
     base, programs = workspace
     work = tempfile.mkdtemp(dir=base, prefix="example-")
@@ -383,7 +390,10 @@ def test_profile_of_a_mutated_image(workspace, mutations, command):
         config = {"ociVersion": "1.2.0", "root": {"path": "rootfs"},
                   "process": {"args": ["/bin/dynamic"], "env": ["PATH=/bin"], "cwd": "/"}, "mounts": []}
         for item in mutations:
-            _apply(item, rootfs, bundle, layouts, victim, config)
+            try:
+                _apply(item, rootfs, bundle, layouts, victim, config)
+            except OSError:
+                pass                # not applicable to what earlier mutations made (a file under a FIFO)
         config_path = os.path.join(bundle, "config.json")
         if not os.path.lexists(config_path):
             with open(config_path, "wb") as stream:

@@ -304,3 +304,17 @@ def test_bound_device_and_dotted_names(tmp_path, programs):
     result = hostile.profile("--bundle", str(bundle), "--host-root", str(image), "--report", str(report))
     hostile.check_outcome(result, bundle / "seccomp.profile.json")
     assert "/..static" in json.loads(report.read_text())["entries"]
+
+
+def test_nul_in_loader_configuration_and_config_paths(tmp_path, programs):
+    rootfs = hostile.make_rootfs(str(tmp_path / "rootfs"), programs)
+    os.makedirs(os.path.join(rootfs, "etc"))
+    with open(os.path.join(rootfs, "etc/ld.so.conf"), "w") as stream:
+        stream.write("/li\0b\ninclude /etc/x\0*.conf\n")
+    hostile.check_outcome(hostile.profile("--rootfs", rootfs, "--entry", "/bin/dynamic-bare"))
+    config = {"ociVersion": "1.2.0", "root": {"path": "rootfs"},
+              "process": {"args": ["static"], "env": ["PATH=/b\u0000in:/bin"]},
+              "mounts": [{"destination": "/mnt", "type": "bind", "source": "/b\u0000in", "options": ["bind"]}]}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    result = hostile.profile("--bundle", str(tmp_path))
+    _one_line_error(result, "bind mount source")
