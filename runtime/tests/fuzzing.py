@@ -137,6 +137,9 @@ def dumps(document):
     return re.sub(r'"\\u0000deep(\d+)\\u0000"', expand, text)
 
 
+MAX_GROWTH = 4 << 20  # bytes one repeat may add to a document
+
+
 def mutate(document, operations):
     """Apply operations to a deep copy of `document`; an operation whose path a previous
     one removed is skipped."""
@@ -150,6 +153,8 @@ def mutate(document, operations):
             current = parent[key]
         except (KeyError, IndexError, TypeError):
             continue
+        if not isinstance(parent, (dict, list)):
+            continue  # a string, after a previous operation made it one
         if op == "set":
             parent[key] = arg
         elif op == "add":
@@ -162,7 +167,10 @@ def mutate(document, operations):
         elif op == "delete":
             del parent[key]
         elif op == "repeat":  # duplicated entries: the same namespace, mount, rlimit... N times
-            parent[key] = current + current[-1:] * (arg - 1) if isinstance(current, list) else [current] * arg
+            repeated = current[-1:] if isinstance(current, list) else [current]
+            if len(dumps(repeated)) * arg > MAX_GROWTH:
+                continue  # repeats of repeats: gigabytes (the OOM killer took a campaign's pytest)
+            parent[key] = current + repeated * (arg - 1) if isinstance(current, list) else repeated * arg
         elif op == "nest":
             parent[key] = Deep(current, arg)
         elif op == "type":
