@@ -130,6 +130,15 @@ def _layout(data):
             "dynstr": (dynstr[4], dynstr[5]) if dynstr else None}
 
 
+def _confined(path, top):
+    """`path`, if writing it stays in the example's directory `top`: the mutations plant
+    links (to /, upwards), and the harness must never write or remove through them."""
+    parent = os.path.realpath(os.path.dirname(path))
+    if parent != top and not parent.startswith(top + "/"):
+        raise OSError(f"{path} leads outside the example")
+    return path
+
+
 def _poke(path, offset, width, value):
     with open(path, "r+b") as stream:
         stream.seek(offset)
@@ -169,9 +178,10 @@ def _make_special(path, kind, victim):
                 listener.bind(path)
 
 
-def _apply(mutation, rootfs, bundle, layouts, victim, config):
+def _apply(mutation, rootfs, bundle, layouts, victim, config, top):
     kind = mutation[0]
-    program = lambda name: os.path.join(rootfs, hostile.IMAGE_FILES[name])  # noqa: E731
+    program = lambda name: _confined(os.path.join(rootfs, hostile.IMAGE_FILES[name]), top)  # noqa: E731
+    _confined(rootfs + "/x", top)
     if kind in ("header", "program header", "section header", "dynamic", "dynamic string", "bytes", "truncate"):
         path = program(mutation[1])
         if not os.path.isfile(path) or os.path.islink(path):
@@ -213,9 +223,9 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
     elif kind == "truncate":
         os.truncate(path, mutation[2])
     elif kind == "special":
-        _make_special(os.path.join(rootfs, mutation[1]), mutation[2], victim)
+        _make_special(_confined(os.path.join(rootfs, mutation[1]), top), mutation[2], victim)
     elif kind == "bundle special":
-        _make_special(os.path.join(bundle, mutation[1]), mutation[2], victim)
+        _make_special(_confined(os.path.join(bundle, mutation[1]), top), mutation[2], victim)
     elif kind == "deep" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
         deepest = hostile.make_deep_tree(os.path.join(rootfs, "deep"), mutation[1]) \
             if not os.path.lexists(os.path.join(rootfs, "deep")) else None
@@ -235,13 +245,13 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
             and not os.path.islink(program("static")):
         with open(program("static"), "rb") as stream:
             data = stream.read()
-        target = os.path.join(os.fsencode(rootfs), b"bin", mutation[1])
+        target = os.fsencode(_confined(os.path.join(rootfs, "bin", os.fsdecode(mutation[1])), top))
         if not os.path.lexists(target):
             with open(target, "wb") as stream:
                 stream.write(data)
             os.chmod(target, 0o755)
     elif kind == "ld.so.conf" and os.path.isdir(os.path.join(rootfs, "etc")) is not None:
-        conf = os.path.join(rootfs, "etc", "ld.so.conf")
+        conf = _confined(os.path.join(rootfs, "etc", "ld.so.conf"), top)
         if not os.path.lexists(conf) and os.path.isdir(rootfs) and not os.path.islink(rootfs):
             os.makedirs(os.path.dirname(conf), exist_ok=True)
             with open(conf, "w", errors="surrogateescape") as stream:
@@ -270,7 +280,8 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
         else:
             config["raw"] = value
     elif kind == "ld.so.conf.d" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
-        directory = os.path.join(rootfs, "etc", "ld.so.conf.d")
+        directory = _confined(os.path.join(rootfs, "etc", "ld.so.conf.d"), top)
+        _confined(os.path.join(directory, "x"), top)
         if not os.path.lexists(directory) and not os.path.lexists(os.path.join(rootfs, "etc", "ld.so.conf")):
             os.makedirs(directory)
             with open(os.path.join(rootfs, "etc", "ld.so.conf"), "w") as stream:
@@ -279,7 +290,7 @@ def _apply(mutation, rootfs, bundle, layouts, victim, config):
                 with open(os.path.join(directory, f"{index}.conf"), "w") as stream:
                     stream.write(f"/lib{index}\ninclude *.conf\n")
     elif kind == "python" and os.path.isdir(rootfs) and not os.path.islink(rootfs):
-        app = os.path.join(rootfs, "usr/lib/app.py")
+        app = _confined(os.path.join(rootfs, "usr/lib/app.py"), top)
         if not os.path.lexists(app):
             os.makedirs(os.path.dirname(app), exist_ok=True)
             with open(app, "w", errors="surrogateescape") as stream:
@@ -391,7 +402,7 @@ def test_profile_of_a_mutated_image(workspace, mutations, command):
                   "process": {"args": ["/bin/dynamic"], "env": ["PATH=/bin"], "cwd": "/"}, "mounts": []}
         for item in mutations:
             try:
-                _apply(item, rootfs, bundle, layouts, victim, config)
+                _apply(item, rootfs, bundle, layouts, victim, config, os.path.realpath(work))
             except OSError:
                 pass                # not applicable to what earlier mutations made (a file under a FIFO)
         config_path = os.path.join(bundle, "config.json")
