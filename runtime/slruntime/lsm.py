@@ -1,8 +1,14 @@
 """AppArmor profiles and SELinux labels, where the host has that LSM.
 
 Labels apply at exec: the init (or exec process) writes them to its own
-/proc/self/attr/*/exec, opened before pivot_root. Asking for an LSM the host does
-not run is an error at create, not a silently unconfined container.
+/proc/self/attr/*/exec, opened before pivot_root. Asking for a process label the host
+does not enforce is an error at create, not a silently unconfined container.
+
+linux.mountLabel is different: it labels the container's files and confines nothing by
+itself. Without SELinux no access decision ever reads a file label, so it is accepted
+and has no effect (crun does the same; runc hands `context=` to the kernel, whose tmpfs
+then fails the mount). Where SELinux runs, the label is what keeps other containers'
+categories off these files, and slr does not apply mount labels: refused there.
 """
 
 import os
@@ -23,13 +29,13 @@ def selinux_enabled():
 
 
 def check(process, mount_label):
-    """Refuse labels the host cannot enforce (called before anything is created)."""
+    """Refuse labels slr cannot apply on this host (called before anything is created)."""
     if process.apparmor_profile and not apparmor_enabled():
         raise SlrError("config.json: process.apparmorProfile: AppArmor is not enabled on this host")
     if process.selinux_label and not selinux_enabled():
         raise SlrError("config.json: process.selinuxLabel: SELinux is not enabled on this host")
-    if mount_label and not selinux_enabled():
-        raise SlrError("config.json: linux.mountLabel: SELinux is not enabled on this host")
+    if mount_label and selinux_enabled():
+        raise SlrError("config.json: linux.mountLabel: not supported where SELinux is enabled (slr does not label mounts)")
 
 
 def open_exec_attrs(process):
