@@ -36,10 +36,10 @@ SLRUNTIME_PROFILE_REPORTS ?= "${WORKDIR}/seccomp-profile-reports"
 # The architectures slr profile analyses, by TARGET_ARCH.
 SLRUNTIME_PROFILE_ARCH = "${@ {'x86_64': 'x86_64', 'aarch64': 'aarch64'}.get(d.getVar('TARGET_ARCH'), '')}"
 
-# slr profile and what it imports: pyelftools, capstone (Python bindings with their own
-# libcapstone) and libseccomp (the system call tables of the target architecture).
+# slr profile and what it imports: capstone (Python bindings with their own libcapstone;
+# ELF files are read by slr's own parser) and libseccomp (the system call tables of the
+# target architecture).
 SLRUNTIME_PROFILE_DEPENDS = "slruntime-native:do_populate_sysroot \
-                             python3-pyelftools-native:do_populate_sysroot \
                              python3-capstone-native:do_populate_sysroot \
                              libseccomp-native:do_populate_sysroot"
 

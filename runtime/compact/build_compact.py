@@ -39,7 +39,7 @@ PRCTL_VERSION = "1.8.1"
 # slr commands that run on a build host, not on the device, left out unless
 # --with-host-commands: they need what a frozen binary cannot carry.
 HOST_COMMAND_PACKAGES = {
-    "slruntime.profile": "`slr profile` analyses an image with pyelftools and capstone, "
+    "slruntime.profile": "`slr profile` disassembles an image's code with capstone, "
                          "whose libcapstone.so is found next to capstone's __file__",
 }
 

@@ -25,7 +25,7 @@ RDEPENDS:${PN} = "libseccomp python3-core python3-ctypes python3-fcntl python3-i
                   python3-json python3-prctl python3-pyseccomp python3-shell \
                   python3-terminal"
 # slruntime-native runs `slr profile` at build time (slruntime_seccomp_profile.bbclass),
-# which only needs what that class stages: pyelftools, capstone, libseccomp.
+# which only needs what that class stages: capstone, libseccomp.
 RDEPENDS:${PN}:class-native = ""
 
 # The default configuration and seccomp profile come with the image layout.

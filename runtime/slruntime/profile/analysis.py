@@ -10,6 +10,7 @@ Each file is disassembled once, however many programs load it.
 import os
 
 from slruntime.profile import cpython, safeio
+from slruntime.profile.disasm import DisassemblyError
 from slruntime.profile.elfobject import ElfObject, NotAnElf
 from slruntime.profile.program import LoadedObject, Program
 from slruntime.profile.rootfs import Rootfs
@@ -56,7 +57,10 @@ class Analysis:
                 self.arch = obj.arch
             elif obj.arch != self.arch:
                 raise NotAnElf(f"{obj.path}: {obj.arch} binary, the profile is for {self.arch}")
-            loaded = self._loaded[host_path] = LoadedObject(obj)
+            try:
+                loaded = self._loaded[host_path] = LoadedObject(obj)
+            except DisassemblyError as err:
+                raise AnalysisError(f"{obj.path}: cannot disassemble its code: {err}") from None
         return loaded
 
     def _machine(self, host_path):

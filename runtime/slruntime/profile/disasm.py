@@ -27,7 +27,39 @@ import re
 import capstone
 
 _HEX = re.compile(r"0x[0-9a-f]+")
+# capstone's cs_disasm decodes a whole buffer into one array of ~240 bytes per
+# instruction: a library with tens of MiB of code would need GiBs at once. Code is
+# decoded this many bytes at a time instead (plus the longest instruction, x86's 15 bytes).
+_WINDOW = 1 << 16
+_LONGEST_INSTRUCTION = 15
 _RIP = re.compile(r"\[rip ([+-]) (0x[0-9a-f]+|\d+)\]")
+
+
+class DisassemblyError(Exception):
+    """capstone failed on the code (not: met bytes that are no instruction)."""
+
+
+def _instructions(md, code, start):
+    """(address, size, mnemonic, op_str) of `code` at address `start`, as one
+    md.disasm_lite(code, start) gives them, ending at the first bytes that are no
+    instruction as it does, but decoded a window at a time. Decoding restarts at an
+    instruction boundary, so every window decodes what the whole buffer would."""
+    offset = 0
+    try:
+        while offset < len(code):
+            limit = offset + _WINDOW
+            decoded_to = offset
+            for address, size, mnemonic, op in md.disasm_lite(code[offset:limit + _LONGEST_INSTRUCTION],
+                                                             start + offset):
+                if address - start >= limit:
+                    break                       # the next window decodes it
+                yield address, size, mnemonic, op
+                decoded_to = address - start + size
+            if decoded_to < limit:
+                return                          # the end of the code, or no instruction
+            offset = decoded_to
+    except capstone.CsError as err:
+        raise DisassemblyError(str(err)) from None
 
 
 class Region:
@@ -393,7 +425,7 @@ def analyse(obj):
         starts.add(start)
         code = obj.read(start, end - start)
         ended = True
-        for address, size, mnemonic, op in arch.md.disasm_lite(code, start):
+        for address, size, mnemonic, op in _instructions(arch.md, code, start):
             call, targets, kind = arch.prescan(address, size, mnemonic, op)
             if call is not None:
                 starts.add(call)
@@ -411,7 +443,7 @@ def analyse(obj):
         index = bisect.bisect_right(starts, start) - 1
         next_start = starts[index + 1] if index + 1 < len(starts) else end
         scanner.enter(regions[index])
-        for address, size, mnemonic, op in arch.md.disasm_lite(code, start):
+        for address, size, mnemonic, op in _instructions(arch.md, code, start):
             if address >= next_start:
                 index = bisect.bisect_right(starts, address) - 1
                 next_start = starts[index + 1] if index + 1 < len(starts) else end

@@ -318,3 +318,22 @@ def test_nul_in_loader_configuration_and_config_paths(tmp_path, programs):
     (tmp_path / "config.json").write_text(json.dumps(config))
     result = hostile.profile("--bundle", str(tmp_path))
     _one_line_error(result, "bind mount source")
+
+
+def test_large_code_is_disassembled_in_bounded_memory(tmp_path):
+    # 3 MiB of code (1.5 million two-byte instructions): capstone decoding the whole text
+    # at once needs ~360 MiB for its instruction array, and ended in "CsError: Out of
+    # memory" (a traceback) under the address-space limit; a campaign found it on a big
+    # library. Decoded a window at a time, the analysis finds the program's syscall.
+    source = tmp_path / "big.c"
+    source.write_text(hostile.PROGRAM_C.replace("extern long tiny_call(long n);", "")
+                      .replace("tiny_call(39);      /* getpid */",
+                               '__asm__ volatile ("mov $39, %eax; syscall");')
+                      + '__asm__(".text\\n.fill 3145728, 1, 0\\n");\n')
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    subprocess.run(["gcc", "-O2", "-nostdlib", "-static", "-o", str(rootfs / "bin/big"), str(source)],
+                   check=True)
+    result = hostile.profile("--rootfs", str(rootfs), "--entry", "/bin/big")
+    profile = hostile.check_outcome(result)
+    assert "getpid" in profile["syscalls"][0]["names"]
