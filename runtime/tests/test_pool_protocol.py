@@ -1,19 +1,23 @@
-"""The pool protocol's conformance suite (slruntime/pool/PROTOCOL.md), run against both
-clients of `slr pool run` and against the manager:
+"""The pool protocol's conformance suite (slruntime/pool/PROTOCOL.md), run against every
+client of `slr pool run` and against the manager:
 
 - `python`: the venv's slr (slruntime/pool/cli.py, client.py, wire.py);
 - `c`: the compact binary, whose C entry serves `pool run` without starting the
-  interpreter (runtime/compact/pool_client.c); skipped, with the reason, when it is not
-  built (COMPACT_SLR, else build/compact/<machine>/slr).
+  interpreter (runtime/compact/pool_client.c), when built (COMPACT_SLR, else
+  build/compact/<machine>/slr);
+- `c-aarch64`: the aarch64 cross build of it (runtime/compact/cross_build.py) under
+  qemu-user, when built.
+A client that is not built is left out, and test_c_clients_under_test says so (skip).
 
 Each case runs the same command line through each client and checks the stderr line, the
-exit status and (against a scripted manager) the exact request bytes; the C client's
+exit status and (against a scripted manager) the exact request bytes; the C clients'
 results must be the Python client's. The manager is then checked with raw sockets.
 """
 
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,32 +31,58 @@ from slruntime.pool import wire
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON_SLR = os.path.join(REPO, ".venv", "bin", "slr")
 COMPACT_SLR = os.environ.get("COMPACT_SLR") or os.path.join(REPO, "build", "compact", platform.machine(), "slr")
-CLIENTS = ("python", "c")
+AARCH64_SLR = os.path.join(REPO, "build", "compact", "aarch64", "slr")
+QEMU_AARCH64 = shutil.which("qemu-aarch64-static")
 
 
-def _binary(kind):
-    if kind == "python":
-        return PYTHON_SLR
-    if not os.access(COMPACT_SLR, os.X_OK):
-        pytest.skip(f"the compact binary {COMPACT_SLR} is not built (runtime/compact/README.md)")
-    return COMPACT_SLR
+def _commands():
+    """client kind -> how to run that `slr`, for the clients present; why the others are not."""
+    commands, missing = {"python": [PYTHON_SLR]}, {}
+    if os.access(COMPACT_SLR, os.X_OK):
+        commands["c"] = [COMPACT_SLR]
+    else:
+        missing["c"] = f"the compact binary {COMPACT_SLR} is not built (runtime/compact/README.md)"
+    if platform.machine() == "aarch64":
+        pass  # the native build is the aarch64 one
+    elif os.access(AARCH64_SLR, os.X_OK) and QEMU_AARCH64:
+        commands["c-aarch64"] = [QEMU_AARCH64, "-L", "/usr/aarch64-linux-gnu", AARCH64_SLR]
+    else:
+        missing["c-aarch64"] = (f"no aarch64 build in {AARCH64_SLR} (runtime/compact/cross_build.py) "
+                                "or no qemu-aarch64-static")
+    return commands, missing
 
 
-@pytest.fixture(params=CLIENTS)
-def client(request):
-    return _binary(request.param)
+COMMANDS, MISSING = _commands()
 
 
-def _run(binary, root, *args, stdin=subprocess.DEVNULL, env=None, timeout=60):
+@pytest.mark.parametrize("kind", ["c", "c-aarch64"])
+def test_c_clients_under_test(kind):
+    """Says which C clients this run compares with the Python one (a skip: not built)."""
+    if kind in MISSING:
+        pytest.skip(MISSING[kind])
+    assert subprocess.run(COMMANDS[kind] + ["--version"], capture_output=True).returncode == 0
+
+
+def _run(command, root, *args, stdin=subprocess.DEVNULL, env=None, timeout=60):
     environment = dict(os.environ, SLR_CONFIG="")
     environment.update(env or {})
-    return subprocess.run([binary, "--root", root, "pool", "run", *args], stdin=stdin, capture_output=True,
+    return subprocess.run([*command, "--root", root, "pool", "run", *args], stdin=stdin, capture_output=True,
                           text=True, env=environment, timeout=timeout)
 
 
-def _both(root, *args, **kwargs):
-    """(python result, c result) of the same command line."""
-    return tuple(_run(_binary(kind), root, *args, **kwargs) for kind in CLIENTS)
+def _outcome(result):
+    return result.returncode, result.stdout, result.stderr
+
+
+def _each(root, *args, **kwargs):
+    """kind -> result of the same command line through each client."""
+    return {kind: _run(command, root, *args, **kwargs) for kind, command in COMMANDS.items()}
+
+
+def _assert_alike(results, outcome=_outcome):
+    python = outcome(results["python"])
+    for kind, result in results.items():
+        assert outcome(result) == python, kind
 
 
 class ScriptedManager:
@@ -88,7 +118,10 @@ class ScriptedManager:
             for fd in fds:
                 os.close(fd)
             for answer in self.answers:
-                connection.send(answer)
+                try:
+                    connection.send(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # a detached client has left after the first answer
 
     def close(self):
         self.listener.close()
@@ -101,13 +134,7 @@ def scripted(tmp_path):
     manager.close()
 
 
-def _idle_pid():
-    """A process of the test's own that a relayed signal could only end: the answers'
-    pid, so that no client can signal anything else."""
-    return subprocess.Popen(["sleep", "60"])
-
-
-# --- requests: both clients send the same bytes -------------------------------------------
+# --- requests: every client sends the same bytes -----------------------------------------
 
 REQUEST_CASES = [
     ("f", "--", "/bin/true"),
@@ -120,26 +147,33 @@ REQUEST_CASES = [
 ]
 
 
-@pytest.mark.parametrize("argv", REQUEST_CASES, ids=range(len(REQUEST_CASES)))
-def test_both_clients_send_the_same_request(tmp_path, scripted, argv):
-    sleeper = _idle_pid()
+def _through_scripted(scripted, answers, run):
+    """run(command) through every client, each served by the scripted manager with
+    answers (b"PID": a process of the test's own that only a relayed signal could end,
+    so that no client can signal anything else); -> kind -> result."""
+    sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        results = []
-        for kind in CLIENTS:
-            scripted.serve_once(json.dumps({"id": "f-1-1", "pid": sleeper.pid}).encode(),
-                                json.dumps({"exit": 3}).encode())
-            results.append(_run(_binary(kind), str(tmp_path), *argv))
+        results = {}
+        for kind, command in COMMANDS.items():
+            scripted.serve_once(*(a.replace(b"PID", str(sleeper.pid).encode()) for a in answers))
+            results[kind] = run(command)
             scripted.thread.join(10)
+        return results
     finally:
         sleeper.kill()
         sleeper.wait()
-    (python_request, python_fds), (c_request, c_fds) = scripted.requests
-    assert c_request == python_request
-    assert c_fds == python_fds and len(c_fds) == 3  # stdin, stdout, stderr
-    python, c = results
-    assert (c.returncode, c.stdout, c.stderr) == (python.returncode, python.stdout, python.stderr)
+
+
+@pytest.mark.parametrize("argv", REQUEST_CASES, ids=range(len(REQUEST_CASES)))
+def test_every_client_sends_the_same_request(tmp_path, scripted, argv):
+    results = _through_scripted(scripted, [b'{"id": "f-1-1", "pid": PID}', b'{"exit": 3}'],
+                                lambda command: _run(command, str(tmp_path), *argv))
+    python_request, python_fds = scripted.requests[0]
+    assert scripted.requests == [(python_request, python_fds)] * len(COMMANDS)
+    assert python_fds == ["/dev/null", "pipe", "pipe"]  # stdin, stdout, stderr
+    _assert_alike(results)
     detach = argv[0] in ("-d", "--detach")
-    assert python.returncode == (0 if detach else 3)
+    assert results["python"].returncode == (0 if detach else 3)
     assert json.loads(python_request)["wait"] is not detach
 
 
@@ -152,30 +186,21 @@ ANSWER_CASES = {
 
 
 @pytest.mark.parametrize("case", ANSWER_CASES)
-def test_both_clients_report_answers_alike(tmp_path, scripted, case):
+def test_every_client_reports_answers_alike(tmp_path, scripted, case):
     answers, code = ANSWER_CASES[case]
-    sleeper = _idle_pid()
-    try:
-        results = []
-        for kind in CLIENTS:
-            scripted.serve_once(*(a.replace(b"PID", str(sleeper.pid).encode()) for a in answers))
-            results.append(_run(_binary(kind), str(tmp_path), "f", "--", "true"))
-            scripted.thread.join(10)
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-    python, c = results
+    results = _through_scripted(scripted, answers, lambda command: _run(command, str(tmp_path), "f", "--", "true"))
+    python = results["python"]
     assert python.returncode == code
-    assert (c.returncode, c.stdout, c.stderr) == (python.returncode, python.stdout, python.stderr)
     assert python.stderr.count("\n") == (1 if code == 1 else 0), python.stderr
+    _assert_alike(results)
 
 
 # --- bad input: the same line and status --------------------------------------------------
 
 def test_unknown_pool(tmp_path):
-    python, c = _both(str(tmp_path), "nope", "--", "true")
-    assert (python.returncode, python.stderr) == (1, "slr: pool nope is not running\n")
-    assert (c.returncode, c.stderr) == (python.returncode, python.stderr)
+    results = _each(str(tmp_path), "nope", "--", "true")
+    assert _outcome(results["python"]) == (1, "", "slr: pool nope is not running\n")
+    _assert_alike(results)
 
 
 def test_dead_manager(tmp_path):
@@ -184,49 +209,43 @@ def test_dead_manager(tmp_path):
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     dead.bind(str(path))  # bound, never listening: what a killed manager leaves
     dead.close()
-    python, c = _both(str(tmp_path), "gone", "--", "true")
-    assert (python.returncode, python.stderr) == (1, "slr: pool gone is not running\n")
-    assert (c.returncode, c.stderr) == (python.returncode, python.stderr)
+    results = _each(str(tmp_path), "gone", "--", "true")
+    assert _outcome(results["python"]) == (1, "", "slr: pool gone is not running\n")
+    _assert_alike(results)
 
 
 def test_oversized_arguments(tmp_path, scripted):
-    for kind in CLIENTS:
-        scripted.serve_once()
-    python, c = _both(str(tmp_path), "f", "--", "echo", "x" * wire.MAX_MESSAGE)
-    assert (python.returncode, python.stderr) == (
-        1, f"slr: pool: message too long: a pool message holds at most {wire.MAX_MESSAGE} bytes\n")
-    assert (c.returncode, c.stderr) == (python.returncode, python.stderr)
-    assert [request for request, _ in scripted.requests] == [b"", b""]  # connected, sent nothing
+    results = _through_scripted(scripted, [], lambda command: _run(command, str(tmp_path), "f", "--", "echo",
+                                                                   "x" * wire.MAX_MESSAGE))
+    assert _outcome(results["python"]) == (
+        1, "", f"slr: pool: message too long: a pool message holds at most {wire.MAX_MESSAGE} bytes\n")
+    _assert_alike(results)
+    assert [request for request, _ in scripted.requests] == [b""] * len(COMMANDS)  # connected, sent nothing
 
 
 def test_default_root_and_slr_conf(tmp_path, scripted):
     """Without --root: slr.conf's root (SLR_CONFIG), as the Python CLI reads it."""
     conf = tmp_path / "slr.conf"
     conf.write_text(f"# comment\n  root = {tmp_path}  # trailing\nhousekeeping-cpus=0\n")
-    sleeper = _idle_pid()
-    try:
-        results = []
-        for kind in CLIENTS:
-            scripted.serve_once(json.dumps({"id": "f-1-1", "pid": sleeper.pid}).encode(), b'{"exit": 5}')
-            results.append(subprocess.run([_binary(kind), "pool", "run", "f", "true"], capture_output=True,
-                                          text=True, env=dict(os.environ, SLR_CONFIG=str(conf)), timeout=60))
-            scripted.thread.join(10)
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-    assert [r.returncode for r in results] == [5, 5], results
-    conf.write_text("root = /nonexistent\nbogus = 1\n")  # malformed: the Python CLI's error, from both
-    python, c = (subprocess.run([_binary(kind), "pool", "run", "f", "true"], capture_output=True, text=True,
-                                env=dict(os.environ, SLR_CONFIG=str(conf))) for kind in CLIENTS)
-    assert python.returncode == 1 and python.stderr.startswith(f"slr: {conf}:2: expected one of")
-    assert (c.returncode, c.stderr) == (python.returncode, python.stderr)
+
+    def run(command):
+        return subprocess.run([*command, "pool", "run", "f", "true"], capture_output=True, text=True,
+                              env=dict(os.environ, SLR_CONFIG=str(conf)), timeout=60)
+    results = _through_scripted(scripted, [b'{"id": "f-1-1", "pid": PID}', b'{"exit": 5}'], run)
+    assert results["python"].returncode == 5
+    _assert_alike(results)
+    conf.write_text("root = /nonexistent\nbogus = 1\n")  # malformed: the Python CLI's error, from every client
+    results = {kind: run(command) for kind, command in COMMANDS.items()}
+    assert results["python"].returncode == 1
+    assert results["python"].stderr.startswith(f"slr: {conf}:2: expected one of")
+    _assert_alike(results)
 
 
 def test_usage_errors_are_the_python_clis(tmp_path):
     for argv in (("--bogus", "p"), ("-e",), (), ("-t",), ("p",), ("p", "--")):
-        python, c = _both(str(tmp_path), *argv)
-        assert python.returncode == 1 and python.stderr.startswith("slr: "), (argv, python.stderr)
-        assert (c.returncode, c.stderr) == (python.returncode, python.stderr), argv
+        results = _each(str(tmp_path), *argv)
+        assert results["python"].returncode == 1 and results["python"].stderr.startswith("slr: "), argv
+        _assert_alike(results)
 
 
 # --- the C entry serves pool run without the interpreter, and only it ----------------------
@@ -240,12 +259,13 @@ def _starts_interpreter(argv):
 
 
 def test_c_entry_serves_pool_run_and_nothing_else(tmp_path):
-    binary = _binary("c")
-    root = str(tmp_path)
+    if "c" not in COMMANDS:
+        pytest.skip(MISSING["c"])
+    binary, root = COMMANDS["c"][0], str(tmp_path)
     assert not _starts_interpreter([binary, "--root", root, "pool", "run", "nope", "--", "true"])
     assert not _starts_interpreter([binary, "--root=" + root, "pool", "run", "-d", "-e", "A=1", "nope", "true"])
-    for fallback in (["pool", "run", "-t", "nope"], ["pool", "run", "--help"], ["pool", "list"],
-                     ["--debug", "pool", "run", "nope"], ["pool", "run", "nope", b"\xff"]):
+    for fallback in (["pool", "run", "-t", "nope", "true"], ["pool", "run", "--help"], ["pool", "list"],
+                     ["--debug", "pool", "run", "nope", "true"], ["pool", "run", "nope", b"\xff"]):
         assert _starts_interpreter([binary, "--root", root, *fallback]), fallback
 
 
@@ -253,9 +273,9 @@ def test_c_entry_serves_pool_run_and_nothing_else(tmp_path):
 
 @pytest.fixture
 def real_pool(slr, bundle):
-    """A pool of the venv's manager: both clients talk to the same manager. Its containers
-    share the host's pid namespace: a namespace's init ignores signals it has no handler
-    for, and the signal tests need a process that dies of one."""
+    """A pool of the venv's manager: every client talks to the same manager. Its
+    containers share the host's pid namespace: a namespace's init ignores signals it has
+    no handler for, and the signal tests need a process that dies of one."""
     b = bundle(["true"], edit=lambda c: c["linux"].update(
         namespaces=[n for n in c["linux"]["namespaces"] if n["type"] != "pid"]))
     slr("pool", "create", "--bundle", b, "--size", "2", "conf", check=True)
@@ -264,40 +284,46 @@ def real_pool(slr, bundle):
 
 
 def test_real_pool_status_stdio_env_and_errors(real_pool):
-    outputs = []
-    for kind in CLIENTS:
-        process = subprocess.run([_binary(kind), "--root", real_pool, "pool", "run", "-e", "GREETING=hi",
-                                  "--cwd", "/tmp", "conf", "--", "sh", "-c",
-                                  "read line; echo $GREETING $(pwd) $line; echo err >&2; exit 6"],
-                                 input="from-stdin\n", capture_output=True, text=True, timeout=60,
-                                 env=dict(os.environ, SLR_CONFIG=""))
-        outputs.append((process.returncode, process.stdout, process.stderr))
-    assert outputs[0] == (6, "hi /tmp from-stdin\n", "err\n")
-    assert outputs[1] == outputs[0]
-    python, c = _both(real_pool, "conf", "no-such-program")
-    assert python.returncode == 1
-    assert python.stderr.endswith(': exec: "no-such-program": executable file not found in $PATH\n')
-    assert (c.returncode, c.stderr.split(":", 2)[2]) == (1, python.stderr.split(":", 2)[2])
-    detached = [_run(_binary(kind), real_pool, "-d", "conf", "--", "true") for kind in CLIENTS]
-    for result in detached:
-        assert result.returncode == 0 and result.stdout.startswith("conf-"), result
+    results = {kind: subprocess.run([*command, "--root", real_pool, "pool", "run", "-e", "GREETING=hi",
+                                     "--cwd", "/tmp", "conf", "--", "sh", "-c",
+                                     "read line; echo $GREETING $(pwd) $line; echo err >&2; exit 6"],
+                                    input="from-stdin\n", capture_output=True, text=True, timeout=60,
+                                    env=dict(os.environ, SLR_CONFIG=""))
+               for kind, command in COMMANDS.items()}
+    assert _outcome(results["python"]) == (6, "hi /tmp from-stdin\n", "err\n")
+    _assert_alike(results)
+    results = _each(real_pool, "conf", "no-such-program")
+    assert results["python"].returncode == 1
+    assert results["python"].stderr.endswith(': exec: "no-such-program": executable file not found in $PATH\n')
+    _assert_alike(results, lambda r: (r.returncode, r.stderr.split(":", 2)[2]))  # the member id differs
+    for kind, result in _each(real_pool, "-d", "conf", "--", "true").items():
+        assert result.returncode == 0 and result.stdout.startswith("conf-"), (kind, result)
+
+
+def test_real_pool_process_gets_only_the_stdio(real_pool, tmp_path):
+    """Descriptors the client inherited stay with it: the container's process has 0-2."""
+    with open(tmp_path / "secret", "w") as secret:
+        os.set_inheritable(secret.fileno(), True)
+        results = {kind: subprocess.run([*command, "--root", real_pool, "pool", "run", "conf", "--",
+                                         "ls", "/proc/self/fd"], capture_output=True, text=True, timeout=60,
+                                        pass_fds=(secret.fileno(),), env=dict(os.environ, SLR_CONFIG=""))
+                   for kind, command in COMMANDS.items()}
+    assert _outcome(results["python"]) == (0, "0\n1\n2\n3\n", "")  # 3: the directory ls reads
+    _assert_alike(results)
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_real_pool_relays_signals_and_reports_the_death(real_pool, signal_number):
-    """The client passes the signal on; the process dies of it; both exit 128+N."""
-    codes = []
-    for kind in CLIENTS:
-        process = subprocess.Popen([_binary(kind), "--root", real_pool, "pool", "run", "conf", "--",
+    """The client passes the signal on; the process dies of it; every client exits 128+N."""
+    for kind, command in COMMANDS.items():
+        process = subprocess.Popen([*command, "--root", real_pool, "pool", "run", "conf", "--",
                                     "sh", "-c", "echo ready; exec sleep 30"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env=dict(os.environ, SLR_CONFIG=""))
         assert process.stdout.readline() == "ready\n"
         time.sleep(0.2)  # sleep has replaced sh
         process.send_signal(signal_number)
-        codes.append((process.wait(timeout=30), process.stderr.read()))
-    assert codes[0] == (128 + signal_number, "")
-    assert codes[1] == codes[0]
+        assert (process.wait(timeout=30), process.stderr.read()) == (128 + signal_number, ""), kind
 
 
 # --- the manager, through raw sockets ------------------------------------------------------
