@@ -842,7 +842,11 @@ report_with(const char *before, const char *user_text, size_t user_length, const
     static char shown_data[2 * MAX_MESSAGE + MAX_PATH_TEXT]; /* CR, LF: two bytes each */
     struct text shown = {shown_data, sizeof(shown_data), 0, 0};
     for (size_t k = 0; k < user_length; k++) {
-        put_code(&shown, (unsigned char)user_text[k], 1); /* ASCII as is, UTF-8 bytes one by one */
+        if (user_text[k] == '\n' || user_text[k] == '\r') {
+            put_code(&shown, (unsigned char)user_text[k], 1);
+        } else {
+            put(&shown, user_text + k, 1); /* UTF-8 already */
+        }
     }
     put(&shown, after, strlen(after));
     return report(before, shown.data, shown.length);

@@ -201,6 +201,9 @@ def test_unknown_pool(tmp_path):
     results = _each(str(tmp_path), "nope", "--", "true")
     assert _outcome(results["python"]) == (1, "", "slr: pool nope is not running\n")
     _assert_alike(results)
+    results = _each(str(tmp_path), "nöpe\nx", "--", "true")  # still one line, the name as given
+    assert _outcome(results["python"]) == (1, "", "slr: pool nöpe\\nx is not running\n")
+    _assert_alike(results)
 
 
 def test_dead_manager(tmp_path):
