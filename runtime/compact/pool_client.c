@@ -25,7 +25,6 @@
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +36,7 @@
 #define MAX_FDS 3
 #define MAX_CONFIG 65536  /* a larger slr.conf is left to Python */
 #define MAX_PATH_TEXT 4096
-#define MAX_JSON_DEPTH 32
+#define MAX_JSON_DEPTH 512 /* deeper than any answer; bounds the recursion (frames of ~64 bytes) */
 
 /* slruntime.signals.FORWARDED_SIGNALS */
 static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
@@ -506,14 +505,14 @@ build_request(const struct pool_run *run, struct buffer *out)
 struct text {
     char *data;
     size_t capacity, length;
-    int present;
+    int present; /* 1: a string, -1: some other JSON value, 0: absent */
 };
 
 /* Only the fields set are reset between answers: a whole-buffer memset would put pages
  * in the client's resident set for nothing. */
 struct answer {
     struct text error, id;
-    long long pid, exit;
+    int pid, exit;
     int has_pid, has_exit;
 };
 
@@ -649,26 +648,73 @@ parse_string(struct parser *p, struct text *out, int one_line)
 
 static int parse_value(struct parser *p, int depth);
 
-/* An integer value into *number; 0 for anything else (a float included). */
 static int
-parse_integer(struct parser *p, long long *number)
+is_digit(const struct parser *p)
 {
-    const char *start = p->at;
-    int negative = p->at < p->end && *p->at == '-';
-    long long value = 0;
-    if (negative) {
+    return p->at < p->end && *p->at >= '0' && *p->at <= '9';
+}
+
+/* A JSON number (RFC 8259's grammar, as Python's parser takes it); 0 if there is none. */
+static int
+skip_number(struct parser *p)
+{
+    if (p->at < p->end && *p->at == '-') {
         p->at++;
     }
-    while (p->at < p->end && *p->at >= '0' && *p->at <= '9') {
-        if (value > (LLONG_MAX - 9) / 10) {
-            return 0;
-        }
-        value = value * 10 + (*p->at++ - '0');
-    }
-    if (p->at == start + negative || (p->at < p->end && (*p->at == '.' || *p->at == 'e' || *p->at == 'E'))) {
+    if (!is_digit(p)) {
         return 0;
     }
-    *number = negative ? -value : value;
+    if (*p->at++ != '0') {
+        while (is_digit(p)) {
+            p->at++;
+        }
+    }
+    if (p->at < p->end && *p->at == '.') {
+        p->at++;
+        if (!is_digit(p)) {
+            return 0;
+        }
+        while (is_digit(p)) {
+            p->at++;
+        }
+    }
+    if (p->at < p->end && (*p->at == 'e' || *p->at == 'E')) {
+        p->at++;
+        if (p->at < p->end && (*p->at == '+' || *p->at == '-')) {
+            p->at++;
+        }
+        if (!is_digit(p)) {
+            return 0;
+        }
+        while (is_digit(p)) {
+            p->at++;
+        }
+    }
+    return 1;
+}
+
+/* An integer of a C int's range into *number; 0 for anything else (a float, a larger
+ * integer, not a number). Leaves p where it was. */
+static int
+parse_integer(const struct parser *p, int *number)
+{
+    struct parser scan = *p;
+    if (!skip_number(&scan)) {
+        return 0;
+    }
+    const char *digit = p->at + (*p->at == '-');
+    long long value = 0;
+    for (; digit < scan.at; digit++) {
+        if (*digit < '0' || *digit > '9' || value > (long long)INT_MAX + 1) {
+            return 0; /* a fraction or an exponent, or too large */
+        }
+        value = value * 10 + (*digit - '0');
+    }
+    value = *p->at == '-' ? -value : value;
+    if (value < INT_MIN || value > INT_MAX) {
+        return 0;
+    }
+    *number = (int)value;
     return 1;
 }
 
@@ -683,7 +729,7 @@ parse_literal(struct parser *p, const char *word)
     return 1;
 }
 
-/* Skips any JSON value (numbers loosely: the answers' fields are checked by type). */
+/* Skips any JSON value. */
 static int
 parse_value(struct parser *p, int depth)
 {
@@ -729,17 +775,20 @@ parse_value(struct parser *p, int depth)
     if (c == 't' || c == 'f' || c == 'n') {
         return parse_literal(p, "true") || parse_literal(p, "false") || parse_literal(p, "null");
     }
-    while (p->at < p->end && (strchr("+-.eE", *p->at) != NULL || (*p->at >= '0' && *p->at <= '9'))) {
-        p->at++;
-    }
-    return 1;
+    return skip_number(p);
 }
 
-/* One answer object; 0 if it is not a JSON object. Fields of the wrong type count as absent. */
+/* One answer object (data has room for a NUL after length); 0 if it is not UTF-8 or not a
+ * JSON object. An error or id that is not a string is marked present = -1; a pid or
+ * exit that is not an int counts as absent (client.py's checks). */
 static int
-parse_answer(const char *data, size_t length, struct answer *answer)
+parse_answer(char *data, size_t length, struct answer *answer)
 {
     struct parser p = {data, data + length};
+    data[length] = '\0'; /* the buffer has room: for is_utf8 (a NUL is no valid JSON anyway) */
+    if (!is_utf8((const unsigned char *)data)) {
+        return 0; /* what Python's decoding refuses */
+    }
     answer->error.length = answer->id.length = 0;
     answer->error.present = answer->id.present = answer->has_pid = answer->has_exit = 0;
     skip_blanks(&p);
@@ -762,16 +811,17 @@ parse_answer(const char *data, size_t length, struct answer *answer)
                 return 0;
             }
             skip_blanks(&p);
-            int is_string = p.at < p.end && *p.at == '"';
             struct text *field = NULL;
             if (key.length == 5 && memcmp(key.data, "error", 5) == 0) {
                 field = &answer->error;
-                field->present = 1; /* an error of any type is an error */
             } else if (key.length == 2 && memcmp(key.data, "id", 2) == 0) {
                 field = &answer->id;
             }
-            const char *value_at = p.at;
-            if (is_string && field != NULL) {
+            if (field != NULL && (p.at >= p.end || *p.at != '"')) {
+                field->present = -1; /* not a string: what client.py calls malformed */
+                field = NULL;
+            }
+            if (field != NULL) {
                 p.at++;
                 if (!parse_string(&p, field, field == &answer->error)) {
                     return 0;
@@ -782,7 +832,6 @@ parse_answer(const char *data, size_t length, struct answer *answer)
                 } else if (key.length == 4 && memcmp(key.data, "exit", 4) == 0) {
                     answer->has_exit = parse_integer(&p, &answer->exit);
                 }
-                p.at = value_at; /* then checked to be a JSON value like any other */
                 if (!parse_value(&p, 1)) {
                     return 0;
                 }
@@ -966,7 +1015,7 @@ static int
 serve(const struct pool_run *run, const char *path)
 {
     static struct buffer request;
-    static char received[MAX_MESSAGE], error_data[MAX_MESSAGE], id_data[MAX_MESSAGE];
+    static char received[MAX_MESSAGE + 1], error_data[MAX_MESSAGE], id_data[MAX_MESSAGE];
     static char finished_error[MAX_MESSAGE], finished_id[MAX_MESSAGE];
     struct answer answer = {.error = {error_data, sizeof(error_data), 0, 0}, .id = {id_data, sizeof(id_data), 0, 0}};
     struct answer finished = {.error = {finished_error, sizeof(finished_error), 0, 0},
@@ -1007,7 +1056,7 @@ serve(const struct pool_run *run, const char *path)
         close(sock);
         return report_errno("pool: ", error);
     }
-    ssize_t length = receive(sock, received, sizeof(received));
+    ssize_t length = receive(sock, received, MAX_MESSAGE);
     if (length < 0) {
         int error = errno;
         close(sock);
@@ -1017,8 +1066,8 @@ serve(const struct pool_run *run, const char *path)
         close(sock);
         return report("pool: the manager closed the connection", "", 0);
     }
-    if (!parse_answer(received, (size_t)length, &answer) || (!answer.error.present
-            && (!answer.id.present || !answer.has_pid || answer.pid <= 0 || answer.pid > INT32_MAX))) {
+    if (!parse_answer(received, (size_t)length, &answer) || answer.error.present < 0
+            || (!answer.error.present && (answer.id.present != 1 || !answer.has_pid || answer.pid <= 0))) {
         close(sock);
         return report("pool: the manager's answer is not one of the protocol's", "", 0);
     }
@@ -1037,7 +1086,7 @@ serve(const struct pool_run *run, const char *path)
     for (size_t k = 0; k < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); k++) {
         set_handler(forwarded_signals[k], forward_signal);
     }
-    length = receive(sock, received, sizeof(received));
+    length = receive(sock, received, MAX_MESSAGE);
     int error = errno;
     close(sock);
     if (length < 0) {
@@ -1048,7 +1097,7 @@ serve(const struct pool_run *run, const char *path)
     if (length == 0 || !parse_answer(received, (size_t)length, &finished) || !finished.has_exit) {
         return report_with("pool: lost the manager while ", answer.id.data, answer.id.length, " ran");
     }
-    return (int)finished.exit;
+    return finished.exit;
 }
 
 int

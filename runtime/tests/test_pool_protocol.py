@@ -182,6 +182,22 @@ ANSWER_CASES = {
     "closed before answering": ([], 1),
     "closed while running": ([b'{"id": "f-1-1\\n", "pid": PID}'], 1),
     "exit status": ([b'{"id": "f-1-1", "pid": PID}', b'{"exit": 137}'], 137),
+    "other fields": ([b' {"id":"f-1-1","pid":PID,"more":[1,{"a":[true,false,null,-0.5e+3,"\\u20ac"]}],"exit":"x"}',
+                      b'{"exit":2, "id": 5}'], 2),
+    "not json": ([b"not json"], 1),
+    "not an object": ([b"[1]"], 1),
+    "not utf-8": ([b'{"error": "\xff"}'], 1),
+    "error not a string": ([b'{"error": 5}'], 1),
+    "id not a string": ([b'{"id": 7, "pid": PID}'], 1),
+    "pid zero": ([b'{"id": "f-1-1", "pid": 0}'], 1),
+    "pid a float": ([b'{"id": "f-1-1", "pid": 1.5}'], 1),
+    "pid with a leading zero": ([b'{"id": "f-1-1", "pid": 0PID}'], 1),
+    "pid too large": ([b'{"id": "f-1-1", "pid": 4294967296}'], 1),
+    "pid true": ([b'{"id": "f-1-1", "pid": true}'], 1),
+    "nested": ([b'{"id": "f-1-1", "pid": PID, "x": ' + b"[" * 40 + b"]" * 40 + b"}"], 1),
+    "exit not an int": ([b'{"id": "f-1-1", "pid": PID}', b'{"exit": "3"}'], 1),
+    "exit too large": ([b'{"id": "f-1-1", "pid": PID}', b'{"exit": 4294967296}'], 1),
+    "exit garbage": ([b'{"id": "f-1-1", "pid": PID}', b'{"exit": 3'], 1),
 }
 
 
@@ -193,6 +209,22 @@ def test_every_client_reports_answers_alike(tmp_path, scripted, case):
     assert python.returncode == code
     assert python.stderr.count("\n") == (1 if code == 1 else 0), python.stderr
     _assert_alike(results)
+
+
+def test_every_client_survives_random_answers(tmp_path, scripted):
+    """Bytes a broken (or hostile) socket at the pool's path could send: one line, status 1,
+    the same from every client, never a crash."""
+    import random
+
+    generator = random.Random(14)
+    pieces = [b'{"id": "f-1-1", "pid": ', b"PID", b"}", b'"', b"\\u", b"d800", b"[", b"]", b"-", b"0", b"1e9",
+              b",", b":", b'"error"', b"\xc3", b"\x00", b"null", b" "]
+    for _ in range(12):
+        answer = b"".join(generator.choice(pieces) for _ in range(generator.randrange(1, 12)))
+        results = _through_scripted(scripted, [answer],
+                                    lambda command: _run(command, str(tmp_path), "f", "--", "true"))
+        assert results["python"].returncode == 1 and results["python"].stderr.count("\n") == 1, answer
+        _assert_alike(results)
 
 
 # --- bad input: the same line and status --------------------------------------------------
