@@ -97,10 +97,13 @@ class ScriptedManager:
         self.listener.listen()
         self.requests = []
         self.answers = []
+        self.hold = None
         self.thread = None
 
-    def serve_once(self, *answers):
+    def serve_once(self, *answers, hold=None):
+        """hold: a threading.Event to wait for before closing the connection."""
         self.answers = list(answers)
+        self.hold = hold
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -122,6 +125,8 @@ class ScriptedManager:
                     connection.send(answer)
                 except (BrokenPipeError, ConnectionResetError):
                     return  # a detached client has left after the first answer
+            if self.hold is not None:
+                self.hold.wait(30)
 
     def close(self):
         self.listener.close()
@@ -225,6 +230,29 @@ def test_every_client_survives_random_answers(tmp_path, scripted):
                                     lambda command: _run(command, str(tmp_path), "f", "--", "true"))
         assert results["python"].returncode == 1 and results["python"].stderr.count("\n") == 1, answer
         _assert_alike(results)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_signal_before_the_process_runs(tmp_path, scripted, signal_number):
+    """While the request waits for a ready container, SIGINT ends the client with 130 (the
+    Python CLI's KeyboardInterrupt) and SIGTERM kills it: nothing is relayed yet."""
+    outcomes = {}
+    for kind, command in COMMANDS.items():
+        released = threading.Event()
+        scripted.serve_once(hold=released)
+        process = subprocess.Popen([*command, "--root", str(tmp_path), "pool", "run", "f", "--", "true"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(os.environ, SLR_CONFIG=""))
+        deadline = time.monotonic() + 30
+        while len(scripted.requests) < len(outcomes) + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal_number)
+        outcomes[kind] = (process.wait(timeout=30), process.stdout.read(), process.stderr.read())
+        released.set()
+        scripted.thread.join(10)
+    expected = (130, b"", b"") if signal_number == signal.SIGINT else (-signal_number, b"", b"")
+    assert outcomes["python"] == expected
+    assert all(outcome == expected for outcome in outcomes.values()), outcomes
 
 
 # --- bad input: the same line and status --------------------------------------------------
