@@ -5,7 +5,12 @@ its own pool of the benchmark's bundle (its config.json without linux.cgroupsPat
 the last; every run hands it /bin/true:
   slr-fast-cli          `slr --root ROOT pool run NAME -- /bin/true`, a process per run
   slr-fast-compact-cli  the same with the compact binary (runtime/compact), which also
-                        runs that variant's pool: what embedded systems run
+                        runs that variant's pool, through its Python CLI: the command
+                        line carries `--log-format text` (no effect on the run), which the
+                        binary's C client leaves to Python
+  slr-fast-compact-c    the compact binary's plain `pool run` command line, which its C
+                        entry serves without starting the interpreter (runtime/compact/
+                        pool_client.c): what embedded systems run
   slr-fast-socket       slruntime.pool.client.start(socket, ["/bin/true"]).wait(), called
                         from the driver itself, as a resident app manager would: no
                         process is started per run
@@ -47,7 +52,7 @@ def _socket_trigger(root, pool):
 def variants(venv_python, slr, root, bundle, compact=None, compact_missing=None):
     """compact: the compact binary, or None with compact_missing saying why."""
     names = (("slr-fast-cli", "slr fast start (CLI)"), ("slr-fast-compact-cli", "compact slr fast start (CLI)"),
-             ("slr-fast-socket", "slr fast start (socket)"))
+             ("slr-fast-socket", "slr fast start (socket)"), ("slr-fast-compact-c", "compact slr fast start (C client)"))
     if not os.access(slr, os.X_OK) or not _has_pool(venv_python):
         reason = f"slr has no fast start pool (no module {POOL_MODULE})"
         return [Variant(name, label, unavailable=reason) for name, label in names]
@@ -61,13 +66,17 @@ def variants(venv_python, slr, root, bundle, compact=None, compact_missing=None)
                        setup=[binary, "--root", root, "pool", "create", "--bundle", bundle, "--size", POOL_SIZE, pool],
                        teardown=[binary, "--root", root, "pool", "delete", pool], **how)
 
-    def cli(binary, pool):
-        return [binary, "--root", root, "pool", "run", pool, "--"] + PROCESS
+    def cli(binary, pool, *global_options):
+        return [binary, *global_options, "--root", root, "pool", "run", pool, "--"] + PROCESS
     if compact:
-        compact_variant = pool_variant(names[1][0], names[1][1], "bench-compact-cli", binary=compact,
-                                       argv=cli(compact, "bench-compact-cli"))
+        compact_variants = [
+            pool_variant(names[1][0], names[1][1], "bench-compact-cli", binary=compact,
+                         argv=cli(compact, "bench-compact-cli", "--log-format", "text")),
+            pool_variant(names[3][0], names[3][1], "bench-compact-c", binary=compact,
+                         argv=cli(compact, "bench-compact-c"))]
     else:
-        compact_variant = Variant(names[1][0], names[1][1], unavailable=compact_missing)
+        compact_variants = [Variant(name, label, unavailable=compact_missing) for name, label in (names[1], names[3])]
     return [pool_variant(names[0][0], names[0][1], "bench-cli", argv=cli(slr, "bench-cli")),
-            compact_variant,
-            pool_variant(names[2][0], names[2][1], "bench-socket", trigger=_socket_trigger(root, "bench-socket"))]
+            compact_variants[0],
+            pool_variant(names[2][0], names[2][1], "bench-socket", trigger=_socket_trigger(root, "bench-socket")),
+            compact_variants[1]]

@@ -21,6 +21,8 @@ TARGETS = (
     ("slr-fast-socket", "crun", "wall_median", 0.5, "fast start via socket <= 0.5x crun"),
     ("slr-fast-cli", "crun", "wall_median", 1.0, "fast start via CLI <= 1.0x crun"),
     ("slr-fast-compact-cli", "crun", "wall_median", 1.0, "fast start via the compact binary's CLI <= 1.0x crun"),
+    ("slr-fast-compact-c", "crun", "wall_median", 0.5,
+     "fast start via the compact binary's C client <= 0.5x crun (issue 14; also max RSS <= 1 MiB)"),
     ("slr-compact-start", "python-floor", "wall_median", 1.2,
      "compact binary start (`--version`) <= 1.2x `python3 -I -S -c pass`"),
 )

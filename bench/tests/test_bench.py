@@ -12,7 +12,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(REPO, "bench", "run")
 VARIANTS = ["python-floor", "runc", "crun", "slr-start", "slr", "slr-isolated", "slr-compact-start",
-            "slr-compact", "slr-fast-cli", "slr-fast-compact-cli", "slr-fast-socket",
+            "slr-compact", "slr-fast-cli", "slr-fast-compact-cli", "slr-fast-socket", "slr-fast-compact-c",
             "runc-seccomp", "crun-seccomp", "slr-seccomp", "slr-seccomp-cold", "slr-compact-seccomp"]
 # Each seccomp variant and the variant running the same runtime without the profile.
 SECCOMP = {"runc-seccomp": "runc", "crun-seccomp": "crun", "slr-seccomp": "slr", "slr-seccomp-cold": "slr",

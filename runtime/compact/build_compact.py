@@ -36,6 +36,9 @@ STARTUP_MODULES = ("encodings", "encodings.aliases", "encodings.utf_8", "encodin
 # import is guarded: the pure-Python fallbacks are slower (json) or absent (prctl).
 WANTED_NATIVE = ("_ctypes", "_json", "_prctl")
 PRCTL_VERSION = "1.8.1"
+# pool_client.c's warnings; test_pool_client_c.py also compiles it with -Werror (not done
+# here: a newer target compiler's new warning should not fail a product build).
+POOL_CLIENT_WARNINGS = ["-std=c11", "-Wall", "-Wextra"]
 # slr commands that run on a build host, not on the device, left out unless
 # --with-host-commands: they need what a frozen binary cannot carry.
 HOST_COMMAND_PACKAGES = {
@@ -278,6 +281,9 @@ def build(args):
     python_flags = ["-I", target.include, "-O2", "-DNDEBUG", "-fwrapv"]
     objects = [compile_c(cc, cflags + python_flags, source, build_dir)
                for source in (os.path.join(HERE, "slr_main.c"), table_c, inittab_c)]
+    # The C `pool run` client needs no Python header; it is held to POOL_CLIENT_WARNINGS.
+    objects.append(compile_c(cc, cflags + ["-O2"] + POOL_CLIENT_WARNINGS, os.path.join(HERE, "pool_client.c"),
+                             build_dir))
     for recipe in compiled:
         flags = cflags + python_flags + recipe.cflags
         if recipe.core:

@@ -4,12 +4,22 @@ Needs only _socket and _json: a resident Python process can start containers
 without starting an interpreter (the protocol is in PROTOCOL.md for other languages).
 """
 
+import os
+
 from slruntime.errors import SlrError
 from slruntime.pool import wire
 
 
 class PoolUnreachable(SlrError):
     """Nothing accepts connections on the socket: no such pool, or its manager is dead."""
+
+
+MALFORMED = "pool: the manager's answer is not one of the protocol's"
+_INT_RANGE = range(-2 ** 31, 2 ** 31)  # a C int: what the C client reads (pool_client.c)
+
+
+def _is_int(value):
+    return type(value) is int and value in _INT_RANGE
 
 
 class Started:
@@ -25,9 +35,11 @@ class Started:
         """Block until the process exits; returns its exit code (128+N for signal N)."""
         try:
             message, _ = wire.recv(self.sock)
+        except ValueError:  # not JSON
+            message = None
         finally:
             self.sock.close()
-        if message is None or "exit" not in message:
+        if not isinstance(message, dict) or not _is_int(message.get("exit")):
             raise SlrError(f"pool: lost the manager while {self.id} ran")
         return message["exit"]
 
@@ -61,10 +73,26 @@ def start(socket_path, args, env=None, cwd=None, terminal=False, stdio=(0, 1, 2)
     except OSError as exc:
         sock.close()
         raise SlrError(f"pool: {exc.strerror}") from None
-    if reply is None or "error" in reply:
+    except ValueError:  # not JSON
+        reply, fds = (), []
+    if reply is None or not _is_answer(reply):
         sock.close()
-        raise SlrError(reply["error"] if reply else "pool: the manager closed the connection")
+        for fd in fds:
+            os.close(fd)
+        raise SlrError(MALFORMED if reply is not None else "pool: the manager closed the connection")
+    if "error" in reply:
+        sock.close()
+        raise SlrError(reply["error"])
     started = Started(sock, reply["id"], reply["pid"], fds[0] if fds else None)
     if not wait:
         sock.close()
     return started
+
+
+def _is_answer(reply):
+    """The first answer: an error, or the started process's id and (positive) pid."""
+    if not isinstance(reply, dict):
+        return False
+    if "error" in reply:
+        return isinstance(reply["error"], str)
+    return isinstance(reply.get("id"), str) and _is_int(reply.get("pid")) and reply["pid"] > 0

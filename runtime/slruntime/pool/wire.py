@@ -4,6 +4,7 @@ Imported by every `slr pool run`: only built-in modules and jsonlite (descriptor
 packed with int.to_bytes, not the array module).
 """
 
+import errno
 import sys
 
 import _socket
@@ -16,7 +17,11 @@ _INT = 4  # bytes of a C int in SCM_RIGHTS
 
 
 def send(sock, message, fds=()):
+    """OSError(EMSGSIZE) for a message larger than MAX_MESSAGE: the receiver would get it cut
+    (or the kernel refuse it) and read garbage."""
     payload = jsonlite.dumps(message).encode()
+    if len(payload) > MAX_MESSAGE:
+        raise OSError(errno.EMSGSIZE, f"message too long: a pool message holds at most {MAX_MESSAGE} bytes")
     if fds:
         packed = b"".join(fd.to_bytes(_INT, sys.byteorder, signed=True) for fd in fds)
         sock.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, packed)])

@@ -1,0 +1,420 @@
+"""The pool protocol's conformance suite (slruntime/pool/PROTOCOL.md), run against every
+client of `slr pool run` and against the manager:
+
+- `python`: the venv's slr (slruntime/pool/cli.py, client.py, wire.py);
+- `c`: the compact binary, whose C entry serves `pool run` without starting the
+  interpreter (runtime/compact/pool_client.c), when built (COMPACT_SLR, else
+  build/compact/<machine>/slr);
+- `c-aarch64`: the aarch64 cross build of it (runtime/compact/cross_build.py) under
+  qemu-user, when built.
+A client that is not built is left out, and test_c_clients_under_test says so (skip).
+
+Each case runs the same command line through each client and checks the stderr line, the
+exit status and (against a scripted manager) the exact request bytes; the C clients'
+results must be the Python client's. The manager is then checked with raw sockets.
+"""
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from slruntime.pool import wire
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PYTHON_SLR = os.path.join(REPO, ".venv", "bin", "slr")
+COMPACT_SLR = os.environ.get("COMPACT_SLR") or os.path.join(REPO, "build", "compact", platform.machine(), "slr")
+AARCH64_SLR = os.path.join(REPO, "build", "compact", "aarch64", "slr")
+QEMU_AARCH64 = shutil.which("qemu-aarch64-static")
+
+
+def _commands():
+    """client kind -> how to run that `slr`, for the clients present; why the others are not."""
+    commands, missing = {"python": [PYTHON_SLR]}, {}
+    if os.access(COMPACT_SLR, os.X_OK):
+        commands["c"] = [COMPACT_SLR]
+    else:
+        missing["c"] = f"the compact binary {COMPACT_SLR} is not built (runtime/compact/README.md)"
+    if platform.machine() == "aarch64":
+        pass  # the native build is the aarch64 one
+    elif os.access(AARCH64_SLR, os.X_OK) and QEMU_AARCH64:
+        commands["c-aarch64"] = [QEMU_AARCH64, "-L", "/usr/aarch64-linux-gnu", AARCH64_SLR]
+    else:
+        missing["c-aarch64"] = (f"no aarch64 build in {AARCH64_SLR} (runtime/compact/cross_build.py) "
+                                "or no qemu-aarch64-static")
+    return commands, missing
+
+
+COMMANDS, MISSING = _commands()
+
+
+@pytest.mark.parametrize("kind", ["c", "c-aarch64"])
+def test_c_clients_under_test(kind):
+    """Says which C clients this run compares with the Python one (a skip: not built)."""
+    if kind in MISSING:
+        pytest.skip(MISSING[kind])
+    assert subprocess.run(COMMANDS[kind] + ["--version"], capture_output=True).returncode == 0
+
+
+def _run(command, root, *args, stdin=subprocess.DEVNULL, env=None, timeout=60):
+    environment = dict(os.environ, SLR_CONFIG="")
+    environment.update(env or {})
+    return subprocess.run([*command, "--root", root, "pool", "run", *args], stdin=stdin, capture_output=True,
+                          text=True, env=environment, timeout=timeout)
+
+
+def _outcome(result):
+    return result.returncode, result.stdout, result.stderr
+
+
+def _each(root, *args, **kwargs):
+    """kind -> result of the same command line through each client."""
+    return {kind: _run(command, root, *args, **kwargs) for kind, command in COMMANDS.items()}
+
+
+def _assert_alike(results, outcome=_outcome):
+    python = outcome(results["python"])
+    for kind, result in results.items():
+        assert outcome(result) == python, kind
+
+
+class ScriptedManager:
+    """A pool socket at ROOT/pools/f/pool.sock whose answers a test scripts: records each
+    request's bytes and descriptors, then sends the answers given (bytes), then closes."""
+
+    def __init__(self, root):
+        self.path = os.path.join(root, "pools", "f", "pool.sock")
+        os.makedirs(os.path.dirname(self.path))
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(self.path)
+        self.listener.listen()
+        self.requests = []
+        self.answers = []
+        self.hold = None
+        self.thread = None
+
+    def serve_once(self, *answers, hold=None):
+        """hold: a threading.Event to wait for before closing the connection."""
+        self.answers = list(answers)
+        self.hold = hold
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        connection, _ = self.listener.accept()
+        with connection:
+            data, ancillary, _, _ = connection.recvmsg(2 * wire.MAX_MESSAGE, socket.CMSG_SPACE(16))
+            fds = []
+            for level, kind, blob in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.extend(int.from_bytes(blob[i:i + 4], "little") for i in range(0, len(blob), 4))
+            # what each descriptor is: a pipe's inode number differs from run to run
+            kinds = [os.readlink(f"/proc/self/fd/{fd}").partition(":[")[0] for fd in fds]
+            self.requests.append((data, kinds))
+            for fd in fds:
+                os.close(fd)
+            for answer in self.answers:
+                try:
+                    connection.send(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # a detached client has left after the first answer
+            if self.hold is not None:
+                self.hold.wait(30)
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    manager = ScriptedManager(str(tmp_path))
+    yield manager
+    manager.close()
+
+
+# --- requests: every client sends the same bytes -----------------------------------------
+
+REQUEST_CASES = [
+    ("f", "--", "/bin/true"),
+    ("-d", "f", "sh", "-c", "echo \"quoted\" \\ back\tslash"),
+    ("-e", "A=1", "--env=B=2 two", "-e=C=\n", "--cwd", "/tmp", "f", "--", "x", "--", "y"),
+    ("--cwd=", "f", "-e", "not-an-option", "--cwd", "z"),
+    ("--", "f", "ünïcödé", "\u2028", "\U0001f600", "\x7f\x01"),
+    ("--detach", "--cwd", "/a", "--cwd=/b", "f", "-", "a"),
+    ("f", ""),
+]
+
+
+def _through_scripted(scripted, answers, run):
+    """run(command) through every client, each served by the scripted manager with
+    answers (b"PID": a process of the test's own that only a relayed signal could end,
+    so that no client can signal anything else); -> kind -> result."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        results = {}
+        for kind, command in COMMANDS.items():
+            scripted.serve_once(*(a.replace(b"PID", str(sleeper.pid).encode()) for a in answers))
+            results[kind] = run(command)
+            scripted.thread.join(10)
+        return results
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.parametrize("argv", REQUEST_CASES, ids=range(len(REQUEST_CASES)))
+def test_every_client_sends_the_same_request(tmp_path, scripted, argv):
+    results = _through_scripted(scripted, [b'{"id": "f-1-1", "pid": PID}', b'{"exit": 3}'],
+                                lambda command: _run(command, str(tmp_path), *argv))
+    python_request, python_fds = scripted.requests[0]
+    assert scripted.requests == [(python_request, python_fds)] * len(COMMANDS)
+    assert python_fds == ["/dev/null", "pipe", "pipe"]  # stdin, stdout, stderr
+    _assert_alike(results)
+    detach = argv[0] in ("-d", "--detach")
+    assert results["python"].returncode == (0 if detach else 3)
+    assert json.loads(python_request)["wait"] is not detach
+
+
+ANSWER_CASES = {
+    "error": ([b'{"error": "exec: \\"x\\": not found\\r\\nsecond line \\u00e9 \\ud800"}'], 1),
+    "closed before answering": ([], 1),
+    "closed while running": ([b'{"id": "f-1-1\\n", "pid": PID}'], 1),
+    "exit status": ([b'{"id": "f-1-1", "pid": PID}', b'{"exit": 137}'], 137),
+    "other fields": ([b' {"id":"f-1-1","pid":PID,"more":[1,{"a":[true,false,null,-0.5e+3,"\\u20ac"]}],"exit":"x"}',
+                      b'{"exit":2, "id": 5}'], 2),
+    "not json": ([b"not json"], 1),
+    "not an object": ([b"[1]"], 1),
+    "not utf-8": ([b'{"error": "\xff"}'], 1),
+    "error not a string": ([b'{"error": 5}'], 1),
+    "id not a string": ([b'{"id": 7, "pid": PID}'], 1),
+    "pid zero": ([b'{"id": "f-1-1", "pid": 0}'], 1),
+    "pid a float": ([b'{"id": "f-1-1", "pid": 1.5}'], 1),
+    "pid with a leading zero": ([b'{"id": "f-1-1", "pid": 0PID}'], 1),
+    "pid too large": ([b'{"id": "f-1-1", "pid": 4294967296}'], 1),
+    "pid true": ([b'{"id": "f-1-1", "pid": true}'], 1),
+    "nested": ([b'{"id": "f-1-1", "pid": PID, "x": ' + b"[" * 40 + b"]" * 40 + b"}"], 1),
+    "exit not an int": ([b'{"id": "f-1-1", "pid": PID}', b'{"exit": "3"}'], 1),
+    "exit too large": ([b'{"id": "f-1-1", "pid": PID}', b'{"exit": 4294967296}'], 1),
+    "exit garbage": ([b'{"id": "f-1-1", "pid": PID}', b'{"exit": 3'], 1),
+}
+
+
+@pytest.mark.parametrize("case", ANSWER_CASES)
+def test_every_client_reports_answers_alike(tmp_path, scripted, case):
+    answers, code = ANSWER_CASES[case]
+    results = _through_scripted(scripted, answers, lambda command: _run(command, str(tmp_path), "f", "--", "true"))
+    python = results["python"]
+    assert python.returncode == code
+    assert python.stderr.count("\n") == (1 if code == 1 else 0), python.stderr
+    _assert_alike(results)
+
+
+def test_every_client_survives_random_answers(tmp_path, scripted):
+    """Bytes a broken (or hostile) socket at the pool's path could send: one line, status 1,
+    the same from every client, never a crash."""
+    import random
+
+    generator = random.Random(14)
+    pieces = [b'{"id": "f-1-1", "pid": ', b"PID", b"}", b'"', b"\\u", b"d800", b"[", b"]", b"-", b"0", b"1e9",
+              b",", b":", b'"error"', b"\xc3", b"\x00", b"null", b" "]
+    for _ in range(12):
+        answer = b"".join(generator.choice(pieces) for _ in range(generator.randrange(1, 12)))
+        results = _through_scripted(scripted, [answer],
+                                    lambda command: _run(command, str(tmp_path), "f", "--", "true"))
+        assert results["python"].returncode == 1 and results["python"].stderr.count("\n") == 1, answer
+        _assert_alike(results)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
+def test_signal_before_the_process_runs(tmp_path, scripted, signal_number):
+    """While the request waits for a ready container, SIGINT ends the client with 130 (the
+    Python CLI's KeyboardInterrupt) and SIGTERM kills it: nothing is relayed yet."""
+    outcomes = {}
+    for kind, command in COMMANDS.items():
+        released = threading.Event()
+        scripted.serve_once(hold=released)
+        process = subprocess.Popen([*command, "--root", str(tmp_path), "pool", "run", "f", "--", "true"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=dict(os.environ, SLR_CONFIG=""))
+        deadline = time.monotonic() + 30
+        while len(scripted.requests) < len(outcomes) + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal_number)
+        outcomes[kind] = (process.wait(timeout=30), process.stdout.read(), process.stderr.read())
+        released.set()
+        scripted.thread.join(10)
+    expected = (130, b"", b"") if signal_number == signal.SIGINT else (-signal_number, b"", b"")
+    assert outcomes["python"] == expected
+    assert all(outcome == expected for outcome in outcomes.values()), outcomes
+
+
+# --- bad input: the same line and status --------------------------------------------------
+
+def test_unknown_pool(tmp_path):
+    results = _each(str(tmp_path), "nope", "--", "true")
+    assert _outcome(results["python"]) == (1, "", "slr: pool nope is not running\n")
+    _assert_alike(results)
+    results = _each(str(tmp_path), "nöpe\nx", "--", "true")  # still one line, the name as given
+    assert _outcome(results["python"]) == (1, "", "slr: pool nöpe\\nx is not running\n")
+    _assert_alike(results)
+
+
+def test_dead_manager(tmp_path):
+    path = tmp_path / "pools" / "gone" / "pool.sock"
+    path.parent.mkdir(parents=True)
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    dead.bind(str(path))  # bound, never listening: what a killed manager leaves
+    dead.close()
+    results = _each(str(tmp_path), "gone", "--", "true")
+    assert _outcome(results["python"]) == (1, "", "slr: pool gone is not running\n")
+    _assert_alike(results)
+
+
+def test_oversized_arguments(tmp_path, scripted):
+    results = _through_scripted(scripted, [], lambda command: _run(command, str(tmp_path), "f", "--", "echo",
+                                                                   "x" * wire.MAX_MESSAGE))
+    assert _outcome(results["python"]) == (
+        1, "", f"slr: pool: message too long: a pool message holds at most {wire.MAX_MESSAGE} bytes\n")
+    _assert_alike(results)
+    assert [request for request, _ in scripted.requests] == [b""] * len(COMMANDS)  # connected, sent nothing
+
+
+def test_default_root_and_slr_conf(tmp_path, scripted):
+    """Without --root: slr.conf's root (SLR_CONFIG), as the Python CLI reads it."""
+    conf = tmp_path / "slr.conf"
+    conf.write_text(f"# comment\n  root = {tmp_path}  # trailing\nhousekeeping-cpus=0\n")
+
+    def run(command):
+        return subprocess.run([*command, "pool", "run", "f", "true"], capture_output=True, text=True,
+                              env=dict(os.environ, SLR_CONFIG=str(conf)), timeout=60)
+    results = _through_scripted(scripted, [b'{"id": "f-1-1", "pid": PID}', b'{"exit": 5}'], run)
+    assert results["python"].returncode == 5
+    _assert_alike(results)
+    conf.write_text("root = /nonexistent\nbogus = 1\n")  # malformed: the Python CLI's error, from every client
+    results = {kind: run(command) for kind, command in COMMANDS.items()}
+    assert results["python"].returncode == 1
+    assert results["python"].stderr.startswith(f"slr: {conf}:2: expected one of")
+    _assert_alike(results)
+
+
+def test_usage_errors_are_the_python_clis(tmp_path):
+    for argv in (("--bogus", "p"), ("-e",), (), ("-t",), ("p",), ("p", "--")):
+        results = _each(str(tmp_path), *argv)
+        assert results["python"].returncode == 1 and results["python"].stderr.startswith("slr: "), argv
+        _assert_alike(results)
+
+
+# --- the C entry serves pool run without the interpreter, and only it ----------------------
+
+def _starts_interpreter(argv):
+    """Whether the compact binary initialised CPython: it reads /proc/self/exe to set
+    sys.executable; the C client never does."""
+    traced = subprocess.run(["strace", "-f", "-e", "trace=readlink,readlinkat", *argv],
+                            capture_output=True, text=True, env=dict(os.environ, SLR_CONFIG=""), timeout=60)
+    return "/proc/self/exe" in traced.stderr
+
+
+def test_c_entry_serves_pool_run_and_nothing_else(tmp_path):
+    if "c" not in COMMANDS:
+        pytest.skip(MISSING["c"])
+    binary, root = COMMANDS["c"][0], str(tmp_path)
+    assert not _starts_interpreter([binary, "--root", root, "pool", "run", "nope", "--", "true"])
+    assert not _starts_interpreter([binary, "--root=" + root, "pool", "run", "-d", "-e", "A=1", "nope", "true"])
+    for fallback in (["pool", "run", "-t", "nope", "true"], ["pool", "run", "--help"], ["pool", "list"],
+                     ["--debug", "pool", "run", "nope", "true"], ["pool", "run", "nope", b"\xff"]):
+        assert _starts_interpreter([binary, "--root", root, *fallback]), fallback
+
+
+# --- against a real pool ------------------------------------------------------------------
+
+@pytest.fixture
+def real_pool(slr, bundle):
+    """A pool of the venv's manager: every client talks to the same manager. Its
+    containers share the host's pid namespace: a namespace's init ignores signals it has
+    no handler for, and the signal tests need a process that dies of one."""
+    b = bundle(["true"], edit=lambda c: c["linux"].update(
+        namespaces=[n for n in c["linux"]["namespaces"] if n["type"] != "pid"]))
+    slr("pool", "create", "--bundle", b, "--size", "2", "conf", check=True)
+    yield slr.root
+    slr("pool", "delete", "conf")
+
+
+def test_real_pool_status_stdio_env_and_errors(real_pool):
+    results = {kind: subprocess.run([*command, "--root", real_pool, "pool", "run", "-e", "GREETING=hi",
+                                     "--cwd", "/tmp", "conf", "--", "sh", "-c",
+                                     "read line; echo $GREETING $(pwd) $line; echo err >&2; exit 6"],
+                                    input="from-stdin\n", capture_output=True, text=True, timeout=60,
+                                    env=dict(os.environ, SLR_CONFIG=""))
+               for kind, command in COMMANDS.items()}
+    assert _outcome(results["python"]) == (6, "hi /tmp from-stdin\n", "err\n")
+    _assert_alike(results)
+    results = _each(real_pool, "conf", "no-such-program")
+    assert results["python"].returncode == 1
+    assert results["python"].stderr.endswith(': exec: "no-such-program": executable file not found in $PATH\n')
+    _assert_alike(results, lambda r: (r.returncode, r.stderr.split(":", 2)[2]))  # the member id differs
+    for kind, result in _each(real_pool, "-d", "conf", "--", "true").items():
+        assert result.returncode == 0 and result.stdout.startswith("conf-"), (kind, result)
+
+
+def test_real_pool_process_gets_only_the_stdio(real_pool, tmp_path):
+    """Descriptors the client inherited stay with it: the container's process has 0-2."""
+    with open(tmp_path / "secret", "w") as secret:
+        os.set_inheritable(secret.fileno(), True)
+        results = {kind: subprocess.run([*command, "--root", real_pool, "pool", "run", "conf", "--",
+                                         "ls", "/proc/self/fd"], capture_output=True, text=True, timeout=60,
+                                        pass_fds=(secret.fileno(),), env=dict(os.environ, SLR_CONFIG=""))
+                   for kind, command in COMMANDS.items()}
+    assert _outcome(results["python"]) == (0, "0\n1\n2\n3\n", "")  # 3: the directory ls reads
+    _assert_alike(results)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_real_pool_relays_signals_and_reports_the_death(real_pool, signal_number):
+    """The client passes the signal on; the process dies of it; every client exits 128+N."""
+    for kind, command in COMMANDS.items():
+        process = subprocess.Popen([*command, "--root", real_pool, "pool", "run", "conf", "--",
+                                    "sh", "-c", "echo ready; exec sleep 30"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=dict(os.environ, SLR_CONFIG=""))
+        assert process.stdout.readline() == "ready\n"
+        time.sleep(0.2)  # sleep has replaced sh
+        process.send_signal(signal_number)
+        assert (process.wait(timeout=30), process.stderr.read()) == (128 + signal_number, ""), kind
+
+
+# --- the manager, through raw sockets ------------------------------------------------------
+
+def _raw(path, payload, fds=()):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(path)
+    with sock:
+        if fds:
+            sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, b"".join(
+                fd.to_bytes(4, "little") for fd in fds))])
+        else:
+            sock.send(payload)
+        answers = []
+        while True:
+            data = sock.recv(wire.MAX_MESSAGE)
+            if not data:
+                return answers
+            answers.append(json.loads(data))
+
+
+def test_manager_over_raw_sockets(real_pool):
+    path = os.path.join(real_pool, "pools", "conf", "pool.sock")
+    assert _raw(path, b"not json") == []  # garbage: disconnected, nothing else
+    assert _raw(path, b'{"env": []}') == [{"error": "request: args must be an array of strings"}]
+    assert _raw(path, b"[" * (wire.MAX_MESSAGE + 10)) == []  # cut by the receiver: garbage
+    with open(os.devnull, "w") as devnull:
+        answers = _raw(path, b'{"args": ["sh", "-c", "exit 4"]}', [devnull.fileno()] * 3)
+    assert [sorted(a) for a in answers] == [["id", "pid"], ["exit"]] and answers[1] == {"exit": 4}
+    answers = _raw(path, b'{"args": ["true"], "wait": false}')
+    assert len(answers) == 1 and answers[0]["id"].startswith("conf-")
