@@ -112,7 +112,7 @@ class Cgroup:
             except FileNotFoundError:
                 group._make_dirs()  # a shared parent was pruned under us: once more
         except CgroupError:
-            if rootless and not resources:
+            if rootless and not resources.asks_anything():
                 return None  # unprivileged and nothing to enforce: run without a cgroup
             group._remove_created()
             raise
@@ -224,51 +224,56 @@ class Cgroup:
         _write(os.path.join(directory, name), value)
 
     def _apply_v1(self, res):
-        mem = res.get("memory") or {}
-        if mem.get("limit") is not None:
-            self._set("memory", "memory.limit_in_bytes", mem["limit"])
-        if mem.get("reservation") is not None:
-            self._set("memory", "memory.soft_limit_in_bytes", mem["reservation"])
-        if mem.get("swap") is not None:
-            self._set("memory", "memory.memsw.limit_in_bytes", mem["swap"])
-        if mem.get("swappiness") is not None:
-            self._set("memory", "memory.swappiness", mem["swappiness"])
-        if mem.get("disableOOMKiller"):
-            self._set("memory", "memory.oom_control", 1)
-        cpu = res.get("cpu") or {}
-        for key, name in (("shares", "cpu.shares"), ("period", "cpu.cfs_period_us"),
-                          ("quota", "cpu.cfs_quota_us"), ("realtimePeriod", "cpu.rt_period_us"),
-                          ("realtimeRuntime", "cpu.rt_runtime_us")):
-            if cpu.get(key) is not None:
-                self._set("cpu", name, cpu[key])
-        if cpu.get("cpus"):
-            self._set("cpuset", "cpuset.cpus", cpu["cpus"])
-        if cpu.get("mems"):
-            self._set("cpuset", "cpuset.mems", cpu["mems"])
-        pids = res.get("pids") or {}
-        if pids.get("limit") is not None:
-            self._set("pids", "pids.max", "max" if pids["limit"] <= 0 else pids["limit"])
-        blkio = res.get("blockIO") or {}
-        if blkio.get("weight") is not None:
-            self._set("blkio", self._blkio_weight_file("blkio.weight"), blkio["weight"])
-        if blkio.get("leafWeight") is not None:
-            self._set("blkio", "blkio.leaf_weight", blkio["leafWeight"])
-        for dev in blkio.get("weightDevice") or []:
-            if dev.get("weight") is not None:
-                self._set("blkio", self._blkio_weight_file("blkio.weight_device"),
-                          f"{dev['major']}:{dev['minor']} {dev['weight']}")
-        for key, name in (("throttleReadBpsDevice", "read_bps_device"), ("throttleWriteBpsDevice", "write_bps_device"),
-                          ("throttleReadIOPSDevice", "read_iops_device"), ("throttleWriteIOPSDevice", "write_iops_device")):
-            for dev in blkio.get(key) or []:
-                self._set("blkio", "blkio.throttle." + name, f"{dev['major']}:{dev['minor']} {dev['rate']}")
-        for limit in res.get("hugepageLimits") or []:
-            self._set("hugetlb", f"hugetlb.{limit['pageSize']}.limit_in_bytes", limit["limit"])
-        net = res.get("network") or {}
-        if net.get("classID") is not None:
-            self._set("net_cls", "net_cls.classid", net["classID"])
-        for prio in net.get("priorities") or []:
-            self._set("net_prio", "net_prio.ifpriomap", f"{prio['name']} {prio['priority']}")
-        if res.get("unified"):
+        mem = res.memory
+        if mem is not None:
+            if mem.limit is not None:
+                self._set("memory", "memory.limit_in_bytes", mem.limit)
+            if mem.reservation is not None:
+                self._set("memory", "memory.soft_limit_in_bytes", mem.reservation)
+            if mem.swap is not None:
+                self._set("memory", "memory.memsw.limit_in_bytes", mem.swap)
+            if mem.swappiness is not None:
+                self._set("memory", "memory.swappiness", mem.swappiness)
+            if mem.disable_oom_killer:
+                self._set("memory", "memory.oom_control", 1)
+        cpu = res.cpu
+        if cpu is not None:
+            for value, name in ((cpu.shares, "cpu.shares"), (cpu.period, "cpu.cfs_period_us"),
+                                (cpu.quota, "cpu.cfs_quota_us"), (cpu.realtime_period, "cpu.rt_period_us"),
+                                (cpu.realtime_runtime, "cpu.rt_runtime_us")):
+                if value is not None:
+                    self._set("cpu", name, value)
+            if cpu.cpus:
+                self._set("cpuset", "cpuset.cpus", cpu.cpus)
+            if cpu.mems:
+                self._set("cpuset", "cpuset.mems", cpu.mems)
+        if res.pids is not None and res.pids.limit is not None:
+            self._set("pids", "pids.max", "max" if res.pids.limit <= 0 else res.pids.limit)
+        blkio = res.block_io
+        if blkio is not None:
+            if blkio.weight is not None:
+                self._set("blkio", self._blkio_weight_file("blkio.weight"), blkio.weight)
+            if blkio.leaf_weight is not None:
+                self._set("blkio", "blkio.leaf_weight", blkio.leaf_weight)
+            for dev in blkio.weight_device or ():
+                if dev.weight is not None:
+                    self._set("blkio", self._blkio_weight_file("blkio.weight_device"),
+                              f"{dev.major}:{dev.minor} {dev.weight}")
+            for devs, name in ((blkio.throttle_read_bps_device, "read_bps_device"),
+                               (blkio.throttle_write_bps_device, "write_bps_device"),
+                               (blkio.throttle_read_iops_device, "read_iops_device"),
+                               (blkio.throttle_write_iops_device, "write_iops_device")):
+                for dev in devs or ():
+                    self._set("blkio", "blkio.throttle." + name, f"{dev.major}:{dev.minor} {dev.rate}")
+        for limit in res.hugepage_limits or ():
+            self._set("hugetlb", f"hugetlb.{limit.page_size}.limit_in_bytes", limit.limit)
+        net = res.network
+        if net is not None:
+            if net.class_id is not None:
+                self._set("net_cls", "net_cls.classid", net.class_id)
+            for prio in net.priorities or ():
+                self._set("net_prio", "net_prio.ifpriomap", f"{prio.name} {prio.priority}")
+        if res.unified:
             raise CgroupError("cgroup: linux.resources.unified needs cgroup v2, this host has v1")
 
     def _blkio_weight_file(self, name):
@@ -281,57 +286,57 @@ class Cgroup:
         return bfq if os.path.exists(os.path.join(directory, bfq)) else name
 
     def _apply_v2(self, res):
-        mem = res.get("memory") or {}
-        if mem.get("limit") is not None:
-            self._set("", "memory.max", "max" if mem["limit"] < 0 else mem["limit"])
-        if mem.get("reservation") is not None:
-            self._set("", "memory.low", "max" if mem["reservation"] < 0 else mem["reservation"])
-        if mem.get("swap") is not None:
-            # v1 semantics: swap is memory+swap; v2's swap.max counts swap alone.
-            limit = mem.get("limit")
-            if mem["swap"] < 0:
-                swap = "max"
-            elif limit is None or limit < 0:
-                raise CgroupError("cgroup: memory.swap needs memory.limit on cgroup v2")
-            else:
-                swap = mem["swap"] - limit
-                if swap < 0:
-                    raise CgroupError("cgroup: memory.swap must be at least memory.limit")
-            self._set("", "memory.swap.max", swap)
-        if mem.get("disableOOMKiller"):
-            raise CgroupError("cgroup: disableOOMKiller is not available on cgroup v2")
-        cpu = res.get("cpu") or {}
-        if cpu.get("shares"):
-            weight = 1 + ((cpu["shares"] - 2) * 9999) // 262142
-            self._set("", "cpu.weight", max(1, min(10000, weight)))
-        if cpu.get("quota") is not None or cpu.get("period") is not None:
-            quota = cpu.get("quota")
-            period = cpu.get("period") or 100000
-            self._set("", "cpu.max", f"{'max' if quota is None or quota < 0 else quota} {period}")
-        if cpu.get("burst") is not None:
-            self._set("", "cpu.max.burst", cpu["burst"])
-        if cpu.get("idle") is not None:
-            self._set("", "cpu.idle", cpu["idle"])
-        if cpu.get("realtimeRuntime") or cpu.get("realtimePeriod"):
-            raise CgroupError("cgroup: realtime cpu limits are not available on cgroup v2")
-        if cpu.get("cpus"):
-            self._set("", "cpuset.cpus", cpu["cpus"])
-        if cpu.get("mems"):
-            self._set("", "cpuset.mems", cpu["mems"])
-        pids = res.get("pids") or {}
-        if pids.get("limit") is not None:
-            self._set("", "pids.max", "max" if pids["limit"] <= 0 else pids["limit"])
-        blkio = res.get("blockIO") or {}
-        if blkio.get("weight"):
-            # Map the v1 range [10, 1000] onto v2's [1, 10000].
-            self._set("", "io.weight", 1 + (blkio["weight"] - 10) * 9999 // 990)
-        for key, name in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
-                          ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops")):
-            for dev in blkio.get(key) or []:
-                self._set("", "io.max", f"{dev['major']}:{dev['minor']} {name}={dev['rate']}")
-        for limit in res.get("hugepageLimits") or []:
-            self._set("", f"hugetlb.{limit['pageSize']}.max", limit["limit"])
-        for key, value in (res.get("unified") or {}).items():
+        mem = res.memory
+        if mem is not None:
+            if mem.limit is not None:
+                self._set("", "memory.max", "max" if mem.limit < 0 else mem.limit)
+            if mem.reservation is not None:
+                self._set("", "memory.low", "max" if mem.reservation < 0 else mem.reservation)
+            if mem.swap is not None:
+                # v1 semantics: swap is memory+swap; v2's swap.max counts swap alone.
+                if mem.swap < 0:
+                    swap = "max"
+                elif mem.limit is None or mem.limit < 0:
+                    raise CgroupError("cgroup: memory.swap needs memory.limit on cgroup v2")
+                else:
+                    swap = mem.swap - mem.limit
+                    if swap < 0:
+                        raise CgroupError("cgroup: memory.swap must be at least memory.limit")
+                self._set("", "memory.swap.max", swap)
+            if mem.disable_oom_killer:
+                raise CgroupError("cgroup: disableOOMKiller is not available on cgroup v2")
+        cpu = res.cpu
+        if cpu is not None:
+            if cpu.shares:
+                weight = 1 + ((cpu.shares - 2) * 9999) // 262142
+                self._set("", "cpu.weight", max(1, min(10000, weight)))
+            if cpu.quota is not None or cpu.period is not None:
+                quota = cpu.quota
+                self._set("", "cpu.max", f"{'max' if quota is None or quota < 0 else quota} {cpu.period or 100000}")
+            if cpu.burst is not None:
+                self._set("", "cpu.max.burst", cpu.burst)
+            if cpu.idle is not None:
+                self._set("", "cpu.idle", cpu.idle)
+            if cpu.realtime_runtime or cpu.realtime_period:
+                raise CgroupError("cgroup: realtime cpu limits are not available on cgroup v2")
+            if cpu.cpus:
+                self._set("", "cpuset.cpus", cpu.cpus)
+            if cpu.mems:
+                self._set("", "cpuset.mems", cpu.mems)
+        if res.pids is not None and res.pids.limit is not None:
+            self._set("", "pids.max", "max" if res.pids.limit <= 0 else res.pids.limit)
+        blkio = res.block_io
+        if blkio is not None:
+            if blkio.weight:
+                # Map the v1 range [10, 1000] onto v2's [1, 10000].
+                self._set("", "io.weight", 1 + (blkio.weight - 10) * 9999 // 990)
+            for devs, name in ((blkio.throttle_read_bps_device, "rbps"), (blkio.throttle_write_bps_device, "wbps"),
+                               (blkio.throttle_read_iops_device, "riops"), (blkio.throttle_write_iops_device, "wiops")):
+                for dev in devs or ():
+                    self._set("", "io.max", f"{dev.major}:{dev.minor} {name}={dev.rate}")
+        for limit in res.hugepage_limits or ():
+            self._set("", f"hugetlb.{limit.page_size}.max", limit.limit)
+        for key, value in (res.unified or {}).items():
             if "/" in key or key.startswith("."):
                 raise CgroupError(f"cgroup: invalid unified key {key!r}")
             self._set("", key, value)

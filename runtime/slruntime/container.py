@@ -54,13 +54,13 @@ def _create(container, spec, options, rootless):
     from slruntime import devices, namespaces
     from slruntime.cgroups import Cgroup, default_path
 
-    device_policy = devices.Policy(devices.rules(spec.linux.resources.get("devices"), spec.linux.devices))
+    device_policy = devices.Policy(devices.rules(spec.linux.resources.devices, spec.linux.devices))
     jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
     if spec.linux.seccomp is not None:
         # The profile may come from elsewhere than config.json (load_for_create): exec
         # and every later process get what the init got (effective_spec).
         jsonlite.write_file_atomic(os.path.join(container.dir, SECCOMP_FILE),
-                                   {"profile": spec.linux.seccomp, "floor": spec.linux.seccomp_floor})
+                                   specmod.seccomp_record(spec.linux))
     os.mkfifo(container.fifo, 0o600)
     lx = spec.linux
     _give_to_container_root(container.fifo, lx)
@@ -230,7 +230,7 @@ def effective_spec(container):
         return spec  # no profile (or created before the record existed: config.json's)
     except (OSError, ValueError) as exc:
         raise SlrError(f"container {container.id}: unreadable seccomp record: {exc}") from None
-    spec.linux.seccomp, spec.linux.seccomp_floor = recorded["profile"], recorded.get("floor")
+    specmod.apply_seccomp_record(spec.linux, recorded)
     return spec
 
 

@@ -80,14 +80,14 @@ def _number(value, origin, what):
 
 
 def rules(resource_rules, linux_devices, origin="config.json: linux.resources.devices"):
-    """The rules of a container, in order: its own (linux.resources.devices, dicts as
-    validated by slruntime.spec), then what must stay allowed."""
+    """The rules of a container, in order: its own (linux.resources.devices, spec.DeviceRule
+    records), then what must stay allowed."""
     result = []
     for i, rule in enumerate(resource_rules or ()):
         path = f"{origin}[{i}]"
-        access = "".join(c for c in "rwm" if c in (rule.get("access") or "rwm"))
-        result.append(Rule(rule["allow"], rule.get("type") or "a", _number(rule.get("major"), path, "major"),
-                           _number(rule.get("minor"), path, "minor"), access, path))
+        access = "".join(c for c in "rwm" if c in (rule.access or "rwm"))
+        result.append(Rule(rule.allow, rule.type or "a", _number(rule.major, path, "major"),
+                           _number(rule.minor, path, "minor"), access, path))
     result += [Rule(True, t, ma, mi, a, "the devices every container gets") for t, ma, mi, a in DEFAULT_ALLOWED]
     for i, device in enumerate(linux_devices or ()):
         if device.type in ("c", "b", "u"):  # "u" (unbuffered) is a character device; "p" needs no rule

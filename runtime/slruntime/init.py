@@ -113,9 +113,8 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
         wants_console = False
     console = process.connect_unix(options["console_socket"], "console socket") if wants_console and options.get("console_socket") else None
     listener = None
-    if lx.seccomp and lx.seccomp.get("listenerPath"):
-        listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
-                    lx.seccomp.get("listenerMetadata"))
+    if lx.seccomp and lx.seccomp.listener_path:
+        listener = (process.connect_unix(lx.seccomp.listener_path, "seccomp listener"), lx.seccomp.listener_metadata)
     if spec.hooks.get("startContainer"):
         import subprocess  # noqa: F401  (hooks.run needs it after the pivot)
     from slruntime import lsm

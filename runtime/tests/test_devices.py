@@ -15,7 +15,7 @@ import uuid
 import pytest
 from helpers import Slr, cgroup2_view, edits
 
-from slruntime import devices
+from slruntime import devices, spec
 
 
 @pytest.fixture(scope="module")
@@ -332,7 +332,8 @@ def test_the_program_decides_as_the_v1_controller(view, tmp_path):
         for case in range(40):
             rules = _random_rules(rng)
             try:
-                policy = devices.Policy(devices.rules(rules, [])[:len(rules)])  # without the defaults
+                parsed = spec.parse_resources({"devices": rules}).devices
+                policy = devices.Policy(devices.rules(parsed, [])[:len(rules)])  # without the defaults
             except devices.DeviceError:
                 continue  # a hole in a wildcard: v1 ignores the rule, slr refuses the config
             os.mkdir(v1_dir)
