@@ -217,7 +217,7 @@ def cmd_update(root, values, args):
         raise SlrError("container has no cgroup to update")
     device_policy = None
     if resources.devices is not None:  # the new rules replace the old ones
-        from slruntime import devices
+        from slruntime.cgroups import devices
         from slruntime.container import saved_spec
 
         device_policy = devices.Policy(devices.rules(resources.devices, saved_spec(container).linux.devices,

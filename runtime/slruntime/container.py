@@ -51,8 +51,8 @@ def create(root, container_id, bundle, options, spec=None):
 
 
 def _create(container, spec, options, rootless):
-    from slruntime import devices, namespaces
-    from slruntime.cgroups import Cgroup, default_path
+    from slruntime import cgroups, namespaces
+    from slruntime.cgroups import devices
 
     device_policy = devices.Policy(devices.rules(spec.linux.resources.devices, spec.linux.devices))
     jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
@@ -66,11 +66,11 @@ def _create(container, spec, options, rootless):
     _give_to_container_root(container.fifo, lx)
     # The cgroup is ready before the fork: less for the runtime to do while it shares
     # its memory with the child (each page it writes then is copied).
-    cgroups_path = lx.cgroups_path or default_path(container.root, container.id)
+    cgroups_path = lx.cgroups_path or cgroups.default_path(container.root, container.id)
     if lx.cgroups_path and options.get("pool"):
         # A pool's members share one config: its cgroupsPath is their parent.
         cgroups_path = f"{lx.cgroups_path.rstrip('/')}/{container.id}"
-    cgroup = Cgroup.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
+    cgroup = cgroups.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
     if cgroup is not None:
         container.data["cgroup"] = cgroup.to_state()
         container.save()

@@ -81,7 +81,7 @@ def _maps_zero(mappings):
 
 
 def _setup_and_wait(spec, channel, go, options, seccomp_filter):
-    from slruntime.cgroups import Cgroup
+    from slruntime import cgroups
 
     # Keep /proc/PID/exe, mem and fds of this interpreter out of the container's
     # reach until exec replaces it (the CVE-2019-5736 class); exec resets it.
@@ -92,7 +92,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     in_userns = lx.namespace("user") is not None
     if proc.exec_cpu_affinity:
         process.set_cpu_affinity(proc.exec_cpu_affinity[0])
-    cgroup = Cgroup.from_state(go.get("cgroup"))
+    cgroup = cgroups.from_state(go.get("cgroup"))
     root = options.get("shared_root") or spec.root_path
     propagation, tree = rootfs.prepare(spec, in_userns, cgroup, root)
 
