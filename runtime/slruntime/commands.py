@@ -207,32 +207,26 @@ def cmd_update(root, values, args):
     container = Container.load(root, args[0])
     if container.status() == "stopped":
         raise SlrError("container not running")
+    update = _resources_from_flags(values)
     try:
-        resources = specmod.parse_resources(_resources_from_flags(values), "resources")
+        resources = specmod.parse_resources(update, "resources")
     except specmod.SpecError as exc:  # it names the JSON path, but not of a config.json
-        raise SlrError(f"update: {str(exc).split(': ', 1)[1]}") from None
+        raise SlrError(exc.located("update")) from None
     cgroup = container.cgroup()
     if cgroup is None:
         raise SlrError("container has no cgroup to update")
     device_policy = None
-    if resources.get("devices") is not None:  # the new rules replace the old ones
-        from slruntime import devices
+    if resources.devices is not None:  # the new rules replace the old ones
+        from slruntime.cgroups import devices
         from slruntime.container import saved_spec
 
-        device_policy = devices.Policy(devices.rules(resources["devices"], saved_spec(container).linux.devices,
+        device_policy = devices.Policy(devices.rules(resources.devices, saved_spec(container).linux.devices,
                                                      origin="update: devices"))
     cgroup.apply(resources)
     if device_policy is not None:
         cgroup.set_devices(device_policy)
     config_path = os.path.join(container.dir, CONFIG_FILE)
-    config = jsonlite.load_file(config_path)
-    merged = config.setdefault("linux", {}).setdefault("resources", {})
-    for section, settings in resources.items():
-        if isinstance(settings, dict) and isinstance(merged.get(section), dict):
-            merged[section].update(settings)
-        else:
-            merged[section] = settings
-    jsonlite.write_file_atomic(config_path, config)
+    jsonlite.write_file_atomic(config_path, specmod.merge_resources(jsonlite.load_file(config_path), update))
     return 0
 
 

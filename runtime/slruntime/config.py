@@ -45,7 +45,7 @@ def load(path=None):
 
 
 def default_seccomp(settings):
-    """The seccomp-default profile, validated, or None."""
+    """The seccomp-default profile (a spec.Seccomp), or None."""
     path = settings.get("seccomp-default")
     if not path:
         return None
@@ -55,8 +55,7 @@ def default_seccomp(settings):
         profile = jsonlite.load_file(path)
     except (OSError, ValueError) as exc:
         raise SlrError(f"seccomp-default {path}: {exc}") from None
-    spec._parse_seccomp(profile, "seccomp-default")
-    return profile
+    return spec.parse_seccomp(profile, "seccomp-default")
 
 
 def pin_to_housekeeping(settings):
@@ -68,7 +67,7 @@ def pin_to_housekeeping(settings):
     from slruntime import spec
 
     try:
-        wanted = spec._parse_cpu_list(cpus, "housekeeping-cpus")
+        wanted = spec.parse_cpu_list(cpus, "housekeeping-cpus")
     except spec.SpecError as exc:
         raise SlrError(f"slr.conf: {exc}") from None
     try:

@@ -51,26 +51,26 @@ def create(root, container_id, bundle, options, spec=None):
 
 
 def _create(container, spec, options, rootless):
-    from slruntime import devices, namespaces
-    from slruntime.cgroups import Cgroup, default_path
+    from slruntime import cgroups, namespaces
+    from slruntime.cgroups import devices
 
-    device_policy = devices.Policy(devices.rules(spec.linux.resources.get("devices"), spec.linux.devices))
+    device_policy = devices.Policy(devices.rules(spec.linux.resources.devices, spec.linux.devices))
     jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
     if spec.linux.seccomp is not None:
         # The profile may come from elsewhere than config.json (load_for_create): exec
         # and every later process get what the init got (effective_spec).
         jsonlite.write_file_atomic(os.path.join(container.dir, SECCOMP_FILE),
-                                   {"profile": spec.linux.seccomp, "floor": spec.linux.seccomp_floor})
+                                   specmod.seccomp_record(spec.linux))
     os.mkfifo(container.fifo, 0o600)
     lx = spec.linux
     _give_to_container_root(container.fifo, lx)
     # The cgroup is ready before the fork: less for the runtime to do while it shares
     # its memory with the child (each page it writes then is copied).
-    cgroups_path = lx.cgroups_path or default_path(container.root, container.id)
+    cgroups_path = lx.cgroups_path or cgroups.default_path(container.root, container.id)
     if lx.cgroups_path and options.get("pool"):
         # A pool's members share one config: its cgroupsPath is their parent.
         cgroups_path = f"{lx.cgroups_path.rstrip('/')}/{container.id}"
-    cgroup = Cgroup.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
+    cgroup = cgroups.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
     if cgroup is not None:
         container.data["cgroup"] = cgroup.to_state()
         container.save()
@@ -230,7 +230,7 @@ def effective_spec(container):
         return spec  # no profile (or created before the record existed: config.json's)
     except (OSError, ValueError) as exc:
         raise SlrError(f"container {container.id}: unreadable seccomp record: {exc}") from None
-    spec.linux.seccomp, spec.linux.seccomp_floor = recorded["profile"], recorded.get("floor")
+    specmod.apply_seccomp_record(spec.linux, recorded)
     return spec
 
 

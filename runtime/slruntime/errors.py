@@ -8,11 +8,17 @@ class SlrError(Exception):
 
 
 class SpecError(SlrError):
-    """config.json is malformed or asks for something unsupported; names the JSON path."""
+    """A JSON document (config.json unless `source` says otherwise) is malformed or asks
+    for something unsupported: `path` is where in it ("" for the whole document, else
+    e.g. linux.resources.memory.limit), `message` what is wrong there."""
 
     def __init__(self, path, message, source="config.json"):
-        super().__init__(f"{source}: {path}: {message}" if path else f"{source}: {message}")
-        self.path = path
+        self.path, self.message, self.source = path, message, source
+        super().__init__(self.located(source))
+
+    def located(self, source):
+        """The one-line error, reported of the document (or command) `source`."""
+        return f"{source}: {self.path}: {self.message}" if self.path else f"{source}: {self.message}"
 
 
 class ContainerNotFound(SlrError):

@@ -27,9 +27,9 @@ def build_process(container, options):
         except (OSError, ValueError) as exc:
             raise SlrError(f"{options['process_file']}: {exc}") from None
         try:
-            return base, specmod._parse_process(raw, "", os.geteuid() != 0)
+            return base, specmod.parse_process(raw, "", os.geteuid() != 0)
         except specmod.SpecError as exc:
-            raise SlrError(f"{options['process_file']}: {str(exc).split(': ', 1)[1]}") from None
+            raise SlrError(exc.located(options["process_file"])) from None
     if not options.get("args"):
         raise SlrError("exec: a command to run is required")
     raw = dict(base.raw["process"])
@@ -65,9 +65,9 @@ def build_process(container, options):
             caps[name] = list(caps.get(name, [])) + options["cap"]
         raw["capabilities"] = caps
     try:
-        return base, specmod._parse_process(raw, "process", os.geteuid() != 0)
+        return base, specmod.parse_process(raw, "process", os.geteuid() != 0)
     except specmod.SpecError as exc:
-        raise SlrError(f"exec: {str(exc).split(': ', 1)[1]}") from None
+        raise SlrError(exc.located("exec")) from None
 
 
 def execute(container, options):
@@ -187,9 +187,8 @@ def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds, 
     # that path would name a file of the container's.
     seccomp_filter = seccomp.prepare(lx.seccomp, state_root, lx.seccomp_floor) if lx.seccomp else None
     listener = None
-    if lx.seccomp and lx.seccomp.get("listenerPath"):
-        listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
-                    lx.seccomp.get("listenerMetadata"))
+    if lx.seccomp and lx.seccomp.listener_path:
+        listener = (process.connect_unix(lx.seccomp.listener_path, "seccomp listener"), lx.seccomp.listener_metadata)
     lsm.check(proc, None)
     lsm_attrs = lsm.open_exec_attrs(proc)
     namespaces.join(join_fds)

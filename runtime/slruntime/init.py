@@ -81,7 +81,7 @@ def _maps_zero(mappings):
 
 
 def _setup_and_wait(spec, channel, go, options, seccomp_filter):
-    from slruntime.cgroups import Cgroup
+    from slruntime import cgroups
 
     # Keep /proc/PID/exe, mem and fds of this interpreter out of the container's
     # reach until exec replaces it (the CVE-2019-5736 class); exec resets it.
@@ -92,7 +92,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     in_userns = lx.namespace("user") is not None
     if proc.exec_cpu_affinity:
         process.set_cpu_affinity(proc.exec_cpu_affinity[0])
-    cgroup = Cgroup.from_state(go.get("cgroup"))
+    cgroup = cgroups.from_state(go.get("cgroup"))
     root = options.get("shared_root") or spec.root_path
     propagation, tree = rootfs.prepare(spec, in_userns, cgroup, root)
 
@@ -113,9 +113,8 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
         wants_console = False
     console = process.connect_unix(options["console_socket"], "console socket") if wants_console and options.get("console_socket") else None
     listener = None
-    if lx.seccomp and lx.seccomp.get("listenerPath"):
-        listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
-                    lx.seccomp.get("listenerMetadata"))
+    if lx.seccomp and lx.seccomp.listener_path:
+        listener = (process.connect_unix(lx.seccomp.listener_path, "seccomp listener"), lx.seccomp.listener_metadata)
     if spec.hooks.get("startContainer"):
         import subprocess  # noqa: F401  (hooks.run needs it after the pivot)
     from slruntime import lsm

@@ -187,8 +187,7 @@ def apply_scheduling(proc):
     if proc.scheduler:
         s = proc.scheduler
         try:
-            libc.sched_setattr(0, s["policy"], s["flags"], s["nice"], s["priority"],
-                               s["runtime"], s["deadline"], s["period"])
+            libc.sched_setattr(0, s.policy, s.flags, s.nice, s.priority, s.runtime, s.deadline, s.period)
         except OSError as exc:
             raise SlrError(f"process.scheduler: {exc.strerror}") from None
     if proc.io_priority:

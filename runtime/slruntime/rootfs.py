@@ -385,15 +385,16 @@ def _mount_cgroup(tree, mount, dest, cgroup):
     target_fd = None
     try:
         ro = mount.flags & libc.MS_RDONLY
-        if cgroup is None or cgroup.version == 2:
+        binds = cgroup.bind_mounts() if cgroup is not None else None
+        if binds is None:
             libc.mount("cgroup2", _fd_path(covered_fd), "cgroup2", mount.flags)
             target_fd = tree.reopen_mounted(dest, covered_fd)
             return
-        # cgroup v1: a tmpfs with the container's own group of each controller in it.
+        # A tmpfs with the container's own group of each (v1) controller in it.
         libc.mount("tmpfs", _fd_path(covered_fd), "tmpfs", libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC, "mode=755")
         target_fd = tree.reopen_mounted(dest, covered_fd)
         target = _fd_path(target_fd)
-        for controller, path in sorted(cgroup.paths.items()):
+        for controller, path in binds:
             os.mkdir(controller, 0o755, dir_fd=target_fd)  # in the new, empty tmpfs: nothing to resolve
             sub_fd = open_in_root(target_fd, controller)
             try:

@@ -42,10 +42,10 @@ def apply(spec):
             image = load_image_profile(spec.bundle, spec.annotations)
         except ValueError as exc:
             raise SlrError(f"config.json: annotations: {exc}") from None
-        specmod._parse_seccomp(image, "image default seccomp profile")
+        image = specmod.parse_seccomp(image, "image default seccomp profile")
     admin = config.default_seccomp(config.load())
     if image is not None and admin is not None:
-        if any(rule["action"] == "SCMP_ACT_NOTIFY" for rule in admin.get("syscalls") or ()):
+        if admin.notifies():
             raise SlrError("seccomp-default: a profile with SCMP_ACT_NOTIFY rules cannot be stacked under "
                            "the image's (annotation org.slruntime.seccomp.profile): only one filter may notify")
         spec.linux.seccomp_floor = admin

@@ -252,6 +252,124 @@ class Device:
     __slots__ = ("path", "type", "major", "minor", "file_mode", "uid", "gid")
 
 
+class Scheduler:
+    """process.scheduler, as sched_setattr(2) takes it."""
+    __slots__ = ("policy", "flags", "nice", "priority", "runtime", "deadline", "period")
+
+
+class Resources:
+    """linux.resources; a section or field the document leaves out is None."""
+    __slots__ = ("devices", "memory", "cpu", "pids", "block_io", "hugepage_limits", "network", "rdma", "unified")
+
+    def asks_anything(self):
+        return any(getattr(self, name) is not None for name in self.__slots__)
+
+
+class DeviceRule:
+    """One of linux.resources.devices; type, major, minor and access None when absent."""
+    __slots__ = ("allow", "type", "major", "minor", "access")
+
+
+class Memory:
+    __slots__ = ("limit", "reservation", "swap", "kernel", "kernel_tcp", "swappiness", "disable_oom_killer",
+                 "use_hierarchy", "check_before_update")
+
+
+class Cpu:
+    """cpus and mems: cpuset lists as written ("0-3,7"), checked."""
+    __slots__ = ("shares", "quota", "burst", "period", "realtime_runtime", "realtime_period", "cpus", "mems", "idle")
+
+
+class Pids:
+    __slots__ = ("limit",)
+
+
+class BlockIO:
+    __slots__ = ("weight", "leaf_weight", "weight_device", "throttle_read_bps_device", "throttle_write_bps_device",
+                 "throttle_read_iops_device", "throttle_write_iops_device")
+
+    def throttles(self):
+        """(kind, ThrottleDevice) of every throttle: kind read_bps, write_bps, read_iops
+        or write_iops."""
+        for kind, devices in (("read_bps", self.throttle_read_bps_device),
+                              ("write_bps", self.throttle_write_bps_device),
+                              ("read_iops", self.throttle_read_iops_device),
+                              ("write_iops", self.throttle_write_iops_device)):
+            for device in devices or ():
+                yield kind, device
+
+
+class WeightDevice:
+    __slots__ = ("major", "minor", "weight", "leaf_weight")
+
+
+class ThrottleDevice:
+    __slots__ = ("major", "minor", "rate")
+
+
+class HugepageLimit:
+    __slots__ = ("page_size", "limit")
+
+
+class Network:
+    __slots__ = ("class_id", "priorities")
+
+
+class InterfacePriority:
+    __slots__ = ("name", "priority")
+
+
+class Seccomp:
+    """linux.seccomp. architectures, flags and syscalls are lists (empty when absent)."""
+    __slots__ = ("default_action", "default_errno_ret", "architectures", "flags", "listener_path",
+                 "listener_metadata", "syscalls")
+
+    def notifies(self):
+        return self.default_action == "SCMP_ACT_NOTIFY" or any(
+            rule.action == "SCMP_ACT_NOTIFY" for rule in self.syscalls)
+
+    def to_json(self, with_listener=True):
+        """The linux.seccomp object again (what parse_seccomp reads), without its
+        listener (listenerPath, listenerMetadata: who gets the notify descriptor, not
+        what the filter does) unless with_listener."""
+        out = {"defaultAction": self.default_action}
+        if self.default_errno_ret is not None:
+            out["defaultErrnoRet"] = self.default_errno_ret
+        if self.architectures:
+            out["architectures"] = self.architectures
+        if self.flags:
+            out["flags"] = self.flags
+        if with_listener and self.listener_path is not None:
+            out["listenerPath"] = self.listener_path
+        if with_listener and self.listener_metadata is not None:
+            out["listenerMetadata"] = self.listener_metadata
+        if self.syscalls:
+            out["syscalls"] = [rule.to_json() for rule in self.syscalls]
+        return out
+
+
+class SeccompRule:
+    __slots__ = ("names", "action", "errno_ret", "args")
+
+    def to_json(self):
+        out = {"names": self.names, "action": self.action}
+        if self.errno_ret is not None:
+            out["errnoRet"] = self.errno_ret
+        if self.args:
+            out["args"] = [arg.to_json() for arg in self.args]
+        return out
+
+
+class SeccompArg:
+    __slots__ = ("index", "value", "value_two", "op")
+
+    def to_json(self):
+        out = {"index": self.index, "value": self.value, "op": self.op}
+        if self.value_two is not None:
+            out["valueTwo"] = self.value_two
+        return out
+
+
 # --- sections ----------------------------------------------------------------------
 
 def _parse_version(value, path):
@@ -340,28 +458,26 @@ def _parse_scheduler(value, path):
     policy = _field(value, "policy", path, _string, required=True)
     if policy not in SCHEDULER_POLICIES:
         raise SpecError(_join(path, "policy"), f'unknown scheduler policy "{policy}"')
-    flags = 0
+    sched = Scheduler()
+    sched.policy = SCHEDULER_POLICIES[policy]
+    sched.flags = 0
     for i, flag in enumerate(_field(value, "flags", path, _strings, [])):
         if flag not in SCHEDULER_FLAGS:
             raise SpecError(f"{path}.flags[{i}]", f'unknown scheduler flag "{flag}"')
-        flags |= SCHEDULER_FLAGS[flag]
-    sched = {
-        "policy": SCHEDULER_POLICIES[policy],
-        "flags": flags,
-        "nice": _field(value, "nice", path, lambda v, p: _int(v, p, -20, 19), 0),
-        "priority": _field(value, "priority", path, lambda v, p: _int(v, p, 0, 99), 0),
-        "runtime": _field(value, "runtime", path, _uint64, 0),
-        "deadline": _field(value, "deadline", path, _uint64, 0),
-        "period": _field(value, "period", path, _uint64, 0),
-    }
-    if policy in ("SCHED_FIFO", "SCHED_RR") and sched["priority"] < 1:
+        sched.flags |= SCHEDULER_FLAGS[flag]
+    sched.nice = _field(value, "nice", path, lambda v, p: _int(v, p, -20, 19), 0)
+    sched.priority = _field(value, "priority", path, lambda v, p: _int(v, p, 0, 99), 0)
+    sched.runtime = _field(value, "runtime", path, _uint64, 0)
+    sched.deadline = _field(value, "deadline", path, _uint64, 0)
+    sched.period = _field(value, "period", path, _uint64, 0)
+    if policy in ("SCHED_FIFO", "SCHED_RR") and sched.priority < 1:
         raise SpecError(_join(path, "priority"), f"{policy} needs a priority between 1 and 99")
-    if policy == "SCHED_DEADLINE" and not sched["runtime"] <= sched["deadline"] <= (sched["period"] or sched["deadline"]):
+    if policy == "SCHED_DEADLINE" and not sched.runtime <= sched.deadline <= (sched.period or sched.deadline):
         raise SpecError(path, "SCHED_DEADLINE needs runtime <= deadline <= period")
     return sched
 
 
-def _parse_cpu_list(value, path):
+def parse_cpu_list(value, path):
     """A cpuset list like "0-3,7" -> sorted list of CPU numbers."""
     _string(value, path)
     cpus = set()
@@ -377,7 +493,7 @@ def _parse_cpu_list(value, path):
     return sorted(cpus)
 
 
-def _parse_process(value, path, rootless):
+def parse_process(value, path, rootless):
     _object(value, path)
     proc = Process()
     proc.terminal = _field(value, "terminal", path, _bool, False)
@@ -414,8 +530,8 @@ def _parse_process(value, path, rootless):
     if affinity is not None:
         aff_path = _join(path, "execCPUAffinity")
         proc.exec_cpu_affinity = (
-            _field(affinity, "initial", aff_path, _parse_cpu_list),
-            _field(affinity, "final", aff_path, _parse_cpu_list),
+            _field(affinity, "initial", aff_path, parse_cpu_list),
+            _field(affinity, "final", aff_path, parse_cpu_list),
         )
     return proc
 
@@ -562,93 +678,156 @@ def _parse_devices(value, path):
     return devices
 
 
-# linux.resources: field -> checker. Nested objects get their own table.
-_WEIGHT_DEVICE = {"major": _int64, "minor": _int64, "weight": lambda v, p: _int(v, p, 0, 0xFFFF),
-                  "leafWeight": lambda v, p: _int(v, p, 0, 0xFFFF)}
-_THROTTLE_DEVICE = {"major": _int64, "minor": _int64, "rate": _uint64}
-_RESOURCE_SCHEMA = {
-    "devices": [{"allow": _bool, "type": _string, "major": _int64, "minor": _int64, "access": _string}],
-    "memory": {"limit": _int64, "reservation": _int64, "swap": _int64, "kernel": _int64,
-               "kernelTCP": _int64, "swappiness": _uint64, "disableOOMKiller": _bool,
-               "useHierarchy": _bool, "checkBeforeUpdate": _bool},
-    "cpu": {"shares": _uint64, "quota": _int64, "burst": _uint64, "period": _uint64,
-            "realtimeRuntime": _int64, "realtimePeriod": _uint64, "cpus": _parse_cpu_list,
-            "mems": _parse_cpu_list, "idle": _int64},
-    "pids": {"limit": _int64},
-    "blockIO": {"weight": lambda v, p: _int(v, p, 0, 0xFFFF), "leafWeight": lambda v, p: _int(v, p, 0, 0xFFFF),
-                "weightDevice": [_WEIGHT_DEVICE], "throttleReadBpsDevice": [_THROTTLE_DEVICE],
-                "throttleWriteBpsDevice": [_THROTTLE_DEVICE], "throttleReadIOPSDevice": [_THROTTLE_DEVICE],
-                "throttleWriteIOPSDevice": [_THROTTLE_DEVICE]},
-    "hugepageLimits": [{"pageSize": _nonempty_string, "limit": _uint64}],
-    "network": {"classID": _uint32, "priorities": [{"name": _string, "priority": _uint32}]},
-    "rdma": None,
-    "unified": _string_map,
-}
+def _cpu_list_text(value, path):
+    """A cpuset list, checked, kept as written: the cgroup file takes the same syntax."""
+    parse_cpu_list(value, path)
+    return value
 
 
-def _check_schema(value, path, schema):
-    if schema is None:
-        return _object(value, path)
-    if isinstance(schema, list):
-        return [_check_schema(v, f"{path}[{i}]", schema[0]) for i, v in enumerate(_list(value, path))]
-    if isinstance(schema, dict):
+def _record(cls, fields):
+    """A parser of a JSON object into a `cls`: fields are (JSON key, attribute, parser);
+    an absent or null field is None."""
+    def parse(value, path):
         _object(value, path)
-        for key, sub in schema.items():
-            if key in value and value[key] is not None:
-                _check_schema(value[key], _join(path, key), sub)
-        return value
-    return schema(value, path)
+        record = cls()
+        for key, attribute, check in fields:
+            setattr(record, attribute, _field(value, key, path, check))
+        return record
+    return parse
+
+
+def _records(parse):
+    return lambda value, path: _list(value, path, parse)
+
+
+def _weight(value, path):
+    return _int(value, path, 0, 0xFFFF)
+
+
+def _device_rule(value, path):
+    rule = _record(DeviceRule, (("allow", "allow", _bool), ("type", "type", _string), ("major", "major", _int64),
+                                ("minor", "minor", _int64), ("access", "access", _string)))(value, path)
+    if rule.allow is None:
+        raise SpecError(_join(path, "allow"), "is required")
+    if (rule.type or "a") not in ("a", "b", "c"):  # null means absent
+        raise SpecError(_join(path, "type"), f'unknown device type "{rule.type}"')
+    if not set(rule.access or "rwm") <= set("rwm"):
+        raise SpecError(_join(path, "access"), f'"{rule.access}" is not a combination of r, w, m')
+    return rule
+
+
+_throttle_devices = _records(_record(ThrottleDevice, (("major", "major", _int64), ("minor", "minor", _int64),
+                                                      ("rate", "rate", _uint64))))
+_RESOURCE_FIELDS = (
+    ("devices", "devices", _records(_device_rule)),
+    ("memory", "memory", _record(Memory, (
+        ("limit", "limit", _int64), ("reservation", "reservation", _int64), ("swap", "swap", _int64),
+        ("kernel", "kernel", _int64), ("kernelTCP", "kernel_tcp", _int64), ("swappiness", "swappiness", _uint64),
+        ("disableOOMKiller", "disable_oom_killer", _bool), ("useHierarchy", "use_hierarchy", _bool),
+        ("checkBeforeUpdate", "check_before_update", _bool)))),
+    ("cpu", "cpu", _record(Cpu, (
+        ("shares", "shares", _uint64), ("quota", "quota", _int64), ("burst", "burst", _uint64),
+        ("period", "period", _uint64), ("realtimeRuntime", "realtime_runtime", _int64),
+        ("realtimePeriod", "realtime_period", _uint64), ("cpus", "cpus", _cpu_list_text),
+        ("mems", "mems", _cpu_list_text), ("idle", "idle", _int64)))),
+    ("pids", "pids", _record(Pids, (("limit", "limit", _int64),))),
+    ("blockIO", "block_io", _record(BlockIO, (
+        ("weight", "weight", _weight), ("leafWeight", "leaf_weight", _weight),
+        ("weightDevice", "weight_device", _records(_record(WeightDevice, (
+            ("major", "major", _int64), ("minor", "minor", _int64), ("weight", "weight", _weight),
+            ("leafWeight", "leaf_weight", _weight))))),
+        ("throttleReadBpsDevice", "throttle_read_bps_device", _throttle_devices),
+        ("throttleWriteBpsDevice", "throttle_write_bps_device", _throttle_devices),
+        ("throttleReadIOPSDevice", "throttle_read_iops_device", _throttle_devices),
+        ("throttleWriteIOPSDevice", "throttle_write_iops_device", _throttle_devices)))),
+    ("hugepageLimits", "hugepage_limits", _records(_record(HugepageLimit, (
+        ("pageSize", "page_size", _nonempty_string), ("limit", "limit", _uint64))))),
+    ("network", "network", _record(Network, (
+        ("classID", "class_id", _uint32),
+        ("priorities", "priorities", _records(_record(InterfacePriority, (
+            ("name", "name", _string), ("priority", "priority", _uint32)))))))),
+    ("rdma", "rdma", _object),
+    ("unified", "unified", _string_map),
+)
+_parse_resource_fields = _record(Resources, _RESOURCE_FIELDS)
 
 
 def parse_resources(value, path="linux.resources"):
-    """Validate a linux.resources object (also used by `slr update`)."""
-    _check_schema(value, path, _RESOURCE_SCHEMA)
-    for i, rule in enumerate(value.get("devices") or []):
-        rule_path = f"{path}.devices[{i}]"
-        if rule.get("allow") is None:
-            raise SpecError(_join(rule_path, "allow"), "is required")
-        if (rule.get("type") or "a") not in ("a", "b", "c"):  # null means absent
-            raise SpecError(_join(rule_path, "type"), f'unknown device type "{rule["type"]}"')
-        if not set(rule.get("access") or "rwm") <= set("rwm"):
-            raise SpecError(_join(rule_path, "access"), f'"{rule["access"]}" is not a combination of r, w, m')
-    return value
+    """A linux.resources object (config.json's, or `slr update`'s document) -> Resources."""
+    return _parse_resource_fields(value, path)
 
 
-def _parse_seccomp(value, path):
+def seccomp_record(linux):
+    """What a container records of its seccomp profiles (wherever they came from:
+    load_for_create), for its later processes: apply_seccomp_record reads it back."""
+    floor = linux.seccomp_floor
+    return {"profile": linux.seccomp.to_json(), "floor": floor.to_json() if floor is not None else None}
+
+
+def apply_seccomp_record(linux, record):
+    floor = record.get("floor")
+    linux.seccomp = parse_seccomp(record["profile"], "seccomp record")
+    linux.seccomp_floor = parse_seccomp(floor, "seccomp record floor") if floor is not None else None
+
+
+def merge_resources(config, update):
+    """config.json (decoded) with the resources of an `slr update` document (validated
+    by parse_resources) written over its linux.resources, section by section."""
+    merged = config.setdefault("linux", {}).setdefault("resources", {})
+    for section, settings in update.items():
+        if isinstance(settings, dict) and isinstance(merged.get(section), dict):
+            merged[section].update(settings)
+        else:
+            merged[section] = settings
+    return config
+
+
+def _seccomp_arg(value, path):
     _object(value, path)
-    _choice(_field(value, "defaultAction", path, _string, required=True), _join(path, "defaultAction"),
-            SECCOMP_ACTIONS, "seccomp action")
-    _field(value, "defaultErrnoRet", path, _uint32)
-    for i, arch in enumerate(_field(value, "architectures", path, _strings, [])):
+    arg = SeccompArg()
+    arg.index = _field(value, "index", path, lambda v, p: _int(v, p, 0, 5), required=True)
+    arg.value = _field(value, "value", path, _uint64, required=True)
+    arg.value_two = _field(value, "valueTwo", path, _uint64)
+    arg.op = _choice(_field(value, "op", path, _string, required=True), _join(path, "op"),
+                     SECCOMP_OPERATORS, "seccomp operator")
+    return arg
+
+
+def _seccomp_rule(value, path):
+    _object(value, path)
+    rule = SeccompRule()
+    rule.names = _field(value, "names", path, _strings, required=True)
+    if not rule.names:
+        raise SpecError(_join(path, "names"), "must name at least one system call")
+    rule.action = _choice(_field(value, "action", path, _string, required=True),
+                          _join(path, "action"), SECCOMP_ACTIONS, "seccomp action")
+    rule.errno_ret = _field(value, "errnoRet", path, _uint32)
+    rule.args = _field(value, "args", path, _records(_seccomp_arg), [])
+    return rule
+
+
+def parse_seccomp(value, path):
+    """A linux.seccomp object (config.json's, slr.conf's seccomp-default, an image's
+    profile) -> Seccomp."""
+    _object(value, path)
+    profile = Seccomp()
+    profile.default_action = _choice(_field(value, "defaultAction", path, _string, required=True),
+                                     _join(path, "defaultAction"), SECCOMP_ACTIONS, "seccomp action")
+    profile.default_errno_ret = _field(value, "defaultErrnoRet", path, _uint32)
+    profile.architectures = _field(value, "architectures", path, _strings, [])
+    for i, arch in enumerate(profile.architectures):
         _choice(arch, f"{path}.architectures[{i}]", SECCOMP_ARCHES, "seccomp architecture")
-    for i, flag in enumerate(_field(value, "flags", path, _strings, [])):
+    profile.flags = _field(value, "flags", path, _strings, [])
+    for i, flag in enumerate(profile.flags):
         _choice(flag, f"{path}.flags[{i}]", SECCOMP_FLAGS, "seccomp flag")
-    listener = _field(value, "listenerPath", path, _abs_path)
-    _field(value, "listenerMetadata", path, _string)
-    uses_notify = value["defaultAction"] == "SCMP_ACT_NOTIFY"
-    for i, rule in enumerate(_field(value, "syscalls", path, _list, [])):
-        rule_path = f"{path}.syscalls[{i}]"
-        _object(rule, rule_path)
-        names = _field(rule, "names", rule_path, _strings, required=True)
-        if not names:
-            raise SpecError(_join(rule_path, "names"), "must name at least one system call")
-        action = _choice(_field(rule, "action", rule_path, _string, required=True),
-                         _join(rule_path, "action"), SECCOMP_ACTIONS, "seccomp action")
-        uses_notify |= action == "SCMP_ACT_NOTIFY"
-        _field(rule, "errnoRet", rule_path, _uint32)
-        for j, arg in enumerate(_field(rule, "args", rule_path, _list, [])):
-            arg_path = f"{rule_path}.args[{j}]"
-            _object(arg, arg_path)
-            _field(arg, "index", arg_path, lambda v, p: _int(v, p, 0, 5), required=True)
-            _field(arg, "value", arg_path, _uint64, required=True)
-            _field(arg, "valueTwo", arg_path, _uint64)
-            _choice(_field(arg, "op", arg_path, _string, required=True), _join(arg_path, "op"),
-                    SECCOMP_OPERATORS, "seccomp operator")
-    if uses_notify and listener is None:
+    profile.listener_path = _field(value, "listenerPath", path, _abs_path)
+    profile.listener_metadata = _field(value, "listenerMetadata", path, _string)
+    profile.syscalls = _field(value, "syscalls", path, _records(_seccomp_rule), [])
+    if profile.notifies() and profile.listener_path is None:
         raise SpecError(_join(path, "listenerPath"), "is required when an action is SCMP_ACT_NOTIFY")
-    if value["defaultAction"] == "SCMP_ACT_NOTIFY":
+    if profile.default_action == "SCMP_ACT_NOTIFY":
         raise SpecError(_join(path, "defaultAction"), "SCMP_ACT_NOTIFY cannot be the default action")
-    return value
+    return profile
 
 
 # The sysctls the kernel keeps per namespace, as runc allows them; any other key (say
@@ -732,11 +911,11 @@ def _parse_linux(value, path):
     if lx.cgroups_path is not None and (".." in lx.cgroups_path.split("/") or ":" in lx.cgroups_path):
         raise SpecError(_join(path, "cgroupsPath"), f'"{lx.cgroups_path}" is not a cgroupfs path '
                         "(systemd slice:prefix:name paths need --systemd-cgroup, not supported)")
-    lx.resources = _field(value, "resources", path, parse_resources, {})
+    lx.resources = _field(value, "resources", path, parse_resources) or parse_resources({})
     lx.rootfs_propagation = _field(value, "rootfsPropagation", path, _string)
     if lx.rootfs_propagation is not None:
         _choice(lx.rootfs_propagation, _join(path, "rootfsPropagation"), ROOTFS_PROPAGATIONS, "propagation")
-    lx.seccomp = _field(value, "seccomp", path, _parse_seccomp)
+    lx.seccomp = _field(value, "seccomp", path, parse_seccomp)
     lx.seccomp_floor = None  # slr.conf's seccomp-default under an image's profile (container.py)
     lx.sysctl = _field(value, "sysctl", path, _parse_sysctl, {})
     lx.masked_paths = _field(value, "maskedPaths", path, lambda v, p: _list(v, p, _abs_path), [])
@@ -763,7 +942,7 @@ def parse(config, bundle, source="config.json", rootless=False):
         return _parse(config, bundle, rootless)
     except SpecError as exc:
         if source != "config.json":
-            raise SpecError(exc.path, str(exc).split(": ", 2)[-1], source) from None
+            raise SpecError(exc.path, exc.message, source) from None
         raise
 
 
@@ -777,7 +956,7 @@ def _parse(config, bundle, rootless):
     root_path = _field(root, "path", "root", lambda v, p: _nonempty_string(_path(v, p), p), required=True)
     spec.root_path = os.path.normpath(os.path.join(bundle, root_path))
     spec.root_readonly = _field(root, "readonly", "root", _bool, False)
-    spec.process = _field(config, "process", "", lambda v, p: _parse_process(v, p, rootless))
+    spec.process = _field(config, "process", "", lambda v, p: parse_process(v, p, rootless))
     spec.hostname = _field(config, "hostname", "", _uts_name)
     spec.domainname = _field(config, "domainname", "", _uts_name)
     spec.mounts = _field(config, "mounts", "", lambda v, p: _list(v, p, lambda m, mp: _parse_mount(m, mp, bundle)), [])

@@ -192,9 +192,9 @@ class Container:
         record = self.data.get("cgroup")
         if not record:
             return None
-        from slruntime.cgroups import Cgroup
+        from slruntime import cgroups
 
-        return Cgroup.from_state(record)
+        return cgroups.from_state(record)
 
     def oci_state(self, status=None):
         """The runtime-spec state object (what hooks get on stdin)."""

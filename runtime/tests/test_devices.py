@@ -15,7 +15,9 @@ import uuid
 import pytest
 from helpers import Slr, cgroup2_view, edits
 
-from slruntime import devices
+from slruntime import spec
+from slruntime.cgroups import devices
+from slruntime.cgroups.v2 import device_program
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +163,7 @@ def _attached_programs(hierarchy, pid):
         path = [line.strip().split(":", 2)[2] for line in f if line.startswith("0::")][0]
     fd = os.open(hierarchy + path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return devices._attached(fd)
+        return device_program._attached(fd)
     finally:
         os.close(fd)
 
@@ -223,13 +225,14 @@ def test_a_rule_cutting_a_hole_in_a_wildcard_is_refused(slr2, bundle, state_root
 
 def test_the_verifiers_complaint_is_the_error(view):
     """A program the kernel refuses (here: one that never sets its return value)."""
-    with pytest.raises(devices._Refused) as refused:
-        devices._load(bytes.fromhex("9500000000000000"))  # exit, r0 never written
+    with pytest.raises(device_program._Refused) as refused:
+        device_program._load(bytes.fromhex("9500000000000000"))  # exit, r0 never written
     assert refused.value.detail == "R0 !read_ok"
 
 
-ATTACH = ("import sys; sys.path.insert(0, {source!r}); from slruntime import devices; "
-          "print(devices.attach({cgroup!r}, devices.Policy(devices.rules([], []))))")
+ATTACH = ("import sys; sys.path.insert(0, {source!r}); from slruntime.cgroups import devices; "
+          "from slruntime.cgroups.v2 import device_program; "
+          "print(device_program.attach({cgroup!r}, devices.Policy(devices.rules([], []))))")
 
 
 def _become_nobody():
@@ -251,13 +254,13 @@ def test_without_bpf_rights_the_program_is_left_out(view, prefix, become):
     cgroup = os.path.join(view[1], f"slrtest-{uuid.uuid4().hex[:8]}")
     os.mkdir(cgroup)
     try:
-        source = os.path.dirname(os.path.dirname(devices.__file__))
+        source = os.path.dirname(os.path.dirname(spec.__file__))  # the directory holding slruntime
         result = subprocess.run([*prefix, sys.executable, "-c", ATTACH.format(source=source, cgroup=cgroup)],
                                 capture_output=True, text=True, timeout=60, preexec_fn=become)
         assert (result.stdout.strip(), result.stderr) == ("False", "")
         fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            assert devices._attached(fd) == ()
+            assert device_program._attached(fd) == ()
         finally:
             os.close(fd)
     finally:
@@ -332,7 +335,8 @@ def test_the_program_decides_as_the_v1_controller(view, tmp_path):
         for case in range(40):
             rules = _random_rules(rng)
             try:
-                policy = devices.Policy(devices.rules(rules, [])[:len(rules)])  # without the defaults
+                parsed = spec.parse_resources({"devices": rules}).devices
+                policy = devices.Policy(devices.rules(parsed, [])[:len(rules)])  # without the defaults
             except devices.DeviceError:
                 continue  # a hole in a wildcard: v1 ignores the rule, slr refuses the config
             os.mkdir(v1_dir)
@@ -341,7 +345,7 @@ def test_the_program_decides_as_the_v1_controller(view, tmp_path):
                 for rule in rules:
                     with open(f"{v1_dir}/devices.{'allow' if rule['allow'] else 'deny'}", "w") as f:
                         f.write(_v1_line(rule))
-                devices.attach(v2_dir, policy)
+                device_program.attach(v2_dir, policy)
                 assert _verdicts(v2_dir, nodes) == _verdicts(v1_dir, nodes), (case, rules)
                 compared += 1
             finally:

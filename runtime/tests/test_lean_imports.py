@@ -50,9 +50,9 @@ def test_run_with_seccomp_imports_nothing_heavy(state_root, bundle):
 
 def test_seccomp_filter_without_typing_or_ldconfig():
     """pyseccomp imports typing and runs find_library (ldconfig): the init must not."""
-    code = ("import sys; from slruntime import seccomp; "
-            "seccomp.build({'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': "
-            "[{'names': ['getpid'], 'action': 'SCMP_ACT_ERRNO'}]}); "
+    code = ("import sys; from slruntime import seccomp, spec; "
+            "seccomp.build(spec.parse_seccomp({'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': "
+            "[{'names': ['getpid'], 'action': 'SCMP_ACT_ERRNO'}]}, 'linux.seccomp')); "
             "heavy = {'typing', 'ctypes.util', 'subprocess'} & set(sys.modules); "
             "assert 'pyseccomp' in sys.modules and not heavy, heavy")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

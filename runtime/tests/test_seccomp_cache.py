@@ -258,8 +258,8 @@ FLAG_NAMES = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2, "SEC
 
 LOADER = """
 import json, sys
-from slruntime import libc, seccomp
-profile = json.loads(sys.argv[2])
+from slruntime import libc, seccomp, spec
+profile = spec.parse_seccomp(json.loads(sys.argv[2]), "linux.seccomp")
 libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
 if sys.argv[1] == "libseccomp":
     sc = seccomp._pyseccomp()

@@ -47,9 +47,9 @@ def _merge(configured, request):
     if request.get("consoleSize") is not None:
         raw["consoleSize"] = request["consoleSize"]
     try:
-        parsed = specmod._parse_process(raw, "process", False)
+        parsed = specmod.parse_process(raw, "process", False)
     except specmod.SpecError as exc:
-        raise SlrError(f"pool request: {str(exc).split(': ', 1)[1]}") from None
+        raise SlrError(exc.located("pool request")) from None
     merged = specmod.Process()
     for name in specmod.Process.__slots__:
         setattr(merged, name, getattr(configured, name))

@@ -1,13 +1,9 @@
-"""A container's device policy: which device nodes it may read, write and create.
-
-linux.resources.devices, then the devices every container may use (as runc and crun
-add them) and linux.devices, are evaluated in order with the semantics of the cgroup
-v1 devices controller (an "a" rule resets the whole policy to allow or deny all, the
-other rules add or remove exceptions; the later rule wins). The result is written to
-a v1 cgroup's devices.allow/deny, or compiled to the eBPF program a cgroup v2 runs on
-every open and mknod of a device node (BPF_PROG_TYPE_CGROUP_DEVICE), loaded with
-bpf(2) and attached to the container's cgroup. Without it, cgroup v2 has no device
-policy at all: a process with CAP_MKNOD could make and open a node of any host disk.
+"""The device policy on cgroup v2, which has no devices controller: a devices.Policy
+compiled to the eBPF program the kernel runs on every open and mknod of a device node
+(BPF_PROG_TYPE_CGROUP_DEVICE), loaded with bpf(2) and attached to the container's
+cgroup. Without it, cgroup v2 has no device policy at all: a process with CAP_MKNOD
+could make and open a node of any host disk. (The shape of runc's devicefilter and
+crun's ebpf.c.)
 """
 
 import errno
@@ -16,16 +12,7 @@ import struct
 import sys
 
 from slruntime import libc
-from slruntime.errors import SlrError
-
-# What every container may use whatever its rules say (as runc): mknod of any node
-# (opening one still needs a rule), the standard character devices and ptys.
-DEFAULT_ALLOWED = (
-    ("c", None, None, "m"), ("b", None, None, "m"),
-    ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"), ("c", 1, 8, "rwm"),
-    ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"), ("c", 5, 1, "rwm"), ("c", 5, 2, "rwm"),
-    ("c", 136, None, "rwm"),
-)
+from slruntime.cgroups.devices import DeviceError
 
 # struct bpf_cgroup_dev_ctx (linux/bpf.h): access_type (type in the low 16 bits,
 # access in the high 16), major, minor; all u32.
@@ -45,10 +32,6 @@ _RLIMIT_MEMLOCK = 8
 _RLIM_INFINITY = 0xFFFFFFFFFFFFFFFF
 
 
-class DeviceError(SlrError):
-    pass
-
-
 class _Refused(Exception):
     """bpf(2) said no: errno and, for a load, the verifier's last word."""
 
@@ -57,125 +40,42 @@ class _Refused(Exception):
         self.errno, self.detail = errno_value, detail
 
 
-class Rule:
-    """One device rule: type "a", "b" or "c"; major/minor None for any; access a
-    subset of "rwm". `origin` names it in errors (a JSON path or "default")."""
-    __slots__ = ("allow", "type", "major", "minor", "access", "origin")
-
-    def __init__(self, allow, kind, major, minor, access, origin):
-        self.allow, self.type, self.major, self.minor = allow, kind, major, minor
-        self.access, self.origin = access, origin
-
-    def describe(self):
-        number = lambda n: "*" if n is None else str(n)
-        return f"{self.type} {number(self.major)}:{number(self.minor)} {self.access}"
-
-
-def _number(value, origin, what):
-    if value is None or value == -1:  # null or -1: any, as in the spec
-        return None
-    if not 0 <= value <= 0xFFFFFFFF:
-        raise DeviceError(f"{origin}.{what}: {value} is not a device number (-1 means any)")
-    return value
-
-
-def rules(resource_rules, linux_devices, origin="config.json: linux.resources.devices"):
-    """The rules of a container, in order: its own (linux.resources.devices, dicts as
-    validated by slruntime.spec), then what must stay allowed."""
-    result = []
-    for i, rule in enumerate(resource_rules or ()):
-        path = f"{origin}[{i}]"
-        access = "".join(c for c in "rwm" if c in (rule.get("access") or "rwm"))
-        result.append(Rule(rule["allow"], rule.get("type") or "a", _number(rule.get("major"), path, "major"),
-                           _number(rule.get("minor"), path, "minor"), access, path))
-    result += [Rule(True, t, ma, mi, a, "the devices every container gets") for t, ma, mi, a in DEFAULT_ALLOWED]
-    for i, device in enumerate(linux_devices or ()):
-        if device.type in ("c", "b", "u"):  # "u" (unbuffered) is a character device; "p" needs no rule
-            path = f"config.json: linux.devices[{i}]"
-            result.append(Rule(True, "b" if device.type == "b" else "c", _number(device.major, path, "major"),
-                               _number(device.minor, path, "minor"), "rwm", path))
-    return result
+def program(policy):
+    """A devices.Policy as a BPF_PROG_TYPE_CGROUP_DEVICE program (bytes of instructions):
+    returns 1 to allow the access, 0 to refuse it (EPERM)."""
+    asm = _Assembler()
+    asm.load_word(2, 0)
+    asm.alu32_imm(_AND, 2, 0xFFFF)      # r2 = device type
+    asm.load_word(3, 0)
+    asm.alu32_imm(_RSH, 3, 16)          # r3 = requested access bits
+    asm.load_word(4, 4)                 # r4 = major
+    asm.load_word(5, 8)                 # r5 = minor
+    verdict = 0 if policy.default_allow else 1  # what an exception answers
+    for (kind, major, minor), access in _wildcards_last(policy.exceptions):
+        bits = sum(_ACCESS_BITS[c] for c in access)
+        block = asm.block()
+        block.jump_if_not_equal_imm(2, _DEV_TYPE[kind])
+        if bits != _ALL_ACCESS:
+            asm.mov32_reg(1, 3)
+            asm.alu32_imm(_AND, 1, bits)
+            if verdict:  # an allowed exception must cover every access asked for
+                block.jump_if_not_equal_reg(1, 3)
+            else:        # a denied one refuses a request asking for any of its accesses
+                block.jump_if_equal_imm(1, 0)
+        if major is not None:
+            block.jump_if_not_equal_imm(4, major)
+        if minor is not None:
+            block.jump_if_not_equal_imm(5, minor)
+        asm.return_imm(verdict)
+        block.end()
+    asm.return_imm(1 if policy.default_allow else 0)
+    return asm.code()
 
 
-class Policy:
-    """The outcome of a rule list, as the v1 controller keeps it: a default (allow or
-    deny every device) and exceptions to it, keyed by (type, major, minor)."""
-
-    def __init__(self, rule_list):
-        self.default_allow = False  # no rule allows nothing (as in runc and crun) but the defaults
-        self.exceptions = {}
-        for rule in rule_list:
-            self._apply(rule)
-
-    def _apply(self, rule):
-        if rule.type == "a":  # "a" means every device and access, whatever else it says
-            self.default_allow = rule.allow
-            self.exceptions = {}
-            return
-        key = (rule.type, rule.major, rule.minor)
-        if rule.allow != self.default_allow:
-            self.exceptions[key] = "".join(c for c in "rwm" if c in self.exceptions.get(key, "") + rule.access)
-            return
-        # A rule agreeing with the default removes access from the exception of exactly
-        # its device: v1 ignores one that falls inside a wildcard exception, which would
-        # leave the access the rule takes away; refused, as runc does.
-        for other in ((rule.type, None, rule.minor), (rule.type, rule.major, None), (rule.type, None, None)):
-            overlap = "".join(c for c in self.exceptions.get(other, "") if c in rule.access)
-            if other != key and overlap:
-                held = Rule(not rule.allow, other[0], other[1], other[2], self.exceptions[other], "")
-                raise DeviceError(f"{rule.origin}: cannot {'allow' if rule.allow else 'deny'} {rule.describe()}: "
-                                  f"the earlier wildcard rule {held.describe()} covers it (cgroup device rules "
-                                  "cannot cut a hole in a wildcard; list the wildcard after it)")
-        remaining = "".join(c for c in self.exceptions.get(key, "") if c not in rule.access)
-        if remaining:
-            self.exceptions[key] = remaining
-        else:
-            self.exceptions.pop(key, None)
-
-    def _ordered(self):
-        # Wildcards last (any order gives the same answer; this one reads best).
-        return sorted(self.exceptions.items(),
-                      key=lambda item: (item[0][0], item[0][1] is None, item[0][1] or 0, item[0][2] is None, item[0][2] or 0))
-
-    def v1_writes(self):
-        """(file, line) pairs that put this policy in a v1 devices cgroup: the reset,
-        then the exceptions in the order the rules listed them (the spec's "in the listed
-        order", which devices.list shows and runtime-tools' linux_cgroups_devices reads)."""
-        yield ("devices.allow" if self.default_allow else "devices.deny"), "a"
-        exception_file = "devices.deny" if self.default_allow else "devices.allow"
-        for (kind, major, minor), access in self.exceptions.items():
-            yield exception_file, Rule(True, kind, major, minor, access, "").describe()
-
-    def bpf_program(self):
-        """The policy as a BPF_PROG_TYPE_CGROUP_DEVICE program (bytes of instructions):
-        returns 1 to allow the access, 0 to refuse it (EPERM)."""
-        asm = _Assembler()
-        asm.load_word(2, 0)
-        asm.alu32_imm(_AND, 2, 0xFFFF)      # r2 = device type
-        asm.load_word(3, 0)
-        asm.alu32_imm(_RSH, 3, 16)          # r3 = requested access bits
-        asm.load_word(4, 4)                 # r4 = major
-        asm.load_word(5, 8)                 # r5 = minor
-        verdict = 0 if self.default_allow else 1  # what an exception answers
-        for (kind, major, minor), access in self._ordered():
-            bits = sum(_ACCESS_BITS[c] for c in access)
-            block = asm.block()
-            block.jump_if_not_equal_imm(2, _DEV_TYPE[kind])
-            if bits != _ALL_ACCESS:
-                asm.mov32_reg(1, 3)
-                asm.alu32_imm(_AND, 1, bits)
-                if verdict:  # an allowed exception must cover every access asked for
-                    block.jump_if_not_equal_reg(1, 3)
-                else:        # a denied one refuses a request asking for any of its accesses
-                    block.jump_if_equal_imm(1, 0)
-            if major is not None:
-                block.jump_if_not_equal_imm(4, major)
-            if minor is not None:
-                block.jump_if_not_equal_imm(5, minor)
-            asm.return_imm(verdict)
-            block.end()
-        asm.return_imm(1 if self.default_allow else 0)
-        return asm.code()
+def _wildcards_last(exceptions):
+    # Any order gives the same answer; this one reads best.
+    return sorted(exceptions.items(),
+                  key=lambda item: (item[0][0], item[0][1] is None, item[0][1] or 0, item[0][2] is None, item[0][2] or 0))
 
 
 # --- a small eBPF assembler: the instruction shapes the program above needs ---------
@@ -256,17 +156,17 @@ def _attr(fmt, *values):
     return libc.Buffer(struct.pack("=" + fmt, *values))
 
 
-def _load(program):
-    """A descriptor of the loaded program; the kernel's verifier log in the error when
-    it refuses the program."""
+def _load(code):
+    """A descriptor of the loaded program (`code`: its instructions); the kernel's
+    verifier log in the error when it refuses the program."""
     license_text = libc.Buffer(b"GPL\0")
-    code = libc.Buffer(program)
+    instructions = libc.Buffer(code)
     name = b"slr_devices"
 
     def load(log=None):
         # struct { u32 prog_type, insn_cnt; u64 insns, license; u32 log_level, log_size;
         #          u64 log_buf; u32 kern_version, prog_flags; char prog_name[16]; }
-        attr = _attr("IIQQIIQII16s", _BPF_PROG_TYPE_CGROUP_DEVICE, len(program) // 8, code.address,
+        attr = _attr("IIQQIIQII16s", _BPF_PROG_TYPE_CGROUP_DEVICE, len(code) // 8, instructions.address,
                      license_text.address, 1 if log else 0, len(log.data) if log else 0,
                      log.address if log else 0, 0, 0, name)
         return libc.bpf(_BPF_PROG_LOAD, attr)
@@ -365,14 +265,14 @@ def attach(cgroup_dir, policy):
     """Install `policy` on a cgroup v2 directory: the new program is attached before
     the old ones are detached, so no moment passes without a policy (both apply in
     between: the stricter of the two)."""
-    program = policy.bpf_program()
+    code = program(policy)
     try:
         cgroup_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise DeviceError(f"cgroup: {cgroup_dir}: {exc.strerror}") from None
     try:
         try:
-            program_fd = _load(program)
+            program_fd = _load(code)
         except _Refused as exc:
             if exc.errno == errno.EPERM and _may_go_without():
                 return False
