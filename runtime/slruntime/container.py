@@ -41,7 +41,7 @@ def create(root, container_id, bundle, options, spec=None):
     spec: what load_for_create(bundle) returned, when the caller has it already."""
     spec = spec or load_for_create(bundle)
     container = Container.reserve(root, container_id, spec.bundle, spec.annotations)
-    container.data["rootfs"] = spec.root_path
+    container.record.rootfs = spec.root_path
     try:
         _create(container, spec, options, _is_rootless())
     except BaseException:
@@ -72,7 +72,7 @@ def _create(container, spec, options, rootless):
         cgroups_path = f"{lx.cgroups_path.rstrip('/')}/{container.id}"
     cgroup = Cgroup.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
     if cgroup is not None:
-        container.data["cgroup"] = cgroup.to_state()
+        container.record.cgroup = cgroup.to_state()
         container.save()
         cgroup.apply(lx.resources)
         cgroup.set_devices(device_policy)
@@ -87,9 +87,9 @@ def _create(container, spec, options, rootless):
         init_options["shared_root"] = os.path.join(container.dir, SHARED_ROOT)
         os.mkdir(init_options["shared_root"], 0o700)
     if options.get("no_new_keyring"):
-        container.data["no_new_keyring"] = True  # for `exec` processes too, as runc
+        container.record.no_new_keyring = True  # for `exec` processes too, as runc
     if options.get("pool"):
-        container.data["pool"] = options["pool"]
+        container.record.pool = options["pool"]
     if options.get("subreaper"):
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
     # The init reopens the fifo through this descriptor: from a user namespace it
@@ -111,11 +111,11 @@ def _create(container, spec, options, rootless):
         for _, fd in join_fds:
             os.close(fd)
     if direct:  # the child is the init: recorded at once, so a failure below kills it
-        container.data.update(pid=child, init_start_time=process_start_time(child))
+        container.record.pid, container.record.init_start_time = child, process_start_time(child)
     try:
         if cgroup is not None:
             cgroup.add(child)
-        runtime_side.send({"type": "go", "cgroup": container.data["cgroup"]})
+        runtime_side.send({"type": "go", "cgroup": container.record.cgroup})
         user_ns = lx.namespace("user")
         if user_ns is not None and user_ns.path is None:
             runtime_side.expect("userns")
@@ -123,7 +123,7 @@ def _create(container, spec, options, rootless):
             runtime_side.send({"type": "mapped"})
         if not direct:
             init_pid = runtime_side.expect("pid")["pid"]
-            container.data.update(pid=init_pid, init_start_time=process_start_time(init_pid))
+            container.record.pid, container.record.init_start_time = init_pid, process_start_time(init_pid)
         container.save()
         if spec.process.oom_score_adj is not None:
             _write_oom_score_adj(container.pid, spec.process.oom_score_adj)
@@ -141,7 +141,7 @@ def _create(container, spec, options, rootless):
         runtime_side.close()
         if not direct:
             _reap(child)
-    container.data["status"] = "created"
+    container.record.status = "created"
     container.save()
     if options.get("pid_file"):
         write_pid_file(options["pid_file"], container.pid)
@@ -217,7 +217,7 @@ def write_pid_file(path, pid):
 def saved_spec(container):
     """The validated config the container was created with."""
     config = jsonlite.load_file(os.path.join(container.dir, CONFIG_FILE))
-    return specmod.parse(config, container.data["bundle"])
+    return specmod.parse(config, container.record.bundle)
 
 
 def effective_spec(container):
@@ -306,7 +306,7 @@ def _check_init_reached_exec(container):
 def mark_started(container, spec=None):
     """The process was handed over: record it (no fifo: running) and run poststart hooks."""
     os.unlink(container.fifo)
-    container.data["status"] = "running"
+    container.record.status = "running"
     container.save()
     spec = spec or saved_spec(container)
     if spec.hooks.get("poststart"):
@@ -351,7 +351,7 @@ def destroy(container, spec=None):
         if cgroup.is_frozen():
             cgroup.freeze(False)
     if pid:
-        wait_gone(pid, container.data.get("init_start_time"))
+        wait_gone(pid, container.record.init_start_time)
     if cgroup is not None:
         cgroup.destroy()
     if os.path.isdir(os.path.join(container.dir, SHARED_ROOT)):
@@ -363,7 +363,7 @@ def destroy(container, spec=None):
             spec = saved_spec(container)
         except (OSError, ValueError, SlrError):
             spec = None
-    if spec is not None and spec.hooks.get("poststop") and container.data.get("status") != "creating":
+    if spec is not None and spec.hooks.get("poststop") and container.record.status != "creating":
         hooks.run(spec.hooks, "poststop", container.oci_state("stopped"), warn_only=True, log=_log())
     container.remove()
 

@@ -108,7 +108,7 @@ def execute(container, options):
         if cgroup is not None:
             cgroup.add(stage1)
         runtime_side.send({"type": "go", "state": container.oci_state("running"),
-                           "new_session_keyring": not container.data.get("no_new_keyring")})
+                           "new_session_keyring": not container.record.no_new_keyring})
         pid = runtime_side.expect("pid", "the exec process")["pid"]
         if proxy is not None:
             try:
