@@ -1,4 +1,6 @@
-"""Container lifecycle on the runtime's side: create, start, run, kill, delete, exec.
+"""The operations that build and tear down a container: create, start, run, kill,
+delete (pause, resume, update and events are control.py's, exec execute.py's; which
+status allows which, transitions.py's).
 
 Every operation that fails part-way undoes what it did: no state directory, cgroup,
 mount or process survives a failed create.
@@ -6,8 +8,8 @@ mount or process survives a failed create.
 
 import os
 
-from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod
-from slruntime.errors import SlrError, WrongState
+from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod, transitions
+from slruntime.errors import SlrError
 from slruntime.state import (CONFIG_FILE, INIT_COMM, INIT_ERROR, SECCOMP_FILE, SHARED_ROOT, Container, exec_outcome,
                              process_start_time)
 from slruntime.sync import Channel, run_child
@@ -236,11 +238,7 @@ def effective_spec(container):
 
 def start(container, spec=None):
     """spec: the container's, when the caller has it (else read from the state directory)."""
-    status = container.status()
-    if status != "created":
-        raise WrongState({"running": "cannot start an already running container",
-                          "stopped": "cannot start a container that has stopped"}.get(
-            status, f"cannot start a container in the {status} state"))  # runc's words
+    transitions.check("start", container)
     try:
         fd = os.open(container.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -306,7 +304,7 @@ def _check_init_reached_exec(container):
 def mark_started(container, spec=None):
     """The process was handed over: record it (no fifo: running) and run poststart hooks."""
     os.unlink(container.fifo)
-    container.record.status = "running"
+    container.record.status = transitions.TRANSITIONS["start"]["created"]
     container.save()
     spec = spec or saved_spec(container)
     if spec.hooks.get("poststart"):
@@ -320,11 +318,9 @@ def _log():
 
 
 def kill(container, signal, all_processes=False):
-    status = container.status()
-    if status == "stopped":
-        raise WrongState("container not running")
+    status = transitions.check("kill", container)
     if container.pid <= 0:  # kill(2) would signal our own process group (0) or every process (-1)
-        raise WrongState(f"container {container.id} has no process yet: it is being created")
+        raise transitions.refusal("kill", status, container.id)
     cgroup = container.cgroup()
     if all_processes and cgroup is not None:
         cgroup.kill_all(signal)
@@ -334,7 +330,7 @@ def kill(container, signal, all_processes=False):
     try:
         os.kill(container.pid, signal)
     except ProcessLookupError:
-        raise WrongState("container not running") from None
+        raise transitions.refusal("kill", "stopped", container.id) from None
 
 
 def destroy(container, spec=None):
@@ -399,11 +395,7 @@ def _reap_if_child(pid):
 
 
 def delete(container, force=False):
-    status = container.status()
-    if status in ("running", "paused") and not force:
-        raise WrongState(f"cannot delete container {container.id} that is not stopped: {status}")
-    if status == "creating" and not force:
-        raise WrongState(f"cannot delete container {container.id} that is being created")
+    transitions.check("delete --force" if force else "delete", container)
     destroy(container)
 
 
