@@ -21,7 +21,8 @@ def _bundle(values):
 def _create_options(values):
     return {"pid_file": values.get("pid_file"), "console_socket": values.get("console_socket"),
             "preserve_fds": values.get("preserve_fds") or 0, "no_pivot": values.get("no_pivot", False),
-            "no_new_keyring": values.get("no_new_keyring", False), "detach": values.get("detach", False)}
+            "no_new_keyring": values.get("no_new_keyring", False), "detach": values.get("detach", False),
+            "keep": values.get("keep", False)}
 
 
 def cmd_create(root, values, args):

@@ -412,7 +412,9 @@ def wait_exit_code(pid):
 
 
 def run(root, container_id, bundle, options):
-    """create + start; in the foreground, wait and delete, returning the exit code."""
+    """create + start; in the foreground, wait and delete (unless options["keep"]: the
+    container then stays, stopped, until `delete`, as runc's --keep), returning the exit
+    code."""
     detach = options.get("detach", False)
     options = dict(options, subreaper=not detach)
     spec = load_for_create(bundle)
@@ -420,19 +422,27 @@ def run(root, container_id, bundle, options):
     if not detach and not options.get("console_socket") and spec.process.terminal:
         proxy = _foreground_terminal(options)
     container = create(root, container_id, bundle, options, spec)
+    started = False
     try:
         if proxy is not None:
             proxy.accept_console()
         if not detach:
             signals.forward_signals(container.pid)
         start(container, spec)
+        started = True
         if detach:
             return 0
         if proxy is not None:
             proxy.copy_until_exit(container.pid)
-        return wait_exit_code(container.pid)
+        code = wait_exit_code(container.pid)
+        if options.get("keep"):
+            container.record.status = "stopped"
+            container.save()
+        return code
     finally:
-        if not detach:
+        # A container whose process never started is removed even with --keep: a failed
+        # run leaves nothing behind.
+        if not detach and not (started and options.get("keep")):
             destroy(container, spec)
         if proxy is not None:
             proxy.close()
