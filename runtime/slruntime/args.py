@@ -1,5 +1,5 @@
-"""The one argument parser of the `slr` command lines (slr's own commands and `slr pool`),
-following runc's conventions: `--flag VALUE`, `--flag=VALUE`,
+"""The one argument parser of every `slr` command line (slr's own commands, `slr pool`,
+`slr fgac`, `slr profile`), following runc's conventions: `--flag VALUE`, `--flag=VALUE`,
 `-f`, booleans as `--flag` or `--flag=false`, `--` ends the options; a usage error is one
 line and exit code 1.
 
