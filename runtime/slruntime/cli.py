@@ -1,13 +1,14 @@
-"""The `slr` command line, following runc's conventions (flags, exit codes, JSON).
-
-argparse alone costs more start-up time than the rest of a container start, so the
-parser is a small table-driven one; each command imports only what it needs.
+"""The `slr` command line, following runc's conventions (flags, exit codes, JSON): the
+global options, the table of commands (parsed by args.py), dispatch to commands.py
+(and to the pool, fgac and profile command lines). Each command imports only what it
+needs.
 """
 
 import os
 import sys
 
 from slruntime import __version__
+from slruntime.args import Command, Option, UsageError, help_text, integer, lookup, parse, positive_integer
 from slruntime.errors import SlrError
 
 USAGE = """usage: slr [global options] COMMAND [options] [arguments]
@@ -34,29 +35,6 @@ Commands:
 
 Run `slr COMMAND --help` for a command's options.
 """
-
-
-class Option:
-    __slots__ = ("names", "dest", "takes_value", "multiple", "convert", "help")
-
-    def __init__(self, names, dest, takes_value=True, multiple=False, convert=str, help=""):
-        self.names = names
-        self.dest = dest
-        self.takes_value = takes_value
-        self.multiple = multiple
-        self.convert = convert
-        self.help = help
-
-
-def _int(text):
-    return int(text, 10)
-
-
-def _positive_int(text):
-    value = int(text, 10)
-    if value < 1:
-        raise ValueError(text)
-    return value
 
 
 def _fd_count(text):
@@ -91,11 +69,11 @@ GLOBAL_OPTIONS = (
 
 RESOURCE_OPTIONS = (
     Option(("--resources", "-r"), "resources", help="resources JSON file (- for stdin)"),
-    Option(("--memory",), "memory", convert=_int), Option(("--memory-reservation",), "memory_reservation", convert=_int),
-    Option(("--memory-swap",), "memory_swap", convert=_int), Option(("--cpu-shares",), "cpu_shares", convert=_int),
-    Option(("--cpu-quota",), "cpu_quota", convert=_int), Option(("--cpu-period",), "cpu_period", convert=_int),
+    Option(("--memory",), "memory", convert=integer), Option(("--memory-reservation",), "memory_reservation", convert=integer),
+    Option(("--memory-swap",), "memory_swap", convert=integer), Option(("--cpu-shares",), "cpu_shares", convert=integer),
+    Option(("--cpu-quota",), "cpu_quota", convert=integer), Option(("--cpu-period",), "cpu_period", convert=integer),
     Option(("--cpuset-cpus",), "cpuset_cpus"), Option(("--cpuset-mems",), "cpuset_mems"),
-    Option(("--pids-limit",), "pids_limit", convert=_int), Option(("--blkio-weight",), "blkio_weight", convert=_int),
+    Option(("--pids-limit",), "pids_limit", convert=integer), Option(("--blkio-weight",), "blkio_weight", convert=integer),
 )
 
 EXEC_OPTIONS = (
@@ -110,91 +88,28 @@ EXEC_OPTIONS = (
     Option(("--cgroup",), "cgroup"), Option(("--ignore-paused",), "ignore_paused", False),
 )
 
-# command -> (options, positional names, whether extra positionals are allowed)
 COMMANDS = {
-    "create": (CREATE_OPTIONS, ("id",), False),
-    "run": (CREATE_OPTIONS + (Option(("--detach", "-d"), "detach", False), Option(("--keep",), "keep", False)), ("id",), False),
-    "start": ((), ("id",), False),
-    "state": ((), ("id",), False),
-    "kill": ((Option(("--all", "-a"), "all", False),), ("id", "?signal"), False),
-    "delete": ((Option(("--force", "-f"), "force", False),), ("id",), False),
-    "list": ((FORMAT, Option(("--quiet", "-q"), "quiet", False)), (), False),
-    "ps": ((FORMAT,), ("id",), True),
-    "exec": (EXEC_OPTIONS, ("id",), True),
-    "pause": ((), ("id",), False),
-    "resume": ((), ("id",), False),
-    "update": (RESOURCE_OPTIONS, ("id",), False),
-    "events": ((Option(("--stats",), "stats", False), Option(("--interval",), "interval", convert=_positive_int)), ("id",), False),
-    "spec": ((BUNDLE, Option(("--rootless",), "rootless", False),
-              Option(("--fgac",), "fgac", help="notify mount/mknod to the FGAC server on this socket")), (), False),
-    "features": ((), (), False),
-    "version": ((), (), False),
+    "create": Command(CREATE_OPTIONS, ("id",)),
+    "run": Command(CREATE_OPTIONS + (Option(("--detach", "-d"), "detach", False),
+                                     Option(("--keep",), "keep", False, help="do not delete the container after it exits")),
+                   ("id",)),
+    "start": Command((), ("id",)),
+    "state": Command((), ("id",)),
+    "kill": Command((Option(("--all", "-a"), "all", False),), ("id", "?signal")),
+    "delete": Command((Option(("--force", "-f"), "force", False),), ("id",)),
+    "list": Command((FORMAT, Option(("--quiet", "-q"), "quiet", False)), ()),
+    "ps": Command((FORMAT,), ("id",), extra=True),
+    "exec": Command(EXEC_OPTIONS, ("id",), extra=True),
+    "pause": Command((), ("id",)),
+    "resume": Command((), ("id",)),
+    "update": Command(RESOURCE_OPTIONS, ("id",)),
+    "events": Command((Option(("--stats",), "stats", False), Option(("--interval",), "interval", convert=positive_integer)),
+                      ("id",)),
+    "spec": Command((BUNDLE, Option(("--rootless",), "rootless", False),
+                     Option(("--fgac",), "fgac", help="notify mount/mknod to the FGAC server on this socket")), ()),
+    "features": Command(),
+    "version": Command(),
 }
-
-
-class UsageError(SlrError):
-    pass
-
-
-def _lookup(options, name):
-    for option in options:
-        if name in option.names or (name.startswith("-") and not name.startswith("--") and "-" + name in option.names):
-            return option
-    return None
-
-
-def parse_options(options, argv, positional_names=(), extra_ok=False, stop_at_positional=False):
-    """Parse `argv` against `options`; returns (values, positionals)."""
-    values = {o.dest: ([] if o.multiple else (False if not o.takes_value else None)) for o in options}
-    positionals = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            positionals.extend(argv[i + 1:])
-            break
-        if arg.startswith("-") and arg != "-" and not (positionals and stop_at_positional):
-            name, has_inline, inline = arg.partition("=")
-            option = _lookup(options, name)
-            if option is None:
-                raise UsageError(f"flag provided but not defined: {name}")
-            if option.takes_value:
-                if has_inline:
-                    raw = inline
-                else:
-                    i += 1
-                    if i >= len(argv):
-                        raise UsageError(f"flag needs an argument: {name}")
-                    raw = argv[i]
-                try:
-                    value = option.convert(raw)
-                except ValueError:
-                    raise UsageError(f"invalid value {raw!r} for flag {name}") from None
-                if option.multiple:
-                    values[option.dest].append(value)
-                else:
-                    values[option.dest] = value
-            else:
-                values[option.dest] = inline.lower() not in ("false", "0") if has_inline else True
-        else:
-            positionals.append(arg)
-        i += 1
-    required = [n for n in positional_names if not n.startswith("?")]
-    if len(positionals) < len(required):
-        raise UsageError(f"missing argument: {required[len(positionals)].replace('id', 'container id')}")
-    if not extra_ok and len(positionals) > len(positional_names):
-        raise UsageError(f"unexpected argument: {positionals[len(positional_names)]}")
-    return values, positionals
-
-
-def _command_help(name):
-    options, positional_names, extra = COMMANDS[name]
-    args = " ".join(f"<{n.lstrip('?')}>" if not n.startswith("?") else f"[{n[1:]}]" for n in positional_names)
-    lines = [f"usage: slr {name} [options] {args}{' [args...]' if extra else ''}", ""]
-    for option in options:
-        flag = ", ".join(option.names) + (" VALUE" if option.takes_value else "")
-        lines.append(f"  {flag:32} {option.help}")
-    return "\n".join(lines) + "\n"
 
 
 def default_root():
@@ -212,9 +127,9 @@ def main(argv=None):
     try:
         i = 0
         while i < len(argv) and argv[i].startswith("-"):
-            option = _lookup(GLOBAL_OPTIONS, argv[i].partition("=")[0])
+            option = lookup(GLOBAL_OPTIONS, argv[i].partition("=")[0])
             i += 2 if option is not None and option.takes_value and "=" not in argv[i] else 1
-        globals_, _ = parse_options(GLOBAL_OPTIONS, argv[:i])
+        globals_, _ = parse(Command(GLOBAL_OPTIONS), argv[:i])
         from slruntime import config
 
         settings = config.load()
@@ -242,10 +157,9 @@ def main(argv=None):
         if command not in COMMANDS:
             raise UsageError(f"unknown command {command!r}; run `slr --help`")
         if "--help" in rest or "-h" in rest:
-            sys.stdout.write(_command_help(command))
+            sys.stdout.write(help_text(f"slr {command}", COMMANDS[command]))
             return 0
-        options, positional_names, extra = COMMANDS[command]
-        values, positionals = parse_options(options, rest, positional_names, extra, stop_at_positional=extra)
+        values, positionals = parse(COMMANDS[command], rest)
         from slruntime import commands
 
         config.pin_to_housekeeping(settings)

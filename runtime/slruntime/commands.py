@@ -1,4 +1,6 @@
-"""One function per `slr` command: arguments in, exit code out, runc-shaped output."""
+"""One function per `slr` command: parsed arguments in, exit code out, runc-shaped
+output. The operations themselves are the container layer's (container.py, control.py,
+execute.py); what each is allowed to do in which status, transitions.py's."""
 
 import os
 import sys
@@ -19,7 +21,8 @@ def _bundle(values):
 def _create_options(values):
     return {"pid_file": values.get("pid_file"), "console_socket": values.get("console_socket"),
             "preserve_fds": values.get("preserve_fds") or 0, "no_pivot": values.get("no_pivot", False),
-            "no_new_keyring": values.get("no_new_keyring", False), "detach": values.get("detach", False)}
+            "no_new_keyring": values.get("no_new_keyring", False), "detach": values.get("detach", False),
+            "keep": values.get("keep", False)}
 
 
 def cmd_create(root, values, args):
@@ -149,27 +152,18 @@ def cmd_exec(root, values, args):
     return execute.execute(container, options)
 
 
-def _freeze(root, container_id, frozen):
-    from slruntime.errors import WrongState
+def cmd_pause(root, values, args):
+    from slruntime import control
 
-    container = Container.load(root, container_id)
-    status = container.status()
-    wanted = "running" if frozen else "paused"
-    if status != wanted:
-        raise WrongState(f"container not {wanted}: {status}")
-    cgroup = container.cgroup()
-    if cgroup is None:
-        raise SlrError("container has no cgroup to freeze")
-    cgroup.freeze(frozen)
+    control.pause(Container.load(root, args[0]))
     return 0
 
 
-def cmd_pause(root, values, args):
-    return _freeze(root, args[0], True)
-
-
 def cmd_resume(root, values, args):
-    return _freeze(root, args[0], False)
+    from slruntime import control
+
+    control.resume(Container.load(root, args[0]))
+    return 0
 
 
 def _resources_from_flags(values):
@@ -201,50 +195,22 @@ def _resources_from_flags(values):
 
 
 def cmd_update(root, values, args):
-    from slruntime import spec as specmod
-    from slruntime.state import CONFIG_FILE
+    from slruntime import control
 
     container = Container.load(root, args[0])
-    if container.status() == "stopped":
-        raise SlrError("container not running")
-    update = _resources_from_flags(values)
-    try:
-        resources = specmod.parse_resources(update, "resources")
-    except specmod.SpecError as exc:  # it names the JSON path, but not of a config.json
-        raise SlrError(exc.located("update")) from None
-    cgroup = container.cgroup()
-    if cgroup is None:
-        raise SlrError("container has no cgroup to update")
-    device_policy = None
-    if resources.devices is not None:  # the new rules replace the old ones
-        from slruntime.cgroups import devices
-        from slruntime.container import saved_spec
-
-        device_policy = devices.Policy(devices.rules(resources.devices, saved_spec(container).linux.devices,
-                                                     origin="update: devices"))
-    cgroup.apply(resources)
-    if device_policy is not None:
-        cgroup.set_devices(device_policy)
-    config_path = os.path.join(container.dir, CONFIG_FILE)
-    jsonlite.write_file_atomic(config_path, specmod.merge_resources(jsonlite.load_file(config_path), update))
+    control.update(container, _resources_from_flags(values))
     return 0
 
 
 def cmd_events(root, values, args):
-    import time
+    from slruntime import control
 
-    container = Container.load(root, args[0])
-    interval = values.get("interval") or 5
-    while True:
-        if container.status() == "stopped":
-            raise SlrError("container not running")
-        cgroup = container.cgroup()
-        data = cgroup.stats() if cgroup is not None else {}
-        sys.stdout.write(jsonlite.dumps({"type": "stats", "id": container.id, "data": data}) + "\n")
+    def emit(event):
+        sys.stdout.write(jsonlite.dumps(event) + "\n")
         sys.stdout.flush()
-        if values["stats"]:
-            return 0
-        time.sleep(interval)
+
+    control.events(Container.load(root, args[0]), values.get("interval") or 5, values["stats"], emit)
+    return 0
 
 
 def cmd_spec(root, values, args):

@@ -1,4 +1,6 @@
-"""Container lifecycle on the runtime's side: create, start, run, kill, delete, exec.
+"""The operations that build and tear down a container: create, start, run, kill,
+delete (pause, resume, update and events are control.py's, exec execute.py's; which
+status allows which, transitions.py's).
 
 Every operation that fails part-way undoes what it did: no state directory, cgroup,
 mount or process survives a failed create.
@@ -6,8 +8,8 @@ mount or process survives a failed create.
 
 import os
 
-from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod
-from slruntime.errors import SlrError, WrongState
+from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod, transitions
+from slruntime.errors import SlrError
 from slruntime.state import (CONFIG_FILE, INIT_COMM, INIT_ERROR, SECCOMP_FILE, SHARED_ROOT, Container, exec_outcome,
                              process_start_time)
 from slruntime.sync import Channel, run_child
@@ -41,7 +43,7 @@ def create(root, container_id, bundle, options, spec=None):
     spec: what load_for_create(bundle) returned, when the caller has it already."""
     spec = spec or load_for_create(bundle)
     container = Container.reserve(root, container_id, spec.bundle, spec.annotations)
-    container.data["rootfs"] = spec.root_path
+    container.record.rootfs = spec.root_path
     try:
         _create(container, spec, options, _is_rootless())
     except BaseException:
@@ -72,7 +74,7 @@ def _create(container, spec, options, rootless):
         cgroups_path = f"{lx.cgroups_path.rstrip('/')}/{container.id}"
     cgroup = cgroups.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
     if cgroup is not None:
-        container.data["cgroup"] = cgroup.to_state()
+        container.record.cgroup = cgroup.to_state()
         container.save()
         cgroup.apply(lx.resources)
         cgroup.set_devices(device_policy)
@@ -87,9 +89,9 @@ def _create(container, spec, options, rootless):
         init_options["shared_root"] = os.path.join(container.dir, SHARED_ROOT)
         os.mkdir(init_options["shared_root"], 0o700)
     if options.get("no_new_keyring"):
-        container.data["no_new_keyring"] = True  # for `exec` processes too, as runc
+        container.record.no_new_keyring = True  # for `exec` processes too, as runc
     if options.get("pool"):
-        container.data["pool"] = options["pool"]
+        container.record.pool = options["pool"]
     if options.get("subreaper"):
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
     # The init reopens the fifo through this descriptor: from a user namespace it
@@ -111,11 +113,11 @@ def _create(container, spec, options, rootless):
         for _, fd in join_fds:
             os.close(fd)
     if direct:  # the child is the init: recorded at once, so a failure below kills it
-        container.data.update(pid=child, init_start_time=process_start_time(child))
+        container.record.pid, container.record.init_start_time = child, process_start_time(child)
     try:
         if cgroup is not None:
             cgroup.add(child)
-        runtime_side.send({"type": "go", "cgroup": container.data["cgroup"]})
+        runtime_side.send({"type": "go", "cgroup": container.record.cgroup})
         user_ns = lx.namespace("user")
         if user_ns is not None and user_ns.path is None:
             runtime_side.expect("userns")
@@ -123,7 +125,7 @@ def _create(container, spec, options, rootless):
             runtime_side.send({"type": "mapped"})
         if not direct:
             init_pid = runtime_side.expect("pid")["pid"]
-            container.data.update(pid=init_pid, init_start_time=process_start_time(init_pid))
+            container.record.pid, container.record.init_start_time = init_pid, process_start_time(init_pid)
         container.save()
         if spec.process.oom_score_adj is not None:
             _write_oom_score_adj(container.pid, spec.process.oom_score_adj)
@@ -141,7 +143,7 @@ def _create(container, spec, options, rootless):
         runtime_side.close()
         if not direct:
             _reap(child)
-    container.data["status"] = "created"
+    container.record.status = "created"
     container.save()
     if options.get("pid_file"):
         write_pid_file(options["pid_file"], container.pid)
@@ -217,7 +219,7 @@ def write_pid_file(path, pid):
 def saved_spec(container):
     """The validated config the container was created with."""
     config = jsonlite.load_file(os.path.join(container.dir, CONFIG_FILE))
-    return specmod.parse(config, container.data["bundle"])
+    return specmod.parse(config, container.record.bundle)
 
 
 def effective_spec(container):
@@ -236,11 +238,7 @@ def effective_spec(container):
 
 def start(container, spec=None):
     """spec: the container's, when the caller has it (else read from the state directory)."""
-    status = container.status()
-    if status != "created":
-        raise WrongState({"running": "cannot start an already running container",
-                          "stopped": "cannot start a container that has stopped"}.get(
-            status, f"cannot start a container in the {status} state"))  # runc's words
+    transitions.check("start", container)
     try:
         fd = os.open(container.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -306,7 +304,7 @@ def _check_init_reached_exec(container):
 def mark_started(container, spec=None):
     """The process was handed over: record it (no fifo: running) and run poststart hooks."""
     os.unlink(container.fifo)
-    container.data["status"] = "running"
+    container.record.status = transitions.TRANSITIONS["start"]["created"]
     container.save()
     spec = spec or saved_spec(container)
     if spec.hooks.get("poststart"):
@@ -320,11 +318,9 @@ def _log():
 
 
 def kill(container, signal, all_processes=False):
-    status = container.status()
-    if status == "stopped":
-        raise WrongState("container not running")
+    status = transitions.check("kill", container)
     if container.pid <= 0:  # kill(2) would signal our own process group (0) or every process (-1)
-        raise WrongState(f"container {container.id} has no process yet: it is being created")
+        raise transitions.refusal("kill", status, container.id)
     cgroup = container.cgroup()
     if all_processes and cgroup is not None:
         cgroup.kill_all(signal)
@@ -334,7 +330,7 @@ def kill(container, signal, all_processes=False):
     try:
         os.kill(container.pid, signal)
     except ProcessLookupError:
-        raise WrongState("container not running") from None
+        raise transitions.refusal("kill", "stopped", container.id) from None
 
 
 def destroy(container, spec=None):
@@ -351,7 +347,7 @@ def destroy(container, spec=None):
         if cgroup.is_frozen():
             cgroup.freeze(False)
     if pid:
-        wait_gone(pid, container.data.get("init_start_time"))
+        wait_gone(pid, container.record.init_start_time)
     if cgroup is not None:
         cgroup.destroy()
     if os.path.isdir(os.path.join(container.dir, SHARED_ROOT)):
@@ -363,7 +359,7 @@ def destroy(container, spec=None):
             spec = saved_spec(container)
         except (OSError, ValueError, SlrError):
             spec = None
-    if spec is not None and spec.hooks.get("poststop") and container.data.get("status") != "creating":
+    if spec is not None and spec.hooks.get("poststop") and container.record.status != "creating":
         hooks.run(spec.hooks, "poststop", container.oci_state("stopped"), warn_only=True, log=_log())
     container.remove()
 
@@ -399,11 +395,7 @@ def _reap_if_child(pid):
 
 
 def delete(container, force=False):
-    status = container.status()
-    if status in ("running", "paused") and not force:
-        raise WrongState(f"cannot delete container {container.id} that is not stopped: {status}")
-    if status == "creating" and not force:
-        raise WrongState(f"cannot delete container {container.id} that is being created")
+    transitions.check("delete --force" if force else "delete", container)
     destroy(container)
 
 
@@ -420,7 +412,9 @@ def wait_exit_code(pid):
 
 
 def run(root, container_id, bundle, options):
-    """create + start; in the foreground, wait and delete, returning the exit code."""
+    """create + start; in the foreground, wait and delete (unless options["keep"]: the
+    container then stays, stopped, until `delete`, as runc's --keep), returning the exit
+    code."""
     detach = options.get("detach", False)
     options = dict(options, subreaper=not detach)
     spec = load_for_create(bundle)
@@ -428,19 +422,27 @@ def run(root, container_id, bundle, options):
     if not detach and not options.get("console_socket") and spec.process.terminal:
         proxy = _foreground_terminal(options)
     container = create(root, container_id, bundle, options, spec)
+    started = False
     try:
         if proxy is not None:
             proxy.accept_console()
         if not detach:
             signals.forward_signals(container.pid)
         start(container, spec)
+        started = True
         if detach:
             return 0
         if proxy is not None:
             proxy.copy_until_exit(container.pid)
-        return wait_exit_code(container.pid)
+        code = wait_exit_code(container.pid)
+        if options.get("keep"):
+            container.record.status = "stopped"
+            container.save()
+        return code
     finally:
-        if not detach:
+        # A container whose process never started is removed even with --keep: a failed
+        # run leaves nothing behind.
+        if not detach and not (started and options.get("keep")):
             destroy(container, spec)
         if proxy is not None:
             proxy.close()

@@ -11,6 +11,7 @@ import os
 from slruntime import container as lifecycle, libc, namespaces, process, signals, spec as specmod
 from slruntime.errors import SlrError, WrongState
 from slruntime.sync import Channel, fork_and_report, run_child
+from slruntime import transitions
 
 _SIGKILL = 9
 
@@ -71,9 +72,7 @@ def build_process(container, options):
 
 
 def execute(container, options):
-    status = container.status()
-    if status not in ("created", "running"):
-        raise WrongState(f"cannot exec in a {status} container")
+    transitions.check("exec", container)
     spec, proc = build_process(container, options)
     if spec.linux.namespace("mount") is None:
         # Its root is a chroot in the runtime's mount namespace, which joining the
@@ -108,7 +107,7 @@ def execute(container, options):
         if cgroup is not None:
             cgroup.add(stage1)
         runtime_side.send({"type": "go", "state": container.oci_state("running"),
-                           "new_session_keyring": not container.data.get("no_new_keyring")})
+                           "new_session_keyring": not container.record.no_new_keyring})
         pid = runtime_side.expect("pid", "the exec process")["pid"]
         if proxy is not None:
             try:

@@ -94,14 +94,74 @@ def rfc3339_now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
 
 
-class Container:
-    """What the runtime knows about one container."""
+# state.json's layout. 1: the first versioned one; the releases before wrote the same
+# fields without "slrStateVersion" (read as version 0, unchanged otherwise). Raise it
+# when a field changes meaning, and read the older versions in StateRecord.from_json.
+SCHEMA_VERSION = 1
 
-    def __init__(self, root, container_id, data):
+
+class StateRecord:
+    """What state.json holds: written by create (and start, for the status), read by
+    every later command. The JSON keys are the OCI state's where it has the field."""
+
+    __slots__ = ("oci_version", "id", "status", "pid", "bundle", "annotations", "created", "owner",
+                 "creator_pid", "init_start_time", "cgroup", "rootfs", "no_new_keyring", "pool")
+
+    def __init__(self, container_id, bundle, annotations, oci_version=OCI_VERSION, status="creating", pid=0,
+                 created="", owner="", creator_pid=0, init_start_time=None, cgroup=None, rootfs="",
+                 no_new_keyring=False, pool=None):
+        self.oci_version = oci_version
+        self.id = container_id
+        self.status = status  # as recorded: "creating", "created", "running" or "stopped"
+        self.pid = pid  # the init's; 0 until create forked it
+        self.bundle = bundle
+        self.annotations = annotations
+        self.created = created  # RFC 3339
+        self.owner = owner
+        self.creator_pid = creator_pid  # the `create` that owns a "creating" container
+        self.init_start_time = init_start_time  # tells the init from a later process with its pid
+        self.cgroup = cgroup  # the cgroup's own record (Cgroup.to_state), None without one
+        self.rootfs = rootfs
+        self.no_new_keyring = no_new_keyring  # exec processes keep the caller's keyring too
+        self.pool = pool  # the name of the pool the container is a member of
+
+    def to_json(self):
+        data = {"slrStateVersion": SCHEMA_VERSION, "ociVersion": self.oci_version, "id": self.id,
+                "status": self.status, "pid": self.pid, "bundle": self.bundle, "annotations": self.annotations,
+                "created": self.created, "owner": self.owner, "creator_pid": self.creator_pid,
+                "init_start_time": self.init_start_time, "cgroup": self.cgroup, "rootfs": self.rootfs}
+        if self.no_new_keyring:
+            data["no_new_keyring"] = True
+        if self.pool is not None:
+            data["pool"] = self.pool
+        return data
+
+    @classmethod
+    def from_json(cls, data, source):
+        """The record of a parsed state.json (`source` names it in errors)."""
+        if not isinstance(data, dict):
+            raise SlrError(f"{source}: unreadable state: not a JSON object")
+        version = data.get("slrStateVersion", 0)
+        if version not in (0, SCHEMA_VERSION):
+            raise SlrError(f"{source}: unknown state version {version!r} (written by a newer slr?)")
+        try:
+            return cls(data["id"], data["bundle"], data.get("annotations"), oci_version=data["ociVersion"],
+                       status=data["status"], pid=data["pid"], created=data["created"], owner=data.get("owner", ""),
+                       creator_pid=data["creator_pid"], init_start_time=data["init_start_time"],
+                       cgroup=data.get("cgroup"), rootfs=data.get("rootfs", ""),
+                       no_new_keyring=bool(data.get("no_new_keyring")), pool=data.get("pool"))
+        except KeyError as exc:
+            raise SlrError(f"{source}: unreadable state: {exc.args[0]} is missing") from None
+
+
+class Container:
+    """What the runtime knows about one container: its state directory and record."""
+
+    def __init__(self, root, container_id, record):
         self.root = root
         self.id = container_id
         self.dir = os.path.join(root, container_id)
-        self.data = data
+        self.record = record
 
     # --- creation and loading ---------------------------------------------------------
 
@@ -116,13 +176,8 @@ class Container:
             os.mkdir(directory, 0o711)
         except FileExistsError:
             raise ContainerExists(container_id) from None
-        data = {
-            "ociVersion": OCI_VERSION, "id": container_id, "status": "creating", "pid": 0,
-            "bundle": bundle, "annotations": annotations, "created": rfc3339_now(),
-            "owner": "", "creator_pid": os.getpid(), "init_start_time": None, "cgroup": None,
-            "rootfs": "",
-        }
-        container = cls(root, container_id, data)
+        record = StateRecord(container_id, bundle, annotations, created=rfc3339_now(), creator_pid=os.getpid())
+        container = cls(root, container_id, record)
         container.save()
         return container
 
@@ -137,7 +192,7 @@ class Container:
             raise ContainerNotFound(container_id) from None
         except (OSError, ValueError) as exc:
             raise SlrError(f"container {container_id}: unreadable state: {exc}") from None
-        return cls(root, container_id, data)
+        return cls(root, container_id, StateRecord.from_json(data, f"container {container_id}"))
 
     @classmethod
     def all(cls, root):
@@ -155,28 +210,28 @@ class Container:
         return containers
 
     def save(self):
-        jsonlite.write_file_atomic(os.path.join(self.dir, STATE_FILE), self.data)
+        jsonlite.write_file_atomic(os.path.join(self.dir, STATE_FILE), self.record.to_json())
 
     # --- derived status ---------------------------------------------------------------
 
     @property
     def pid(self):
-        return self.data["pid"]
+        return self.record.pid
 
     @property
     def fifo(self):
         return os.path.join(self.dir, FIFO)
 
     def init_alive(self):
-        pid = self.data["pid"]
+        pid = self.record.pid
         if not pid:
             return False
-        return process_start_time(pid) == self.data["init_start_time"]
+        return process_start_time(pid) == self.record.init_start_time
 
     def status(self):
-        recorded = self.data["status"]
+        recorded = self.record.status
         if recorded == "creating":
-            if process_start_time(self.data["creator_pid"]) is not None:
+            if process_start_time(self.record.creator_pid) is not None:
                 return "creating"
             return "stopped"  # the creating runtime died: nothing runs
         if recorded == "stopped" or not self.init_alive():
@@ -189,32 +244,30 @@ class Container:
         return "running"
 
     def cgroup(self):
-        record = self.data.get("cgroup")
-        if not record:
+        if not self.record.cgroup:
             return None
         from slruntime import cgroups
 
-        return cgroups.from_state(record)
+        return cgroups.from_state(self.record.cgroup)
 
     def oci_state(self, status=None):
         """The runtime-spec state object (what hooks get on stdin)."""
         status = status or self.status()
-        state = {"ociVersion": self.data["ociVersion"], "id": self.id, "status": status,
-                 "bundle": self.data["bundle"]}
-        if status in ("created", "running", "paused") or (status == "creating" and self.data["pid"]):
-            state["pid"] = self.data["pid"]
-        if self.data.get("annotations"):
-            state["annotations"] = self.data["annotations"]
+        record = self.record
+        state = {"ociVersion": record.oci_version, "id": self.id, "status": status, "bundle": record.bundle}
+        if status in ("created", "running", "paused") or (status == "creating" and record.pid):
+            state["pid"] = record.pid
+        if record.annotations:
+            state["annotations"] = record.annotations
         return state
 
     def runc_state(self):
         """What `slr state` prints: runc's shape (the OCI state plus rootfs, created, owner)."""
         status = self.status()
-        return {"ociVersion": self.data["ociVersion"], "id": self.id,
-                "pid": self.data["pid"] if status != "stopped" else 0, "status": status,
-                "bundle": self.data["bundle"], "rootfs": self.data.get("rootfs", ""),
-                "created": self.data["created"], "owner": self.data.get("owner", ""),
-                "annotations": self.data.get("annotations") or {}}
+        record = self.record
+        return {"ociVersion": record.oci_version, "id": self.id, "pid": record.pid if status != "stopped" else 0,
+                "status": status, "bundle": record.bundle, "rootfs": record.rootfs, "created": record.created,
+                "owner": record.owner, "annotations": record.annotations or {}}
 
     def remove(self):
         for name in (FIFO, STATE_FILE, CONFIG_FILE, SECCOMP_FILE):

@@ -23,7 +23,7 @@ from test_bad_input import Leftovers
 # Commands that do not touch a container: safe with anything. (events without --stats
 # and pool create would run until stopped: their runs are fuzzed with a bounded id set.)
 COMMANDS = sorted(set(cli.COMMANDS) | {"pool", "nonsense", ""})
-FLAGS = sorted({name for options, _, _ in cli.COMMANDS.values() for option in options for name in option.names}
+FLAGS = sorted({name for command in cli.COMMANDS.values() for option in command.options for name in option.names}
                | {name for option in cli.GLOBAL_OPTIONS for name in option.names} | {"--", "-", "--bogus", "-zz"})
 IDS = ("", "a/b", "..", ".", "../x", "/abs", "a" * 255, "a" * 256, "a" * 5000, "\udcff\udcfe", "\u00e9t\u00e9",
        "id\nx", "-", "--help", "ok-id", "a b", "*", "%s%n")

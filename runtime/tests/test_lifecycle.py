@@ -1,6 +1,7 @@
 """Container lifecycle through the CLI: real containers, observed from outside and inside."""
 
 import concurrent.futures
+import json
 import os
 import time
 
@@ -231,3 +232,22 @@ def test_no_pivot(slr, bundle):
     assert result.returncode == 0, result.stderr
     fields = result.stdout.split()
     assert fields[3].endswith("/bundle1/rootfs") and fields[4] == "/"  # MS_MOVE'd bind of the rootfs
+
+
+def test_run_keep_leaves_the_stopped_container_until_delete(slr, bundle, state_root, tmp_path):
+    """runc's `run --keep`: the container outlives its process (status "stopped") until
+    `slr delete`, which is when its cgroup goes and its poststop hooks run."""
+    marker = tmp_path / "poststop"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"echo ran > {marker}"]}
+    b = bundle(["sh", "-c", "exit 3"], edit=lambda c: c.update(hooks={"poststop": [hook]}))
+    result = slr("run", "--keep", "-b", b, "c1")
+    assert result.returncode == 3, result.stderr
+    assert slr.state("c1")["status"] == "stopped"
+    with open(os.path.join(state_root, "c1", "state.json")) as f:
+        cgroup_dirs = list(json.load(f)["cgroup"]["paths"].values())
+    assert cgroup_dirs and all(os.path.isdir(d) for d in cgroup_dirs)
+    assert not marker.exists()
+    slr("delete", "c1", check=True)
+    assert marker.read_text() == "ran\n"
+    assert not [d for d in cgroup_dirs if os.path.exists(d)]
+    assert slr.ids() == []

@@ -1,28 +1,27 @@
 """Command line of the FGAC server: `python -m slruntime.fgac` or `slr fgac`."""
 
-import argparse
 import grp
 import os
 import sys
 
+from slruntime.args import Command, Option, help_text, parse
 from slruntime.errors import SlrError
 
+DESCRIPTION = """Fine-grained access control server: performs the mount(2)/mknod(2) calls the policy
+allows for containers whose seccomp filter notifies it (OCI linux.seccomp.listenerPath).
+"""
 
-def _parser(prog):
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Fine-grained access control server: performs the mount(2)/mknod(2) calls "
-        "the policy allows for containers whose seccomp filter notifies it (OCI linux.seccomp.listenerPath).",
-    )
-    parser.add_argument("--socket", help="unix socket to listen on (the containers' listenerPath)")
-    parser.add_argument("--policy", required=True, help="policy file (format: slruntime/fgac/README.md)")
-    parser.add_argument("--log", help="decision log, JSON lines, on tmpfs/ramfs (default: stderr)")
-    parser.add_argument("--socket-mode", default="0600", help="permissions of the socket, octal (default 0600)")
-    parser.add_argument("--socket-group", help="group owning the socket (e.g. the runtime users' group)")
-    parser.add_argument("--cpus", help="CPU list the server and its helpers run on, e.g. 0 or 0-1,3 "
-                        "(keep it off the isolated real-time cores)")
-    parser.add_argument("--check", action="store_true", help="only validate the policy file and exit")
-    return parser
+COMMAND = Command((
+    Option(("--socket",), "socket", help="unix socket to listen on (the containers' listenerPath)"),
+    Option(("--policy",), "policy", help="policy file (format: slruntime/fgac/README.md); required"),
+    Option(("--log",), "log", help="decision log, JSON lines, on tmpfs/ramfs (default: stderr)"),
+    Option(("--socket-mode",), "socket_mode", default="0600", help="permissions of the socket, octal (default 0600)"),
+    Option(("--socket-group",), "socket_group", help="group owning the socket (e.g. the runtime users' group)"),
+    Option(("--cpus",), "cpus", help="CPU list the server and its helpers run on, e.g. 0 or 0-1,3 "
+           "(keep it off the isolated real-time cores)"),
+    Option(("--check",), "check", False, help="only validate the policy file and exit"),
+    Option(("--help", "-h"), "help", False, help="show this help"),
+))
 
 
 def _cpu_list(text):
@@ -37,45 +36,49 @@ def _cpu_list(text):
 
 def main(argv=None, prog="slr fgac"):
     try:
-        args = _parser(prog).parse_args(argv)
-    except SystemExit as exc:  # argparse has printed the usage error
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return _run(args)
+        values, _ = parse(COMMAND, sys.argv[1:] if argv is None else argv)
+        if values["help"]:
+            sys.stdout.write(help_text(prog, COMMAND) + "\n" + DESCRIPTION)
+            return 0
+        return _run(values)
     except SlrError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code
 
 
-def _run(args):
+def _run(values):
     from slruntime.fgac import policy
 
-    rules = policy.load(args.policy)
-    if args.check:
+    policy_path, socket, socket_mode = values["policy"], values["socket"], values["socket_mode"]
+    group, cpus = values["socket_group"], values["cpus"]
+    if not policy_path:
+        raise SlrError("--policy is required")
+    rules = policy.load(policy_path)
+    if values["check"]:
         return 0
-    if not args.socket:
+    if not socket:
         raise SlrError("--socket is required")
     if os.geteuid() != 0:
         raise SlrError("must run as root (it mounts and creates device nodes for containers)")
     try:
-        mode = int(args.socket_mode, 8)
+        mode = int(socket_mode, 8)
     except ValueError:
-        raise SlrError(f"--socket-mode {args.socket_mode}: not an octal mode") from None
+        raise SlrError(f"--socket-mode {socket_mode}: not an octal mode") from None
     gid = -1
-    if args.socket_group:
+    if group:
         try:
-            gid = grp.getgrnam(args.socket_group).gr_gid
+            gid = grp.getgrnam(group).gr_gid
         except KeyError:
-            raise SlrError(f"--socket-group {args.socket_group}: no such group") from None
-    if args.cpus:
+            raise SlrError(f"--socket-group {group}: no such group") from None
+    if cpus:
         try:
-            os.sched_setaffinity(0, _cpu_list(args.cpus))
+            os.sched_setaffinity(0, _cpu_list(cpus))
         except OSError as exc:
-            raise SlrError(f"--cpus {args.cpus}: {exc.strerror}") from None
+            raise SlrError(f"--cpus {cpus}: {exc.strerror}") from None
 
     from slruntime.fgac.decision_log import DecisionLog
     from slruntime.fgac.server import Server
 
-    log = DecisionLog(args.log)
-    Server(args.socket, rules, args.policy, log, mode, gid).serve_forever()
+    log = DecisionLog(values["log"])
+    Server(socket, rules, policy_path, log, mode, gid).serve_forever()
     return 0

@@ -9,6 +9,7 @@ import os
 import sys
 
 from slruntime import signals
+from slruntime.args import Command, Option, integer, parse
 from slruntime.errors import SlrError
 from slruntime.pool import socket_path
 
@@ -22,45 +23,6 @@ USAGE = """usage:
   slr pool list [--format table|json]              list pools
 """
 
-def main(root, argv):
-    from slruntime.cli import Option, parse_options, _int
-
-    if not argv or argv[0] in ("-h", "--help"):
-        sys.stdout.write(USAGE)
-        return 0 if argv else 1
-    command, rest = argv[0], argv[1:]
-    if command == "run":
-        values, args = parse_options((Option(("--detach", "-d"), "detach", False), Option(("--tty", "-t"), "tty", False),
-                                      Option(("--env", "-e"), "env", multiple=True), Option(("--cwd",), "cwd")),
-                                     rest, ("name", "args"), extra_ok=True, stop_at_positional=True)
-        return _run(root, args[0], args[1:], values)
-    from slruntime import jsonlite
-    from slruntime.pool import manager
-
-    if command == "create":
-        values, args = parse_options((Option(("--bundle", "-b"), "bundle"), Option(("--size", "-n"), "size", convert=_int),
-                                      Option(("--socket-group",), "socket_group", convert=_group)),
-                                     rest, ("name",))
-        path = manager.start_daemon(root, args[0], values["bundle"] or os.getcwd(), values["size"] or 2,
-                                    values["socket_group"])
-        sys.stdout.write(path + "\n")
-        return 0
-    if command == "delete":
-        _, args = parse_options((), rest, ("name",))
-        manager.stop(root, args[0])
-        return 0
-    if command == "list":
-        values, _ = parse_options((Option(("--format", "-f"), "format"),), rest)
-        pools = manager.list_pools(root)
-        if values["format"] == "json":
-            sys.stdout.write(jsonlite.dumps(pools) + "\n")
-        else:
-            sys.stdout.write("NAME   SIZE   READY   STATUS   BUNDLE\n")
-            for p in pools:
-                sys.stdout.write(f"{p['name']}   {p['size']}   {p['ready']}   {p['status']}   {p['bundle']}\n")
-        return 0
-    raise SlrError(f"unknown pool command {command!r}; run `slr pool --help`")
-
 
 def _group(text):
     """A group name or number -> gid."""
@@ -70,6 +32,48 @@ def _group(text):
         return grp.getgrgid(int(text)).gr_gid if text.isdigit() else grp.getgrnam(text).gr_gid
     except (KeyError, ValueError):
         raise SlrError(f"--socket-group {text}: no such group") from None
+
+
+COMMANDS = {
+    "run": Command((Option(("--detach", "-d"), "detach", False), Option(("--tty", "-t"), "tty", False),
+                    Option(("--env", "-e"), "env", multiple=True), Option(("--cwd",), "cwd")),
+                   ("name", "args"), extra=True),
+    "create": Command((Option(("--bundle", "-b"), "bundle"), Option(("--size", "-n"), "size", convert=integer),
+                       Option(("--socket-group",), "socket_group", convert=_group)), ("name",)),
+    "delete": Command((), ("name",)),
+    "list": Command((Option(("--format", "-f"), "format"),)),
+}
+
+
+def main(root, argv):
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0 if argv else 1
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        raise SlrError(f"unknown pool command {command!r}; run `slr pool --help`")
+    values, args = parse(COMMANDS[command], rest)
+    if command == "run":
+        return _run(root, args[0], args[1:], values)
+    from slruntime import jsonlite
+    from slruntime.pool import manager
+
+    if command == "create":
+        path = manager.start_daemon(root, args[0], values["bundle"] or os.getcwd(), values["size"] or 2,
+                                    values["socket_group"])
+        sys.stdout.write(path + "\n")
+        return 0
+    if command == "delete":
+        manager.stop(root, args[0])
+        return 0
+    pools = manager.list_pools(root)
+    if values["format"] == "json":
+        sys.stdout.write(jsonlite.dumps(pools) + "\n")
+    else:
+        sys.stdout.write("NAME   SIZE   READY   STATUS   BUNDLE\n")
+        for p in pools:
+            sys.stdout.write(f"{p['name']}   {p['size']}   {p['ready']}   {p['status']}   {p['bundle']}\n")
+    return 0
 
 
 def _run(root, name, args, values):

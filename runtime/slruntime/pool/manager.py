@@ -401,7 +401,7 @@ def manager_alive(record):
 def remove_stale(root, name):
     """Delete what a dead manager left: its members and its directory."""
     for container in Container.all(root):
-        if container.data.get("pool") == name:
+        if container.record.pool == name:
             lifecycle.destroy(container)
     directory = pool_dir(root, name)
     if os.path.isdir(directory):
@@ -529,7 +529,7 @@ def list_pools(root):
     pools = []
     for name in names:
         record = read_record(root, name) or {"name": name}
-        ready = sum(1 for c in Container.all(root) if c.data.get("pool") == name and c.status() == "created")
+        ready = sum(1 for c in Container.all(root) if c.record.pool == name and c.status() == "created")
         pools.append({"name": name, "bundle": record.get("bundle", ""), "size": record.get("size", 0),
                       "ready": ready, "status": "running" if manager_alive(record) else "stale",
                       "socket": record.get("socket", "")})

@@ -1,9 +1,10 @@
 """`slr profile` / `python -m slruntime.profile`: generate a seccomp profile for an image."""
 
-import argparse
 import json
 import os
 import sys
+
+from slruntime.args import Command, Option, UsageError, help_text, parse
 
 USAGE_EPILOG = """\
 Without --entry, every executable ELF file of the rootfs is analysed (and, for a bundle,
@@ -16,32 +17,35 @@ so slr applies it when config.json has no linux.seccomp (on top of slr.conf's se
 """
 
 
-def _parser():
-    parser = argparse.ArgumentParser(
-        prog="slr profile", epilog=USAGE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Generate an OCI linux.seccomp profile from the system calls an image can make.")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--rootfs", metavar="DIR", help="analyse this root filesystem")
-    source.add_argument("--bundle", metavar="DIR", help="analyse this OCI bundle (config.json + rootfs)")
-    parser.add_argument("--entry", metavar="PATH", action="append", default=[],
-                        help="program to analyse (path in the rootfs; repeatable)")
-    parser.add_argument("--host-root", metavar="DIR", default="/",
-                        help="with --bundle: look up absolute bind-mount sources under DIR "
-                             "(at build time: the image's root filesystem; default /)")
-    parser.add_argument("--arch", choices=("x86_64", "aarch64"),
-                        help="architecture of the profile (default: that of the first program)")
-    parser.add_argument("--dynamic", action="store_true",
-                        help="with --bundle: also run the bundle's process in an slr container, "
-                             "recording system calls the static analysis missed (seccomp user notification)")
-    parser.add_argument("--dynamic-timeout", metavar="SECONDS", type=float, default=60,
-                        help="stop the --dynamic run after this long (default 60)")
-    parser.add_argument("--output", metavar="FILE",
-                        help="where to write the linux.seccomp object (- for stdout)")
-    parser.add_argument("--report", metavar="FILE",
-                        help="write a report: '-' prints a summary, *.json gets the full report, other files the summary")
-    parser.add_argument("--install", action="store_true",
-                        help="with --bundle: point config.json's annotation at the profile")
-    return parser
+DESCRIPTION = "Generate an OCI linux.seccomp profile from the system calls an image can make.\n"
+
+
+def _architecture(text):
+    if text not in ("x86_64", "aarch64"):
+        raise ValueError(text)
+    return text
+
+
+COMMAND = Command((
+    Option(("--rootfs",), "rootfs", help="analyse this root filesystem (DIR)"),
+    Option(("--bundle",), "bundle", help="analyse this OCI bundle, config.json + rootfs (DIR)"),
+    Option(("--entry",), "entry", multiple=True, help="program to analyse (path in the rootfs; repeatable)"),
+    Option(("--host-root",), "host_root", default="/",
+           help="with --bundle: look up absolute bind-mount sources under DIR "
+                "(at build time: the image's root filesystem; default /)"),
+    Option(("--arch",), "arch", convert=_architecture,
+           help="x86_64 or aarch64: architecture of the profile (default: that of the first program)"),
+    Option(("--dynamic",), "dynamic", False,
+           help="with --bundle: also run the bundle's process in an slr container, "
+                "recording system calls the static analysis missed (seccomp user notification)"),
+    Option(("--dynamic-timeout",), "dynamic_timeout", convert=float, default=60.0,
+           help="stop the --dynamic run after this many SECONDS (default 60)"),
+    Option(("--output",), "output", help="where to write the linux.seccomp object (- for stdout)"),
+    Option(("--report",), "report",
+           help="write a report: '-' prints a summary, *.json gets the full report, other files the summary"),
+    Option(("--install",), "install", False, help="with --bundle: point config.json's annotation at the profile"),
+    Option(("--help", "-h"), "help", False, help="show this help"),
+))
 
 
 class CliError(Exception):
@@ -87,7 +91,7 @@ def _dedupe(analysis, paths):
     return list(groups.values())
 
 
-def run(args):
+def run(values):
     try:
         from slruntime.profile.analysis import Analysis, AnalysisError
     except ImportError as err:
@@ -99,28 +103,28 @@ def run(args):
 
     config = None
     mounts = []
-    if args.bundle:
-        config = _bundle_config(args.bundle)
-        if args.dynamic and args.host_root != "/":
+    if values["bundle"]:
+        config = _bundle_config(values["bundle"])
+        if values["dynamic"] and values["host_root"] != "/":
             raise CliError("--dynamic runs the bundle on this host: it cannot use --host-root")
         try:
-            rootfs, mounts = bundle_view(config, args.bundle, args.host_root)
+            rootfs, mounts = bundle_view(config, values["bundle"], values["host_root"])
         except RootfsError as err:
             raise CliError(str(err)) from None
     else:
-        if args.install or args.dynamic or args.host_root != "/":
+        if values["install"] or values["dynamic"] or values["host_root"] != "/":
             raise CliError("--install, --dynamic and --host-root need --bundle")
-        rootfs = args.rootfs
-    if args.install and args.output:
-        bundle = os.path.realpath(args.bundle)
-        if args.output == "-" or os.path.commonpath([bundle, os.path.realpath(args.output)]) != bundle:
+        rootfs = values["rootfs"]
+    if values["install"] and values["output"]:
+        bundle = os.path.realpath(values["bundle"])
+        if values["output"] == "-" or os.path.commonpath([bundle, os.path.realpath(values["output"])]) != bundle:
             raise CliError("--install needs the --output file inside the bundle")
     try:
-        analysis = Analysis(rootfs, args.arch, mounts)
+        analysis = Analysis(rootfs, values["arch"], mounts)
     except RootfsError as err:
         raise CliError(str(err)) from None
 
-    entries = list(args.entry)
+    entries = list(values["entry"])
     libraries = []
     results = []
     try:
@@ -148,29 +152,29 @@ def run(args):
         raise CliError(str(err)) from None
 
     dynamic_result = None
-    if args.dynamic:
+    if values["dynamic"]:
         from slruntime.profile import dynamic
 
         static = Profile(analysis.arch, results)
         try:
-            dynamic_result = dynamic.observe(config, rootfs, analysis.arch, static.allowed, args.dynamic_timeout)
+            dynamic_result = dynamic.observe(config, rootfs, analysis.arch, static.allowed, values["dynamic_timeout"])
         except (dynamic.DynamicError, OSError) as err:
             raise CliError(f"--dynamic: {err}") from None
     profile = Profile(analysis.arch, results, dynamic_result)
 
     document = json.dumps(profile.seccomp(), indent=2) + "\n"
-    output = args.output or (os.path.join(args.bundle, image_default.DEFAULT_FILE) if args.bundle else "-")
+    output = values["output"] or (os.path.join(values["bundle"], image_default.DEFAULT_FILE) if values["bundle"] else "-")
     _write(output, document)
-    if args.report:
+    if values["report"]:
         report = profile.report()
-        if args.report.endswith(".json"):
-            _write(args.report, json.dumps(report, indent=2) + "\n")
+        if values["report"].endswith(".json"):
+            _write(values["report"], json.dumps(report, indent=2) + "\n")
         else:
-            _write(args.report, report_text(report))
-    if args.install:
-        relative = os.path.relpath(os.path.abspath(output), os.path.abspath(args.bundle))
+            _write(values["report"], report_text(report))
+    if values["install"]:
+        relative = os.path.relpath(os.path.abspath(output), os.path.abspath(values["bundle"]))
         try:
-            image_default.install(args.bundle, relative)
+            image_default.install(values["bundle"], relative)
         except ValueError as err:
             raise CliError(str(err)) from None
     return 0
@@ -197,10 +201,15 @@ def _write(path, text):
 
 def main(argv=None):
     """Entry point of `slr profile ARGS` (argv without the command name); returns the exit code."""
-    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return run(args)
-    except CliError as err:
+        values, _ = parse(COMMAND, sys.argv[1:] if argv is None else argv)
+        if values["help"]:
+            sys.stdout.write(help_text("slr profile", COMMAND) + "\n" + DESCRIPTION + USAGE_EPILOG)
+            return 0
+        if bool(values["rootfs"]) == bool(values["bundle"]):
+            raise CliError("give one of --rootfs DIR and --bundle DIR")
+        return run(values)
+    except (CliError, UsageError) as err:
         # One line, whatever it quotes: a name in the image may hold a newline.
         message = str(err).replace("\r", "\\r").replace("\n", "\\n")
         sys.stderr.write(f"slr profile: {message}\n")

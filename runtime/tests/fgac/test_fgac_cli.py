@@ -102,5 +102,8 @@ def test_other_bad_options(workdir, test_user):
         assert (result.returncode, result.stderr.strip()) == (1, f"python -m slruntime.fgac: {message}")
     result = fgac_cli("--socket", "/tmp/unused.sock", "--policy", policy, user=test_user)
     assert result.returncode == 1 and "must run as root" in result.stderr
-    assert fgac_cli("--socket", sock).returncode == 2  # argparse: --policy missing
+    result = fgac_cli("--socket", sock)
+    assert (result.returncode, result.stderr) == (1, "python -m slruntime.fgac: --policy is required\n")
+    result = fgac_cli("--socket", sock, "--policy")
+    assert (result.returncode, result.stderr) == (1, "python -m slruntime.fgac: flag needs an argument: --policy\n")
     assert not os.path.exists(sock)
