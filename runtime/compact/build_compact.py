@@ -28,6 +28,7 @@ import sources  # noqa: E402
 
 DEFAULT_PACKAGE_DIR = os.path.join(os.path.dirname(HERE), "slruntime")
 DEFAULT_ENTRY_POINT = "slruntime.cli:main"
+START_PATH = os.path.join(HERE, "start_path.txt")
 # Imported by the interpreter itself while it starts (the codec registry and the UTF-8
 # codec of stdio) or by codecs.lookup() for the encodings any runtime code may name.
 STARTUP_MODULES = ("encodings", "encodings.aliases", "encodings.utf_8", "encodings.ascii",
@@ -177,6 +178,13 @@ def fetched(args, fetch, *fetch_args):
         raise BuildError(f"fetching sources: {error}")
 
 
+def start_path_modules():
+    """The names start_path.txt lists: the modules the common commands import, whose
+    bytecode goes first in the blob (see that file)."""
+    with open(START_PATH, encoding="utf-8") as listed:
+        return [line.strip() for line in listed if line.strip() and not line.startswith("#")]
+
+
 def derive_modules(args, target, in_libpython, prctl_src, entry_module, excluded):
     """The import closure of the runtime (see import_closure.py)."""
     package_name = os.path.basename(os.path.abspath(args.package_dir))
@@ -260,6 +268,8 @@ def build(args):
     # Modules the interpreter holds deep-frozen already (os, codecs, io...) stay its own.
     in_interpreter = set(_imp._frozen_module_names())
     frozen = [closure.modules[n] for n in sorted(closure.modules) if n not in in_interpreter]
+    start_rank = {name: rank for rank, name in enumerate(start_path_modules())}
+    frozen.sort(key=lambda module: start_rank.get(module.name, len(start_rank)))
     for module in frozen:
         if module.is_app:
             warn_about_file_use(module)
