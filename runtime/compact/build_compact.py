@@ -89,6 +89,9 @@ def parse_arguments(argv):
                         ", ".join(HOST_COMMAND_PACKAGES) + "), left out by default")
     parser.add_argument("--optimize", type=int, choices=(0, 1, 2), default=0,
                         help="bytecode optimisation level, as python -O (default: 0)")
+    parser.add_argument("--import-time", action="store_true",
+                        help="a profiling build: the binary reports every import on stderr "
+                             "as python -X importtime does")
     parser.add_argument("--build-dir", help="intermediate files (default: OUTPUT.build)")
     parser.add_argument("--no-strip", action="store_true", help="keep symbols")
     return parser.parse_args(argv)
@@ -286,8 +289,12 @@ def build(args):
                    builtins, compiled, left_out)
 
     python_flags = ["-I", target.include, "-O2", "-DNDEBUG", "-fwrapv"]
-    objects = [compile_c(cc, cflags + python_flags, source, build_dir)
-               for source in (os.path.join(HERE, "slr_main.c"), table_c, inittab_c)]
+    # The binary reads no PYTHON* variable nor -X option: profiling is a build of its own.
+    main_flags = ["-DSLR_IMPORT_TIME"] if args.import_time else []
+    objects = [compile_c(cc, cflags + python_flags + main_flags, os.path.join(HERE, "slr_main.c"),
+                         build_dir)]
+    objects += [compile_c(cc, cflags + python_flags, source, build_dir)
+                for source in (table_c, inittab_c)]
     for recipe in compiled:
         flags = cflags + python_flags + recipe.cflags
         if recipe.core:
