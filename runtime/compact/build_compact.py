@@ -28,6 +28,7 @@ import sources  # noqa: E402
 
 DEFAULT_PACKAGE_DIR = os.path.join(os.path.dirname(HERE), "slruntime")
 DEFAULT_ENTRY_POINT = "slruntime.cli:main"
+START_PATH = os.path.join(HERE, "start_path.txt")
 # Imported by the interpreter itself while it starts (the codec registry and the UTF-8
 # codec of stdio) or by codecs.lookup() for the encodings any runtime code may name.
 STARTUP_MODULES = ("encodings", "encodings.aliases", "encodings.utf_8", "encodings.ascii",
@@ -91,6 +92,9 @@ def parse_arguments(argv):
                         ", ".join(HOST_COMMAND_PACKAGES) + "), left out by default")
     parser.add_argument("--optimize", type=int, choices=(0, 1, 2), default=0,
                         help="bytecode optimisation level, as python -O (default: 0)")
+    parser.add_argument("--import-time", action="store_true",
+                        help="a profiling build: the binary reports every import on stderr "
+                             "as python -X importtime does")
     parser.add_argument("--build-dir", help="intermediate files (default: OUTPUT.build)")
     parser.add_argument("--no-strip", action="store_true", help="keep symbols")
     return parser.parse_args(argv)
@@ -180,6 +184,13 @@ def fetched(args, fetch, *fetch_args):
         raise BuildError(f"fetching sources: {error}")
 
 
+def start_path_modules():
+    """The names start_path.txt lists: the modules the common commands import, whose
+    bytecode goes first in the blob (see that file)."""
+    with open(START_PATH, encoding="utf-8") as listed:
+        return [line.strip() for line in listed if line.strip() and not line.startswith("#")]
+
+
 def derive_modules(args, target, in_libpython, prctl_src, entry_module, excluded):
     """The import closure of the runtime (see import_closure.py)."""
     package_name = os.path.basename(os.path.abspath(args.package_dir))
@@ -263,6 +274,8 @@ def build(args):
     # Modules the interpreter holds deep-frozen already (os, codecs, io...) stay its own.
     in_interpreter = set(_imp._frozen_module_names())
     frozen = [closure.modules[n] for n in sorted(closure.modules) if n not in in_interpreter]
+    start_rank = {name: rank for rank, name in enumerate(start_path_modules())}
+    frozen.sort(key=lambda module: start_rank.get(module.name, len(start_rank)))
     for module in frozen:
         if module.is_app:
             warn_about_file_use(module)
@@ -279,8 +292,12 @@ def build(args):
                    builtins, compiled, left_out)
 
     python_flags = ["-I", target.include, "-O2", "-DNDEBUG", "-fwrapv"]
-    objects = [compile_c(cc, cflags + python_flags, source, build_dir)
-               for source in (os.path.join(HERE, "slr_main.c"), table_c, inittab_c)]
+    # The binary reads no PYTHON* variable nor -X option: profiling is a build of its own.
+    main_flags = ["-DSLR_IMPORT_TIME"] if args.import_time else []
+    objects = [compile_c(cc, cflags + python_flags + main_flags, os.path.join(HERE, "slr_main.c"),
+                         build_dir)]
+    objects += [compile_c(cc, cflags + python_flags, source, build_dir)
+                for source in (table_c, inittab_c)]
     # The C `pool run` client needs no Python header; it is held to POOL_CLIENT_WARNINGS.
     objects.append(compile_c(cc, cflags + ["-O2"] + POOL_CLIENT_WARNINGS, os.path.join(HERE, "pool_client.c"),
                              build_dir))

@@ -54,6 +54,9 @@ configure(int argc, char **argv)
     config.pathconfig_warnings = 0;
     config.module_search_paths_set = 1; /* an empty sys.path */
     config.install_signal_handlers = 1;
+#ifdef SLR_IMPORT_TIME
+    config.import_time = 1; /* build_compact.py --import-time: a profiling build */
+#endif
 
     /* sys.executable is this binary (lets the runtime re-execute itself), taken from the
      * kernel rather than searched in PATH. Setting `home` to its directory keeps getpath

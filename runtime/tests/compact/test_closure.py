@@ -9,6 +9,8 @@ import sysconfig
 from conftest import HERE, REPO
 from helpers import Slr
 
+START_PATH = os.path.join(REPO, "runtime", "compact", "start_path.txt")
+
 
 def recording_slr(tmp_path, log):
     """An executable running the venv's slruntime under import_recorder.py."""
@@ -59,3 +61,37 @@ def test_closure_covers_what_commands_import(manifest, bundle, state_root, tmp_p
         provided |= set(manifest.get(kind, {}))
     assert "slruntime.cli" in imported and "slruntime.container" in imported
     assert sorted(imported - provided) == []
+
+
+def test_start_path_lists_what_lifecycle_commands_import(manifest, bundle, state_root,
+                                                          tmp_path):
+    """runtime/compact/start_path.txt (the frozen modules whose bytecode the build lays out
+    first) holds every module `--version` and the lifecycle commands import. A stale list
+    costs memory, not correctness; COMPACT_WRITE_START_PATH=1 rewrites it, in import order."""
+    log = tmp_path / "imports.log"
+    slr = Slr(recording_slr(tmp_path, log), state_root)
+    slr("--version", check=True)
+    slr("run", "--bundle", bundle(["true"]), "c1", check=True)
+    slr("create", "--bundle", bundle(["sleep", "30"]), "c2", check=True)
+    slr("start", "c2", check=True)
+    slr("state", "c2", check=True)
+    slr("kill", "c2", "KILL", check=True)
+    slr("delete", "--force", "c2", check=True)
+
+    # The interpreter's own start-up imports (the codecs of stdio) precede the audit hook.
+    startup = subprocess.run([sys.executable, "-I", "-S", "-c",
+                              "import sys; print(*sys.modules)"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    frozen = manifest["frozen"]
+    imported = list(dict.fromkeys(n for n in startup + log.read_text().split() if n in frozen))
+    if os.environ.get("COMPACT_WRITE_START_PATH") == "1":
+        with open(START_PATH, encoding="utf-8") as old:
+            header = [line for line in old if line.startswith("#")]
+        with open(START_PATH, "w", encoding="utf-8") as new:
+            new.writelines(header + [name + "\n" for name in imported])
+    with open(START_PATH, encoding="utf-8") as listed:
+        names = {line.strip() for line in listed if not line.startswith("#")}
+    # Only a missing module counts: another Python version may import fewer of them.
+    assert [n for n in imported if n not in names] == [], (
+        "runtime/compact/start_path.txt is stale: rerun this test with "
+        "COMPACT_WRITE_START_PATH=1 and rebuild")
