@@ -85,13 +85,25 @@ def test_start_path_lists_what_lifecycle_commands_import(manifest, bundle, state
     frozen = manifest["frozen"]
     imported = list(dict.fromkeys(n for n in startup + log.read_text().split() if n in frozen))
     if os.environ.get("COMPACT_WRITE_START_PATH") == "1":
-        with open(START_PATH, encoding="utf-8") as old:
-            header = [line for line in old if line.startswith("#")]
-        with open(START_PATH, "w", encoding="utf-8") as new:
-            new.writelines(header + [name + "\n" for name in imported])
+        _write_start_path(imported, frozen)
     with open(START_PATH, encoding="utf-8") as listed:
         names = {line.strip() for line in listed if not line.startswith("#")}
     # Only a missing module counts: another Python version may import fewer of them.
     assert [n for n in imported if n not in names] == [], (
         "runtime/compact/start_path.txt is stale: rerun this test with "
         "COMPACT_WRITE_START_PATH=1 and rebuild")
+
+
+# The boards mount cgroup v2 only, while a development host may be driven as v1: the
+# list holds both versions' modules, where the host imported its own.
+CGROUP_VERSION_MODULES = ["slruntime.cgroups.v1", "slruntime.cgroups.v2", "slruntime.cgroups.v2.device_program"]
+
+
+def _write_start_path(imported, frozen):
+    listed = []
+    for name in imported:
+        listed += [n for n in CGROUP_VERSION_MODULES if n in frozen] if name in CGROUP_VERSION_MODULES else [name]
+    with open(START_PATH, encoding="utf-8") as old:
+        header = [line for line in old if line.startswith("#")]
+    with open(START_PATH, "w", encoding="utf-8") as new:
+        new.writelines(header + [name + "\n" for name in dict.fromkeys(listed)])
