@@ -8,9 +8,8 @@ import sys
 
 from slruntime.profile import cli, syscalls
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from confine import run_confined  # noqa: E402
-from python_app import PYTHON_APP_ARGS  # noqa: E402
+from confine import run_confined
+from python_app import PYTHON_APP_ARGS
 
 BUSYBOX_SCRIPT = ("echo start; mkdir -p /tmp/w && cd /tmp/w && echo data > f && cp f g && cat g; "
                   "ls /tmp/w | sort | tr '\\n' ' '; echo; sleep 0.1; sh -c 'exit 3'; echo child $?; "
