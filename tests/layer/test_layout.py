@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import LAYOUT_DIR, read
+from layer_paths import LAYOUT_DIR, read
 
 MANIFEST = os.path.join(LAYOUT_DIR, "layout.manifest")
 
