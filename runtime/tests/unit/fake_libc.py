@@ -84,6 +84,8 @@ class FakeLibc:
         self._enter("close_range_cloexec", first)
 
     def openat2(self, dirfd, path, flags, resolve, mode=0):
+        # Opens without the `resolve` restrictions: how paths resolve inside a rootfs is
+        # the kernel's, tested with real containers (test_security.py, test_mounts.py).
         self._enter("openat2", dirfd, path, flags, resolve, mode)
         return os.open(path, flags, mode, dir_fd=None if dirfd == libc.AT_FDCWD else dirfd)
 
@@ -92,7 +94,7 @@ class FakeLibc:
 
     def pidfd_getfd(self, pidfd, targetfd):
         self._enter("pidfd_getfd", pidfd, targetfd)
-        return os.dup(targetfd)
+        return os.dup(targetfd)  # as if the other process's descriptor were ours
 
     def ioprio_set(self, which, who, ioprio):
         self._enter("ioprio_set", which, who, ioprio)
