@@ -19,7 +19,7 @@ def _unmet(item, config):
     """Why this machine cannot run `item`, or None."""
     if (item.get_closest_marker("root") or item.get_closest_marker("rootless")) \
             and os.geteuid() != 0:
-        return "needs root (starts real containers); `pytest -m unit` needs none"
+        return "needs root (real containers, mounts, cgroups); `pytest -m unit` needs none"
     if item.get_closest_marker("rootless") and shutil.which("newuidmap") is None:
         return "needs newuidmap (uidmap package) to map the unprivileged test user"
     engines = item.get_closest_marker("engines")
