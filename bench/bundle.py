@@ -5,56 +5,30 @@ import os
 import shutil
 import subprocess
 
+from slruntime.specgen import default_config
+
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static: no shared libraries to copy
 
 # The seccomp profile every container of the target image gets (/etc/slr/slr.conf's
 # seccomp-default), relative to the repository: read at run time, never copied.
 SECCOMP_PROFILE = "meta-slruntime/recipes-core/slruntime-rootfs-config/files/seccomp-default.json"
 
-# `runc spec` defaults (runc 1.1.5), with the process made non-interactive (/bin/true, no
-# terminal) and cgroupsPath set so every runtime puts the container's cgroup inside the
-# benchmark's memory cgroup (see README: "Memory").
-CONFIG = {
-    "ociVersion": "1.0.2-dev",
-    "process": {
-        "terminal": False,
-        "user": {"uid": 0, "gid": 0},
-        "args": ["/bin/true"],
-        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-        "cwd": "/",
-        "capabilities": {
-            kind: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-            for kind in ("bounding", "effective", "permitted", "ambient")
-        },
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-        "noNewPrivileges": True,
-    },
-    "root": {"path": "rootfs", "readonly": True},
-    "hostname": "runc",
-    "mounts": [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-    ],
-    "linux": {
-        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                        "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-    },
-}
+# `runc spec` defaults as runc 1.1.5 writes them (slr spec's, with runc's ociVersion and
+# hostname, the ambient set and no cgroup namespace), with the process made
+# non-interactive (/bin/true, no terminal); build() sets cgroupsPath so every runtime puts
+# the container's cgroup inside the benchmark's memory cgroup (see README: "Memory").
+def _runc_spec_config():
+    config = default_config(args=["/bin/true"], terminal=False)
+    config["ociVersion"] = "1.0.2-dev"
+    config["hostname"] = "runc"
+    capabilities = config["process"]["capabilities"]
+    capabilities["ambient"] = list(capabilities["bounding"])
+    linux = config["linux"]
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "cgroup"]
+    return config
+
+
+CONFIG = _runc_spec_config()
 
 
 def build(path, cgroups_path, rootfs=None, seccomp=None):

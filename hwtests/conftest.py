@@ -19,6 +19,20 @@ def _env_file(config):
     return config.getoption("lg_env", default=None) or os.environ.get("LG_ENV")
 
 
+def pytest_collection_modifyitems(items):
+    """A test of the target (labgrid's `target` fixture, under guest/strategy/slr) is a
+    `guest` test: skipped without an env file (conftest.py at the repository's top).
+    None has pytest.ini's per-test timeout: booting under TCG and the in-guest suite take
+    longer; tools/checks/50-hwtests bounds each whole run instead."""
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    for item in items:
+        if not str(item.path).startswith(here):
+            continue
+        item.add_marker(pytest.mark.timeout(0))
+        if "target" in item.fixturenames:
+            item.add_marker(pytest.mark.guest)
+
+
 def pytest_configure(config):
     env_file = _env_file(config)
     match = re.fullmatch(r"qemu-(x86_64|aarch64)\.yaml", os.path.basename(env_file or ""))

@@ -9,6 +9,8 @@ import subprocess
 import jsonschema
 import pytest
 
+pytestmark = pytest.mark.root
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(REPO, "bench", "run")
 VARIANTS = ["python-floor", "runc", "crun", "slr-start", "slr", "slr-isolated", "slr-compact-start",

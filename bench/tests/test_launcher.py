@@ -9,6 +9,8 @@ import pytest
 
 from bench import launcher
 
+pytestmark = pytest.mark.root
+
 MIB = 1024  # the launcher reports KiB
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}

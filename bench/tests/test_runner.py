@@ -3,10 +3,16 @@ their error and stop the variant, the others go on; traced runs only add own RSS
 
 import time
 
+import pytest
+
 from bench import runner
 from bench.variant import Variant
 
+# A benchmark Session lives in /run and in a memory cgroup of its own: root.
+needs_session = pytest.mark.root
 
+
+@needs_session
 def test_failures_are_reported_not_dropped(tmp_path):
     counter = tmp_path / "calls"
     # succeeds on its first 3 calls, then fails with a message
@@ -39,6 +45,7 @@ def test_failures_are_reported_not_dropped(tmp_path):
     assert (by_name["absent"].status, by_name["absent"].error) == ("not available", "not installed")
 
 
+@needs_session
 def test_before_run_precedes_every_run_outside_the_measured_time(tmp_path):
     calls = []
 
@@ -64,6 +71,7 @@ def test_before_run_precedes_every_run_outside_the_measured_time(tmp_path):
     assert len(refusing.samples["wall_ms"]) == 1
 
 
+@needs_session
 def test_seccomp_bundle_is_not_available_without_a_readable_profile(tmp_path):
     with runner.Session(str(tmp_path / "build"), seccomp_profile=str(tmp_path / "missing.json")) as session:
         assert session.seccomp_bundle is None

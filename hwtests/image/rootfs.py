@@ -13,6 +13,8 @@ import stat
 import subprocess
 import sys
 
+from slruntime.specgen import default_config
+
 from . import elf
 
 # The packages of the product root file system, for every architecture: what the
@@ -192,48 +194,27 @@ def profile_bundle(root, arch, runtime_package, report):
 
 
 def bundle_config(args=("sh",)):
-    """The default OCI config of the test bundle (runc spec's defaults).
+    """The OCI config of the test bundle: `slr spec`'s defaults (specgen.default_config)
+    with a non-interactive process, PATH=/bin, no cgroup namespace or cgroup mount (the
+    image has no cgroup v1 hierarchy), devpts without gid=5 (no tty group in the image)
+    and a tmpfs /tmp (the bundle's rootfs is read-only).
     ociVersion 1.0.2: crun <= 1.8 rejects newer versions."""
-    return {
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": False,
-            "user": {"uid": 0, "gid": 0},
-            "args": list(args),
-            "env": ["PATH=/bin", "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {kind: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-                             for kind in ("bounding", "effective", "permitted")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": "rootfs", "readonly": True},
-        "hostname": "slr",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "nodev", "mode=1777"]},
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                            "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                              "/proc/sysrq-trigger"],
-        },
-    }
+    config = default_config(args=args, terminal=False)
+    config["ociVersion"] = "1.0.2"
+    config["process"]["env"] = ["PATH=/bin", "TERM=xterm"]
+    mounts = []
+    for mount in config["mounts"]:
+        if mount["destination"] == "/sys/fs/cgroup":
+            continue
+        if mount["destination"] == "/dev/pts":
+            mount["options"] = [o for o in mount["options"] if o != "gid=5"]
+        mounts.append(mount)
+    mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                   "options": ["nosuid", "nodev", "mode=1777"]})
+    config["mounts"] = mounts
+    linux = config["linux"]
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "cgroup"]
+    return config
 
 
 def check_libraries(root, providers=()):

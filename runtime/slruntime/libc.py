@@ -8,6 +8,10 @@ class costs more to define than all the calls that use it.
 
 Loaded by soname, never through ctypes.util.find_library (which runs ldconfig/gcc and
 fails on embedded targets without them).
+
+This module is the runtime's seam to the kernel: callers use `libc.NAME(...)`, and the
+unit tests replace every public function with runtime/tests/unit/fake_libc.py's (a test
+there fails when a function here has no fake with the same parameters).
 """
 
 import _ctypes

@@ -1,4 +1,8 @@
-"""`slr spec`: a starting config.json, the same defaults as `runc spec`."""
+"""`slr spec`: a starting config.json, the same defaults as `runc spec`.
+
+default_config() is the project's one default config: the benchmark's bundle
+(bench/bundle.py) and the QEMU CI image's bundles (hwtests/image/rootfs.py) start from
+it and change only what they name."""
 
 import os
 

@@ -8,20 +8,36 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import Slr, build_busybox_rootfs, default_config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_SLR = os.path.join(REPO, ".venv", "bin", "slr")
 BUSYBOX = "/bin/busybox"
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import Slr, build_busybox_rootfs, default_config  # noqa: E402
-
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "rootless: runs as an unprivileged user")
+    if config.inipath is None:
+        # Run without the repository's pytest.ini (the QEMU guest runs a copy of this
+        # directory alone): the markers this directory gives are still known.
+        for marker in ("unit", "root", "rootless", "engines", "compact"):
+            config.addinivalue_line("markers", marker)
+
+
+def pytest_collection_modifyitems(items):
+    """A runtime test starts real containers as root unless it is marked `unit`; one
+    using the compact binary (the compact_slr fixture) needs that binary. The repository's
+    conftest.py skips what this machine cannot run."""
+    for item in items:
+        if not str(item.path).startswith(HERE + os.sep):
+            continue
+        if item.get_closest_marker("unit") is None:
+            item.add_marker(pytest.mark.root)
+        if "compact_slr" in item.fixturenames:
+            item.add_marker(pytest.mark.compact)
 
 
 @pytest.fixture(scope="session")

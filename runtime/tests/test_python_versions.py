@@ -16,6 +16,9 @@ import warnings
 
 import pytest
 
+# In-process checks of the package's source: no root, no container.
+pytestmark = pytest.mark.unit
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNTIME = os.path.dirname(HERE)
 PACKAGE_DIR = os.path.join(RUNTIME, "slruntime")

@@ -3,7 +3,7 @@ checkouts, which CI does not have: see meta-slruntime's documentation)."""
 import os
 import subprocess
 
-from conftest import REPO
+from layer_paths import REPO
 
 SCRIPT = os.path.join(REPO, "tools", "yocto", "check-layer")
 

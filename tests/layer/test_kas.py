@@ -7,7 +7,7 @@ import kas
 import pytest
 import yaml
 
-from conftest import KAS_DIR, REPO, read
+from layer_paths import KAS_DIR, REPO, read
 
 KAS_FILES = sorted(os.path.join(KAS_DIR, n) for n in os.listdir(KAS_DIR) if n.endswith(".yml"))
 SCHEMA = yaml.safe_load(read(os.path.join(os.path.dirname(kas.__file__), "schema-kas.json")))

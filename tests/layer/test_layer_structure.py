@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import LAYER, REPO, TESTS_LAYER, conf_assignments, layer_files, read
+from layer_paths import LAYER, REPO, TESTS_LAYER, conf_assignments, layer_files, read
 
 # The release names oe-core's conf/layer.conf declared when the pins of kas/base.yml were
 # taken: LAYERSERIES_CORENAMES = "wrynose blacksail" (wrynose is the LTS, blacksail master).

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import LAYOUT_DIR, read
+from layer_paths import LAYOUT_DIR, read
 
 MANIFEST = os.path.join(LAYOUT_DIR, "layout.manifest")
 
@@ -100,11 +100,10 @@ def test_inittab_runs_sysinit_and_a_login_prompt():
     assert any(l.startswith("console::respawn:/sbin/getty ") for l in lines)
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts need root")
 BUSYBOX = shutil.which("busybox")
 
 
-@needs_root
+@pytest.mark.root
 @pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed (tools/deps)")
 def test_sysinit_boots_a_read_only_root(tmp_path):
     """slr-sysinit on a busybox root laid out from the manifest, in fresh mount, PID and

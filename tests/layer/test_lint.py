@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO, layer_files, read
+from layer_paths import REPO, layer_files, read
 
 SUPPRESSIONS = os.path.join(REPO, "tools", "yocto", "oelint-suppressions")
 

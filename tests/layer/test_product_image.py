@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from conftest import LAYER, REPO, TESTS_LAYER, conf_assignments, read
+from layer_paths import LAYER, REPO, TESTS_LAYER, conf_assignments, read
 
 RECIPES = {os.path.basename(p).split("_")[0].removesuffix(".bb"): p
            for p in glob.glob(os.path.join(LAYER, "recipes-*", "*", "*.bb"))}

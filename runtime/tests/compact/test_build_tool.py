@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO, build_compact
+from compact_build import REPO, build_compact
 
 
 def assert_clean_failure(result, output, *words):

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import sysconfig
 
-from conftest import HERE, REPO
+from compact_build import HERE, REPO
 from helpers import Slr
 
 START_PATH = os.path.join(REPO, "runtime", "compact", "start_path.txt")

@@ -9,7 +9,7 @@ import sysconfig
 
 import pytest
 
-from conftest import HERE, REPO, SOURCES_CACHE, assert_every_module_imports
+from compact_build import HERE, REPO, SOURCES_CACHE, assert_every_module_imports
 
 CROSS_TOOL = os.path.join(REPO, "runtime", "compact", "cross_build.py")
 VENV_SLR = os.path.join(REPO, ".venv", "bin", "slr")

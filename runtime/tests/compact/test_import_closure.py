@@ -13,6 +13,8 @@ import import_closure  # noqa: E402
 
 STDLIB = sysconfig.get_path("stdlib")
 
+pytestmark = pytest.mark.unit
+
 
 def closure_of(tmp_path, files, roots=("app",)):
     for name, text in files.items():

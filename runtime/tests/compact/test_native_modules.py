@@ -10,6 +10,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "compact"))
 import native_modules  # noqa: E402
 
+pytestmark = pytest.mark.unit
+
 SETUP_STDLIB = """\
 # comment
 @MODULE_FCNTL_TRUE@fcntl fcntlmodule.c

@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from conftest import REPO, assert_every_module_imports, make_view
+from compact_build import REPO, assert_every_module_imports, make_view
 from helpers import Slr
 
 VENV_SLR = os.path.join(REPO, ".venv", "bin", "slr")

@@ -2,6 +2,10 @@
 
 import time
 
+import pytest
+
+pytestmark = pytest.mark.engines("containerd", "ctr", "podman")
+
 IMAGE = "localhost/busybox:test"
 
 

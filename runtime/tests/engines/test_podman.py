@@ -4,6 +4,10 @@ import os
 import subprocess
 import time
 
+import pytest
+
+pytestmark = pytest.mark.engines("podman")
+
 IMAGE = "localhost/busybox:test"
 
 

@@ -4,13 +4,11 @@ host's and Debian arm64 packages, and a way to run a program under a generated p
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import python_app  # noqa: E402
-from rootfs_copy import copy_with_libraries  # noqa: E402
+import python_app
+from rootfs_copy import copy_with_libraries
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 # Debian arm64 packages are fetched once into the build tree (git-ignored).

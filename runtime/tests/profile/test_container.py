@@ -3,12 +3,10 @@
 import json
 import os
 import shutil
-import sys
 
 from slruntime.profile import cli, syscalls
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from python_app import PYTHON_APP_ARGS  # noqa: E402
+from python_app import PYTHON_APP_ARGS
 
 NUMBERS = {name: number for number, name in syscalls.table("x86_64").items()}
 

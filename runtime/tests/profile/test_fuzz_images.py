@@ -28,8 +28,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, reject, seed, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostile  # noqa: E402
+import hostile
 
 from slruntime.profile import cli  # noqa: E402  (loaded before forking, with capstone)
 from slruntime.profile import analysis  # noqa: E402,F401

@@ -11,8 +11,7 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hostile  # noqa: E402
+import hostile
 
 VICTIM_TEXT = b"a file of the build host\n"
 

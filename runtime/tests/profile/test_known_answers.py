@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -11,8 +10,7 @@ from slruntime.profile.analysis import Analysis
 from slruntime.profile.elfobject import ElfObject
 from slruntime.profile.program import LoadedObject, Program
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from confine import run_confined  # noqa: E402
+from confine import run_confined
 
 X86 = syscalls.table("x86_64")
 NUMBERS = {name: number for number, name in X86.items()}

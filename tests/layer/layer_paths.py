@@ -1,4 +1,4 @@
-"""Paths shared by the layer checks (run by tools/checks/30-layer)."""
+"""Paths and readers shared by the layer checks (run by tools/checks/30-layer)."""
 import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
