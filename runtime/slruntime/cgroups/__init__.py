@@ -11,14 +11,15 @@ later commands need no detection.
 
 import os
 
-from slruntime.cgroups.common import CGROUP_ROOT, CgroupError, relative
+from slruntime.cgroups import common
+from slruntime.cgroups.common import CgroupError, relative
 
 
 def detect_version():
     # os.statvfs has no f_type; the presence of cgroup.controllers tells a cgroup2 mount.
-    if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")):
+    if os.path.exists(os.path.join(common.CGROUP_ROOT, "cgroup.controllers")):
         return 2
-    if os.path.isdir(os.path.join(CGROUP_ROOT, "memory")) or os.path.isdir(os.path.join(CGROUP_ROOT, "pids")):
+    if os.path.isdir(os.path.join(common.CGROUP_ROOT, "memory")) or os.path.isdir(os.path.join(common.CGROUP_ROOT, "pids")):
         return 1
     return 0
 

@@ -5,6 +5,7 @@ containers, at the level of the interface files."""
 import pytest
 
 from slruntime import cgroups, spec
+from slruntime.cgroups import common
 from slruntime.errors import SlrError
 
 pytestmark = pytest.mark.unit
@@ -28,12 +29,12 @@ def cgroup_root(tmp_path, monkeypatch):
         (directory / "cgroup.procs").write_text("")
     for name in LEAF_FILES:
         (leaf / name).write_text("")
-    monkeypatch.setattr(cgroups, "CGROUP_ROOT", str(root))
+    monkeypatch.setattr(common, "CGROUP_ROOT", str(root))  # the one place the package reads it
     return root
 
 
 def create(resources):
-    return cgroups.Cgroup.create("/slr/c1", spec.parse_resources(resources))
+    return cgroups.create("/slr/c1", spec.parse_resources(resources))
 
 
 def test_resources_become_the_v2_interface_files(cgroup_root):

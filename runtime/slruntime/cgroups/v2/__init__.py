@@ -4,7 +4,8 @@ policy is an eBPF program attached to it (device_program.py)."""
 
 import os
 
-from slruntime.cgroups.common import CGROUP_ROOT, Cgroup, CgroupError, read, write
+from slruntime.cgroups import common
+from slruntime.cgroups.common import Cgroup, CgroupError, read, write
 
 # linux.resources.blockIO's throttle kinds -> io.max keys
 _IO_MAX_KEYS = {"read_bps": "rbps", "write_bps": "wbps", "read_iops": "riops", "write_iops": "wiops"}
@@ -15,7 +16,7 @@ class CgroupV2(Cgroup):
 
     @staticmethod
     def paths_for(rel):
-        return {"": os.path.join(CGROUP_ROOT, rel)}
+        return {"": os.path.join(common.CGROUP_ROOT, rel)}
 
     def _prepare_directory(self, controller, path):
         _enable_controllers(path)
@@ -106,8 +107,8 @@ class CgroupV2(Cgroup):
 
 def _enable_controllers(path):
     """Delegate every available controller down to `path`'s parent."""
-    rel = os.path.relpath(path, CGROUP_ROOT).split("/")
-    current = CGROUP_ROOT
+    rel = os.path.relpath(path, common.CGROUP_ROOT).split("/")
+    current = common.CGROUP_ROOT
     for part in rel[:-1] if rel != ["."] else []:
         _enable_available(current)
         current = os.path.join(current, part)
