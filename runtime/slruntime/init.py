@@ -17,7 +17,7 @@ the process exits, so the runtime can clean up and report it.
 
 import os
 
-from slruntime import hooks, libc, namespaces, process, rootfs
+from slruntime import hooks, libc, namespaces, process, protocol, rootfs
 from slruntime.errors import SlrError
 from slruntime.state import INIT_COMM
 from slruntime.sync import fork_and_report, run_child
@@ -25,26 +25,26 @@ from slruntime.sync import fork_and_report, run_child
 _SIGKILL = 9
 
 
-def stage1(spec, channel, join_fds, options):
-    """Never returns: exits once the init is forked."""
+def stage1(spec, channel, join_fds, args):
+    """Never returns: exits once the init is forked. args: an options.ProcessArgs."""
     libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)  # a dead runtime must not leave us behind
-    seccomp_filter = _build_seccomp(spec.linux, options)
-    go = channel.expect("go", "the runtime")
+    seccomp_filter = _build_seccomp(spec.linux, args)
+    go = channel.expect(protocol.GO, "the runtime")
     _enter_namespaces(spec.linux, channel, join_fds, ("user",))
     fork_and_report(channel)
-    run_child(channel, "container init", _setup_and_wait, spec, channel, go, options, seccomp_filter)
+    run_child(channel, "container init", _setup_and_wait, spec, channel, go, args, seccomp_filter)
 
 
-def direct_init(spec, channel, join_fds, options):
+def direct_init(spec, channel, join_fds, args):
     """The init, forked by the runtime into its new pid namespace (if any); does not return.
     (A runtime that dies during setup closes the channel: the init fails and exits.)"""
-    seccomp_filter = _build_seccomp(spec.linux, options)
-    go = channel.expect("go", "the runtime")
+    seccomp_filter = _build_seccomp(spec.linux, args)
+    go = channel.expect(protocol.GO, "the runtime")
     _enter_namespaces(spec.linux, channel, join_fds, ("user", "pid"))
-    _setup_and_wait(spec, channel, go, options, seccomp_filter)
+    _setup_and_wait(spec, channel, go, args, seccomp_filter)
 
 
-def _build_seccomp(lx, options):
+def _build_seccomp(lx, args):
     """The filter program, prepared (not loaded) before waiting for the runtime's go:
     from the state root's cache, or compiled (importing pyseccomp and adding hundreds of
     rules take milliseconds, which then overlap with the runtime putting the process in
@@ -55,7 +55,7 @@ def _build_seccomp(lx, options):
         return None
     from slruntime import seccomp
 
-    return seccomp.prepare(lx.seccomp, options["state_root"], lx.seccomp_floor)
+    return seccomp.prepare(lx.seccomp, args.state_root, lx.seccomp_floor)
 
 
 def _enter_namespaces(lx, channel, join_fds, created_elsewhere):
@@ -63,8 +63,8 @@ def _enter_namespaces(lx, channel, join_fds, created_elsewhere):
     user_ns = lx.namespace("user")
     if user_ns is not None and user_ns.path is None:
         libc.unshare(libc.CLONE_NEWUSER)
-        channel.send({"type": "userns"})
-        channel.expect("mapped", "the runtime")
+        channel.send({"type": protocol.USERNS})
+        channel.expect(protocol.MAPPED, "the runtime")
         # Become the namespace's root (when mapped) to build the rootfs as it.
         if _maps_zero(lx.gid_mappings):
             os.setresgid(0, 0, 0)
@@ -80,7 +80,7 @@ def _maps_zero(mappings):
     return any(m.container_id == 0 for m in mappings)
 
 
-def _setup_and_wait(spec, channel, go, options, seccomp_filter):
+def _setup_and_wait(spec, channel, go, args, seccomp_filter):
     from slruntime.cgroups import Cgroup
 
     # Keep /proc/PID/exe, mem and fds of this interpreter out of the container's
@@ -93,25 +93,25 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     if proc.exec_cpu_affinity:
         process.set_cpu_affinity(proc.exec_cpu_affinity[0])
     cgroup = Cgroup.from_state(go.get("cgroup"))
-    root = options.get("shared_root") or spec.root_path
+    root = args.shared_root or spec.root_path
     propagation, tree = rootfs.prepare(spec, in_userns, cgroup, root)
 
     if hooks.has_runtime_create_hooks(spec.hooks):
-        channel.send({"type": "hooks"})
-    state = channel.expect("ok", "the runtime")["state"]
+        channel.send({"type": protocol.HOOKS})
+    state = channel.expect(protocol.OK, "the runtime")["state"]
     hooks.run(spec.hooks, "createContainer", _seen_from_inside(state, "created"))
     rootfs.protect(tree, spec, in_userns)  # sysctls, masked and read-only paths
 
     # Everything the host provides must be opened or imported before pivot_root.
-    pool_fd = options.get("pool_fd")
+    pool_fd = args.pool_fd
     if pool_fd is None:
-        fifo_fd = os.open(f"/proc/self/fd/{options['fifo_fd']}", os.O_RDWR | os.O_CLOEXEC)
-        os.close(options["fifo_fd"])
+        fifo_fd = os.open(f"/proc/self/fd/{args.fifo_fd}", os.O_RDWR | os.O_CLOEXEC)
+        os.close(args.fifo_fd)
         wants_console = proc.terminal
     else:
         from slruntime.pool import member  # the process comes from the pool manager
         wants_console = False
-    console = process.connect_unix(options["console_socket"], "console socket") if wants_console and options.get("console_socket") else None
+    console = process.connect_unix(args.console_socket, "console socket") if wants_console and args.console_socket else None
     listener = None
     if lx.seccomp and lx.seccomp.get("listenerPath"):
         listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
@@ -123,7 +123,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     lsm_attrs = lsm.open_exec_attrs(proc)
     allow_setgroups = process.setgroups_allowed()
 
-    rootfs.enter(root, options.get("no_pivot", False), shares_mounts=rootfs.shares_runtime_mounts(lx))
+    rootfs.enter(root, args.no_pivot, shares_mounts=rootfs.shares_runtime_mounts(lx))
     rootfs.finish(spec, propagation)
     if spec.hostname is not None:
         libc.sethostname(spec.hostname)
@@ -137,17 +137,17 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     if wants_console:
         if console is None:
             raise SlrError("process.terminal needs --console-socket (or `slr run` in the foreground)")
-        master, slave = process.open_pty(proc.console_size or options.get("console_size"))
+        master, slave = process.open_pty(proc.console_size or args.console_size)
         process.send_console(console, master)
         process.become_terminal(slave)
     process.set_rlimits(proc.rlimits)
     # The container's process from here on: whatever the host cannot grant fails create.
     seccomp_filter = process.finalize(proc, seccomp_filter, listener, dict(state, status="creating"),
-                                      allow_setgroups, lsm_attrs, not options["no_new_keyring"])
+                                      allow_setgroups, lsm_attrs, args.new_session_keyring, args.housekeeping_pinned)
 
-    channel.send({"type": "created"})
+    channel.send({"type": protocol.CREATED})
     channel.close()
-    channel.late_error_fd = options.get("error_fd")
+    channel.late_error_fd = args.error_fd
     if pool_fd is None:
         if os.read(fifo_fd, 1) != b"0":
             raise SlrError("exec.fifo: unexpected start signal")
@@ -160,7 +160,7 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
     # In the container's namespaces, as its process: credentials, capabilities,
     # no_new_privs and seccomp (the spec's "after start, before the user program").
     hooks.run(spec.hooks, "startContainer", _seen_from_inside(state, "created"))
-    process.exec_process(proc, executable, options.get("preserve_fds", 0))
+    process.exec_process(proc, executable, args.preserve_fds)
 
 
 def _seen_from_inside(state, status):

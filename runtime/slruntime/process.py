@@ -233,7 +233,7 @@ def setgroups_allowed(pid="self"):
 
 
 def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs=(),
-             new_session_keyring=True):
+             new_session_keyring=True, housekeeping_pinned=False):
     """Make this process the container's process as far as anything can fail: its own
     session, scheduling, umask, capabilities, user, cwd, no_new_privs, CPU affinity, LSM
     labels. The init calls it before `create` reports success, as runc and crun do, so a
@@ -269,7 +269,7 @@ def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
     if proc.exec_cpu_affinity and proc.exec_cpu_affinity[1]:
         set_cpu_affinity(proc.exec_cpu_affinity[1])
-    else:
+    elif housekeeping_pinned:
         config.release_housekeeping()
     lsm.apply_exec_attrs(lsm_attrs)
     return seccomp_filter
@@ -307,12 +307,12 @@ def exec_process(proc, executable, preserve_fds):
 
 
 def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds,
-                      allow_setgroups, lsm_attrs=(), new_session_keyring=True):
+                      allow_setgroups, lsm_attrs=(), new_session_keyring=True, housekeeping_pinned=False):
     """An `exec` process's last steps, with nothing to wait for in between; does not
     return. (rlimits are set earlier, by the caller, so a bad limit fails `exec`
     before it reports the process started.)"""
     seccomp_filter = finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs,
-                              new_session_keyring)
+                              new_session_keyring, housekeeping_pinned)
     load_seccomp(seccomp_filter, listener, state_for_listener)
     exec_process(proc, executable, preserve_fds)
 
