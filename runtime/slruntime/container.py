@@ -79,8 +79,9 @@ def _create(container, spec, options, rootless):
         cgroup.set_devices(device_policy)
     join_fds = namespaces.open_join_targets(lx.namespaces, specmod.settings_in_namespaces(spec))
     runtime_side, child_side = Channel.pair()
-    init_args = ProcessArgs(container.root, options.console_socket, options.console_size, options.preserve_fds,
-                            not options.no_new_keyring, options.housekeeping_pinned)
+    init_args = ProcessArgs(container.root, console_socket=options.console_socket, console_size=options.console_size,
+                            preserve_fds=options.preserve_fds, new_session_keyring=not options.no_new_keyring,
+                            housekeeping_pinned=options.housekeeping_pinned)
     init_args.no_pivot = options.no_pivot
     init_args.pool_fd = options.pool_fd
     if lx.namespace("mount") is None:  # built in the runtime's mount namespace: see rootfs.prepare

@@ -1,14 +1,15 @@
 """`slr exec`: start another process in a running container.
 
-The new process joins the init's namespaces (user first, mount last), is placed in
-the container's cgroup, gets the container's seccomp profile, and is made
-non-dumpable until exec so the container cannot reach this interpreter through
-/proc (the CVE-2019-5736 class).
+The new process joins the init's namespaces (namespaces.JOIN_ORDER: user first, mount
+last), is placed in the container's cgroup, and goes through the init's own setup steps
+(process_setup): the container's seccomp profile, non-dumpable until exec so the
+container cannot reach this interpreter through /proc (the CVE-2019-5736 class).
 """
 
 import os
 
-from slruntime import container as lifecycle, libc, namespaces, process, protocol, signals, spec as specmod
+from slruntime import (container as lifecycle, libc, namespaces, process, process_setup, protocol, signals,
+                       spec as specmod)
 from slruntime.errors import SlrError, WrongState
 from slruntime.options import ProcessArgs
 from slruntime.sync import Channel, fork_and_report, run_child
@@ -83,14 +84,17 @@ def execute(container, options):
                        "(no mount entry in linux.namespaces): exec is not supported there")
     detach = options.detach
     proxy = None
-    args = ProcessArgs(container.root, options.console_socket, None, options.preserve_fds,
-                       not container.data.get("no_new_keyring"), options.housekeeping_pinned)
+    args = ProcessArgs(container.root, console_socket=options.console_socket, preserve_fds=options.preserve_fds,
+                       new_session_keyring=not container.data.get("no_new_keyring"),
+                       housekeeping_pinned=options.housekeeping_pinned)
     if proc.terminal and not args.console_socket and not detach:
         from slruntime.terminal import ConsoleProxy, caller_window_size
 
         proxy = ConsoleProxy()
         args.console_socket = proxy.socket_path
         args.console_size = caller_window_size()
+    if proc.terminal and not args.console_socket:
+        raise SlrError("exec --tty needs --console-socket when detached")
     join_fds = _open_init_namespaces(container, spec)
     args.allow_setgroups = process.setgroups_allowed(container.pid)
     runtime_side, child_side = Channel.pair()
@@ -149,10 +153,10 @@ def _kill(pid):
 
 
 def _open_init_namespaces(container, spec):
-    """The init's namespaces by /proc path, joined in namespaces' safe order."""
+    """The init's namespaces by /proc path, in namespaces.JOIN_ORDER."""
     init_pid = container.pid
     opened = []
-    for ns_type in ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount"):
+    for ns_type in namespaces.JOIN_ORDER:
         if spec.linux.namespace(ns_type) is None:
             continue
         path = f"/proc/{init_pid}/ns/{namespaces.PROC_NAMES[ns_type]}"
@@ -170,36 +174,22 @@ def _open_init_namespaces(container, spec):
 
 def _join_and_exec(spec, proc, channel, join_fds, args):
     """Stage 1 joins the namespaces; its child (in the pid namespace) execs."""
-    from slruntime import lsm, seccomp
+    from slruntime import lsm
 
     libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)
-    libc.prctl(libc.PR_SET_DUMPABLE, 0)
-    go = channel.expect(protocol.GO, "the runtime")
     lx = spec.linux
-    console = process.connect_unix(args.console_socket, "console socket") if proc.terminal and args.console_socket else None
-    # From the state root's cache: before joining the container's mount namespace, where
-    # that path would name a file of the container's.
-    seccomp_filter = seccomp.prepare(lx.seccomp, args.state_root, lx.seccomp_floor) if lx.seccomp else None
-    listener = None
-    if lx.seccomp and lx.seccomp.get("listenerPath"):
-        listener = (process.connect_unix(lx.seccomp["listenerPath"], "seccomp listener"),
-                    lx.seccomp.get("listenerMetadata"))
+    setup = process_setup.ProcessSetup(args, process_setup.prepare_seccomp(lx, args.state_root))
+    go = channel.expect(protocol.GO, "the runtime")
     lsm.check(proc, None)
-    lsm_attrs = lsm.open_exec_attrs(proc)
+    setup.open_host_handles(proc, lx, proc.terminal)
     namespaces.join(join_fds)
+    process_setup.forbid_imports()
     fork_and_report(channel)
-    if proc.exec_cpu_affinity:
-        process.set_cpu_affinity(proc.exec_cpu_affinity[0])
-    executable = process.find_executable(proc.args[0], proc.env, proc.cwd)
-    if proc.terminal:
-        if console is None:
-            raise SlrError("exec --tty needs --console-socket when detached")
-        master, slave = process.open_pty(proc.console_size or args.console_size)
-        process.send_console(console, master)
-        process.become_terminal(slave)
-    process.set_rlimits(proc.rlimits)
+    process_setup.run_on_initial_cpus(proc)
+    executable = setup.become_process(proc)
     state = go["state"]
     channel.send({"type": protocol.READY})
     channel.close()
-    process.finalize_and_exec(proc, executable, seccomp_filter, listener, state, args.preserve_fds,
-                              args.allow_setgroups, lsm_attrs, args.new_session_keyring, args.housekeeping_pinned)
+    setup.finalize(proc, state)
+    setup.load_seccomp(state)
+    setup.exec(proc, executable)

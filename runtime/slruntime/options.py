@@ -82,5 +82,6 @@ class ProcessArgs:
         self.fifo_fd = None  # O_PATH descriptor of exec.fifo
         self.error_fd = None  # init.error, where a failure after `create` returned is written
         self.pool_fd = None  # a pool member: its process comes from the manager on this socket
-        # An exec process only: read from the host's /proc before joining (process.setgroups_allowed).
-        self.allow_setgroups = True
+        # Whether setgroups is allowed in the process's user namespace, read by the parent
+        # for an exec process (process.setgroups_allowed); None: the init reads it itself.
+        self.allow_setgroups = None
