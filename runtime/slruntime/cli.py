@@ -162,7 +162,7 @@ def main(argv=None):
         values, positionals = parse(COMMANDS[command], rest)
         from slruntime import commands
 
-        config.pin_to_housekeeping(settings)
+        values["housekeeping_pinned"] = config.pin_to_housekeeping(settings)
         root = globals_["root"] or default_root()
         code = getattr(commands, "cmd_" + command)(root, values, positionals)
         sys.stdout.flush()

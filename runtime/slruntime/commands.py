@@ -7,6 +7,7 @@ import sys
 
 from slruntime import jsonlite
 from slruntime.errors import SlrError
+from slruntime.options import CreateOptions, ExecOptions
 from slruntime.state import Container
 
 
@@ -19,10 +20,10 @@ def _bundle(values):
 
 
 def _create_options(values):
-    return {"pid_file": values.get("pid_file"), "console_socket": values.get("console_socket"),
-            "preserve_fds": values.get("preserve_fds") or 0, "no_pivot": values.get("no_pivot", False),
-            "no_new_keyring": values.get("no_new_keyring", False), "detach": values.get("detach", False),
-            "keep": values.get("keep", False)}
+    return CreateOptions(pid_file=values.get("pid_file"), console_socket=values.get("console_socket"),
+                         preserve_fds=values.get("preserve_fds") or 0, no_pivot=values.get("no_pivot", False),
+                         no_new_keyring=values.get("no_new_keyring", False), detach=values.get("detach", False),
+                         keep=values.get("keep", False), housekeeping_pinned=values.get("housekeeping_pinned", False))
 
 
 def cmd_create(root, values, args):
@@ -148,7 +149,13 @@ def cmd_exec(root, values, args):
     from slruntime import execute
 
     container = Container.load(root, args[0])
-    options = dict(values, args=args[1:])
+    options = ExecOptions(args=args[1:], process_file=values["process_file"], tty=values["tty"], env=values["env"],
+                          cwd=values["cwd"], user=values["user"], additional_gids=values["additional_gids"],
+                          cap=values["cap"], no_new_privs=values["no_new_privs"], apparmor=values["apparmor"],
+                          process_label=values["process_label"], cgroup=values["cgroup"],
+                          console_socket=values["console_socket"], detach=values["detach"],
+                          pid_file=values["pid_file"], preserve_fds=values["preserve_fds"] or 0,
+                          housekeeping_pinned=values.get("housekeeping_pinned", False))
     return execute.execute(container, options)
 
 

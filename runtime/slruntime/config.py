@@ -60,10 +60,11 @@ def default_seccomp(settings):
 
 def pin_to_housekeeping(settings):
     """Run the runtime (and the container setup it forks) on the housekeeping CPUs;
-    the container's process moves to its own CPUs with execCPUAffinity or cpuset."""
+    the container's process moves to its own CPUs with execCPUAffinity or cpuset
+    (release_housekeeping). Returns whether it pinned."""
     cpus = settings.get("housekeeping-cpus")
     if not cpus:
-        return
+        return False
     from slruntime import spec
 
     try:
@@ -74,17 +75,12 @@ def pin_to_housekeeping(settings):
         os.sched_setaffinity(0, wanted)
     except OSError as exc:
         raise SlrError(f"slr.conf: housekeeping-cpus {cpus}: {exc.strerror}") from None
-    global pinned
-    pinned = True
-
-
-pinned = False
+    return True
 
 
 def release_housekeeping():
     """Give a container process every CPU again (its cpuset still limits it)."""
-    if pinned:
-        try:
-            os.sched_setaffinity(0, range(os.cpu_count() or 1))
-        except OSError:
-            pass
+    try:
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    except OSError:
+        pass

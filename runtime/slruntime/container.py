@@ -8,8 +8,9 @@ mount or process survives a failed create.
 
 import os
 
-from slruntime import files, hooks, jsonlite, libc, signals, spec as specmod, transitions
+from slruntime import files, hooks, jsonlite, libc, protocol, signals, spec as specmod, transitions
 from slruntime.errors import SlrError
+from slruntime.options import ProcessArgs
 from slruntime.state import (CONFIG_FILE, INIT_COMM, INIT_ERROR, SECCOMP_FILE, SHARED_ROOT, Container, exec_outcome,
                              process_start_time)
 from slruntime.sync import Channel, run_child
@@ -39,7 +40,7 @@ def load_for_create(bundle):
 
 def create(root, container_id, bundle, options, spec=None):
     """Create a container up to the point where only its process remains to start.
-    options: pid_file, console_socket, preserve_fds, no_pivot, subreaper.
+    options: an options.CreateOptions.
     spec: what load_for_create(bundle) returned, when the caller has it already."""
     spec = spec or load_for_create(bundle)
     container = Container.reserve(root, container_id, spec.bundle, spec.annotations)
@@ -69,7 +70,7 @@ def _create(container, spec, options, rootless):
     # The cgroup is ready before the fork: less for the runtime to do while it shares
     # its memory with the child (each page it writes then is copied).
     cgroups_path = lx.cgroups_path or cgroups.default_path(container.root, container.id)
-    if lx.cgroups_path and options.get("pool"):
+    if lx.cgroups_path and options.pool:
         # A pool's members share one config: its cgroupsPath is their parent.
         cgroups_path = f"{lx.cgroups_path.rstrip('/')}/{container.id}"
     cgroup = cgroups.create(cgroups_path, lx.resources, rootless, own_parents=not lx.cgroups_path)
@@ -80,35 +81,35 @@ def _create(container, spec, options, rootless):
         cgroup.set_devices(device_policy)
     join_fds = namespaces.open_join_targets(lx.namespaces, specmod.settings_in_namespaces(spec))
     runtime_side, child_side = Channel.pair()
-    init_options = {"fifo_fd": None, "console_socket": options.get("console_socket"),
-                    "no_pivot": options.get("no_pivot", False),
-                    "preserve_fds": options.get("preserve_fds") or 0,
-                    "pool_fd": options.get("pool_fd"), "console_size": options.get("console_size"),
-                    "state_root": container.root, "no_new_keyring": options.get("no_new_keyring", False)}
+    init_args = ProcessArgs(container.root, console_socket=options.console_socket, console_size=options.console_size,
+                            preserve_fds=options.preserve_fds, new_session_keyring=not options.no_new_keyring,
+                            housekeeping_pinned=options.housekeeping_pinned)
+    init_args.no_pivot = options.no_pivot
+    init_args.pool_fd = options.pool_fd
     if lx.namespace("mount") is None:  # built in the runtime's mount namespace: see rootfs.prepare
-        init_options["shared_root"] = os.path.join(container.dir, SHARED_ROOT)
-        os.mkdir(init_options["shared_root"], 0o700)
-    if options.get("no_new_keyring"):
+        init_args.shared_root = os.path.join(container.dir, SHARED_ROOT)
+        os.mkdir(init_args.shared_root, 0o700)
+    if options.no_new_keyring:
         container.record.no_new_keyring = True  # for `exec` processes too, as runc
-    if options.get("pool"):
-        container.record.pool = options["pool"]
-    if options.get("subreaper"):
+    if options.pool:
+        container.record.pool = options.pool
+    if options.subreaper:
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
     # The init reopens the fifo through this descriptor: from a user namespace it
     # may not be allowed to walk the path to the state directory.
-    init_options["fifo_fd"] = os.open(container.fifo, os.O_PATH | os.O_CLOEXEC)
-    if options.get("pool_fd") is None:  # (a pool member's process comes later, from its manager)
-        init_options["error_fd"] = os.open(os.path.join(container.dir, INIT_ERROR),
-                                           os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    init_args.fifo_fd = os.open(container.fifo, os.O_PATH | os.O_CLOEXEC)
+    if options.pool_fd is None:  # (a pool member's process comes later, from its manager)
+        init_args.error_fd = os.open(os.path.join(container.dir, INIT_ERROR),
+                                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        child, direct = _fork_container_side(spec, runtime_side, child_side, join_fds, init_options)
+        child, direct = _fork_container_side(spec, runtime_side, child_side, join_fds, init_args)
     except BaseException:
         runtime_side.close()  # a child forked before the failure reads end-of-file and exits
         raise
     finally:
-        os.close(init_options["fifo_fd"])
-        if init_options.get("error_fd") is not None:
-            os.close(init_options["error_fd"])
+        os.close(init_args.fifo_fd)
+        if init_args.error_fd is not None:
+            os.close(init_args.error_fd)
         child_side.close()
         for _, fd in join_fds:
             os.close(fd)
@@ -117,14 +118,14 @@ def _create(container, spec, options, rootless):
     try:
         if cgroup is not None:
             cgroup.add(child)
-        runtime_side.send({"type": "go", "cgroup": container.record.cgroup})
+        runtime_side.send({"type": protocol.GO, "cgroup": container.record.cgroup})
         user_ns = lx.namespace("user")
         if user_ns is not None and user_ns.path is None:
-            runtime_side.expect("userns")
+            runtime_side.expect(protocol.USERNS)
             namespaces.write_id_maps(child, lx.uid_mappings, lx.gid_mappings)
-            runtime_side.send({"type": "mapped"})
+            runtime_side.send({"type": protocol.MAPPED})
         if not direct:
-            init_pid = runtime_side.expect("pid")["pid"]
+            init_pid = runtime_side.expect(protocol.PID)["pid"]
             container.record.pid, container.record.init_start_time = init_pid, process_start_time(init_pid)
         container.save()
         if spec.process.oom_score_adj is not None:
@@ -133,23 +134,23 @@ def _create(container, spec, options, rootless):
         # (what runtime-tools' hooks_stdin checks, and crun passes; runc says "creating").
         state = container.oci_state("created")
         if hooks.has_runtime_create_hooks(spec.hooks):
-            runtime_side.expect("hooks")  # the init has built the rootfs and waits for them
+            runtime_side.expect(protocol.HOOKS)  # the init has built the rootfs and waits for them
             hooks.run(spec.hooks, "prestart", state)
             hooks.run(spec.hooks, "createRuntime", state)
         # Without those hooks the init does not stop to ask: this waits in the pipe for it.
-        runtime_side.send({"type": "ok", "state": state})
-        runtime_side.expect("created")
+        runtime_side.send({"type": protocol.OK, "state": state})
+        runtime_side.expect(protocol.CREATED)
     finally:
         runtime_side.close()
         if not direct:
             _reap(child)
     container.record.status = "created"
     container.save()
-    if options.get("pid_file"):
-        write_pid_file(options["pid_file"], container.pid)
+    if options.pid_file:
+        write_pid_file(options.pid_file, container.pid)
 
 
-def _fork_container_side(spec, runtime_side, child_side, join_fds, init_options):
+def _fork_container_side(spec, runtime_side, child_side, join_fds, init_args):
     """Fork what becomes the container. The init itself when the runtime can put it in
     its namespaces (namespaces.runtime_forks_init): one process and two hand-offs less
     per start; else stage 1, which forks the init. Returns (pid, whether it is the init)."""
@@ -164,7 +165,7 @@ def _fork_container_side(spec, runtime_side, child_side, join_fds, init_options)
     if child == 0:
         runtime_side.close()
         body, what = (init.direct_init, "container init") if direct else (init.stage1, "container setup")
-        run_child(child_side, what, body, spec, child_side, join_fds, init_options)  # never returns
+        run_child(child_side, what, body, spec, child_side, join_fds, init_args)  # never returns
     return child, direct
 
 
@@ -412,14 +413,14 @@ def wait_exit_code(pid):
 
 
 def run(root, container_id, bundle, options):
-    """create + start; in the foreground, wait and delete (unless options["keep"]: the
+    """create + start; in the foreground, wait and delete (unless options.keep: the
     container then stays, stopped, until `delete`, as runc's --keep), returning the exit
     code."""
-    detach = options.get("detach", False)
-    options = dict(options, subreaper=not detach)
+    detach = options.detach
+    options.subreaper = not detach
     spec = load_for_create(bundle)
     proxy = None
-    if not detach and not options.get("console_socket") and spec.process.terminal:
+    if not detach and not options.console_socket and spec.process.terminal:
         proxy = _foreground_terminal(options)
     container = create(root, container_id, bundle, options, spec)
     started = False
@@ -435,14 +436,14 @@ def run(root, container_id, bundle, options):
         if proxy is not None:
             proxy.copy_until_exit(container.pid)
         code = wait_exit_code(container.pid)
-        if options.get("keep"):
+        if options.keep:
             container.record.status = "stopped"
             container.save()
         return code
     finally:
         # A container whose process never started is removed even with --keep: a failed
         # run leaves nothing behind.
-        if not detach and not (started and options.get("keep")):
+        if not detach and not (started and options.keep):
             destroy(container, spec)
         if proxy is not None:
             proxy.close()
@@ -453,6 +454,6 @@ def _foreground_terminal(options):
     from slruntime.terminal import ConsoleProxy, caller_window_size
 
     proxy = ConsoleProxy()
-    options["console_socket"] = proxy.socket_path
-    options["console_size"] = caller_window_size()
+    options.console_socket = proxy.socket_path
+    options.console_size = caller_window_size()
     return proxy

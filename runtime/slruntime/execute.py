@@ -1,69 +1,70 @@
 """`slr exec`: start another process in a running container.
 
-The new process joins the init's namespaces (user first, mount last), is placed in
-the container's cgroup, gets the container's seccomp profile, and is made
-non-dumpable until exec so the container cannot reach this interpreter through
-/proc (the CVE-2019-5736 class).
+The new process joins the init's namespaces (namespaces.JOIN_ORDER: user first, mount
+last), is placed in the container's cgroup, and goes through the init's own setup steps
+(process_setup): the container's seccomp profile, non-dumpable until exec so the
+container cannot reach this interpreter through /proc (the CVE-2019-5736 class).
 """
 
 import os
 
-from slruntime import container as lifecycle, libc, namespaces, process, signals, spec as specmod
-from slruntime.errors import SlrError, WrongState
+from slruntime import (container as lifecycle, libc, namespaces, process, process_setup, protocol, signals,
+                       spec as specmod, transitions)
+from slruntime.errors import SlrError
+from slruntime.options import ProcessArgs
 from slruntime.sync import Channel, fork_and_report, run_child
-from slruntime import transitions
 
 _SIGKILL = 9
 
 
 def build_process(container, options):
     """The process to run: -p process.json, or the command line on top of the
-    container's own process settings (as runc does)."""
+    container's own process settings (as runc does). options: an options.ExecOptions."""
     base = lifecycle.effective_spec(container)
-    if options.get("process_file"):
+    if options.process_file:
         from slruntime import jsonlite
 
         try:
-            raw = jsonlite.load_file(options["process_file"])
+            raw = jsonlite.load_file(options.process_file)
         except (OSError, ValueError) as exc:
-            raise SlrError(f"{options['process_file']}: {exc}") from None
+            raise SlrError(f"{options.process_file}: {exc}") from None
         try:
             return base, specmod.parse_process(raw, "", os.geteuid() != 0)
         except specmod.SpecError as exc:
-            raise SlrError(exc.located(options["process_file"])) from None
-    if not options.get("args"):
+            raise SlrError(exc.located(options.process_file)) from None
+    if not options.args:
         raise SlrError("exec: a command to run is required")
     raw = dict(base.raw["process"])
-    raw["args"] = options["args"]
-    raw["terminal"] = bool(options.get("tty"))
-    if options.get("env"):
-        raw["env"] = list(raw.get("env", [])) + options["env"]
-    if options.get("cwd"):
-        raw["cwd"] = options["cwd"]
-    if options.get("user"):
-        uid, _, gid = options["user"].partition(":")
+    raw["args"] = options.args
+    raw["terminal"] = bool(options.tty)
+    if options.env:
+        raw["env"] = list(raw.get("env", [])) + options.env
+    if options.cwd:
+        raw["cwd"] = options.cwd
+    if options.user:
+        uid, _, gid = options.user.partition(":")
         if not uid.isdigit() or (gid and not gid.isdigit()):
-            raise SlrError(f"exec: --user {options['user']!r} must be UID[:GID]")
+            raise SlrError(f"exec: --user {options.user!r} must be UID[:GID]")
         raw["user"] = {"uid": int(uid), "gid": int(gid or 0)}
     # Flags that change who the process is or how it is confined are applied or refused,
     # never ignored: a process run without the groups or profile asked for is a surprise.
-    if options.get("additional_gids"):
-        gids = options["additional_gids"]
+    if options.additional_gids:
+        gids = options.additional_gids
         if not all(g.isdigit() for g in gids):
             raise SlrError(f"exec: --additional-gids {','.join(gids)}: must be numeric group ids")
         raw["user"] = dict(raw.get("user") or {}, additionalGids=[int(g) for g in gids])
-    if options.get("apparmor"):
-        raw["apparmorProfile"] = options["apparmor"]
-    if options.get("process_label"):
-        raw["selinuxLabel"] = options["process_label"]
-    if options.get("cgroup"):
+    if options.apparmor:
+        raw["apparmorProfile"] = options.apparmor
+    if options.process_label:
+        raw["selinuxLabel"] = options.process_label
+    if options.cgroup:
         raise SlrError("exec: --cgroup is not supported: the process joins the container's cgroup")
-    if options.get("no_new_privs"):
+    if options.no_new_privs:
         raw["noNewPrivileges"] = True
-    if options.get("cap"):
+    if options.cap:
         caps = dict(raw.get("capabilities") or {})
         for name in ("bounding", "effective", "permitted"):
-            caps[name] = list(caps.get(name, [])) + options["cap"]
+            caps[name] = list(caps.get(name, [])) + options.cap
         raw["capabilities"] = caps
     try:
         return base, specmod.parse_process(raw, "process", os.geteuid() != 0)
@@ -79,25 +80,28 @@ def execute(container, options):
         # init's namespaces would not enter (runc's exec then runs on the host's /).
         raise SlrError("exec: the container shares the runtime's mount namespace "
                        "(no mount entry in linux.namespaces): exec is not supported there")
-    detach = options.get("detach", False)
+    detach = options.detach
     proxy = None
-    console_socket = options.get("console_socket")
-    if proc.terminal and not console_socket and not detach:
+    args = ProcessArgs(container.root, console_socket=options.console_socket, preserve_fds=options.preserve_fds,
+                       new_session_keyring=not container.record.no_new_keyring,
+                       housekeeping_pinned=options.housekeeping_pinned)
+    if proc.terminal and not args.console_socket and not detach:
         from slruntime.terminal import ConsoleProxy, caller_window_size
 
         proxy = ConsoleProxy()
-        console_socket = proxy.socket_path
-        proc.console_size = proc.console_size or caller_window_size()
+        args.console_socket = proxy.socket_path
+        args.console_size = caller_window_size()
+    if proc.terminal and not args.console_socket:
+        raise SlrError("exec --tty needs --console-socket when detached")
     join_fds = _open_init_namespaces(container, spec)
-    allow_setgroups = process.setgroups_allowed(container.pid)
+    args.allow_setgroups = process.setgroups_allowed(container.pid)
     runtime_side, child_side = Channel.pair()
     if not detach:
         libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
     stage1 = os.fork()
     if stage1 == 0:
         runtime_side.close()
-        _child(spec, proc, child_side, join_fds, console_socket, options.get("preserve_fds") or 0, allow_setgroups,
-               container.root)
+        run_child(child_side, "exec", _join_and_exec, spec, proc, child_side, join_fds, args)  # never returns
     child_side.close()
     for _, fd in join_fds:
         os.close(fd)
@@ -106,16 +110,15 @@ def execute(container, options):
         cgroup = container.cgroup()
         if cgroup is not None:
             cgroup.add(stage1)
-        runtime_side.send({"type": "go", "state": container.oci_state("running"),
-                           "new_session_keyring": not container.record.no_new_keyring})
-        pid = runtime_side.expect("pid", "the exec process")["pid"]
+        runtime_side.send({"type": protocol.GO, "state": container.oci_state("running")})
+        pid = runtime_side.expect(protocol.PID, "the exec process")["pid"]
         if proxy is not None:
             try:
                 proxy.accept_console()
             except OSError:
-                runtime_side.expect("ready", "the exec process")  # raises the child's own error
+                runtime_side.expect(protocol.READY, "the exec process")  # raises the child's own error
                 raise SlrError("exec: the process sent no pty") from None
-        runtime_side.expect("ready", "the exec process")
+        runtime_side.expect(protocol.READY, "the exec process")
     except BaseException:
         _kill(stage1)
         if pid:
@@ -126,8 +129,8 @@ def execute(container, options):
     finally:
         runtime_side.close()
         lifecycle._reap(stage1)
-    if options.get("pid_file"):
-        lifecycle.write_pid_file(options["pid_file"], pid)
+    if options.pid_file:
+        lifecycle.write_pid_file(options.pid_file, pid)
     if detach:
         return 0
     signals.forward_signals(pid)
@@ -148,10 +151,10 @@ def _kill(pid):
 
 
 def _open_init_namespaces(container, spec):
-    """The init's namespaces by /proc path, joined in namespaces' safe order."""
+    """The init's namespaces by /proc path, in namespaces.JOIN_ORDER."""
     init_pid = container.pid
     opened = []
-    for ns_type in ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount"):
+    for ns_type in namespaces.JOIN_ORDER:
         if spec.linux.namespace(ns_type) is None:
             continue
         path = f"/proc/{init_pid}/ns/{namespaces.PROC_NAMES[ns_type]}"
@@ -163,47 +166,28 @@ def _open_init_namespaces(container, spec):
     if container.pid and not container.init_alive():
         for _, fd in opened:
             os.close(fd)
-        raise WrongState("cannot exec in a stopped container")
+        raise transitions.refusal("exec", "stopped", container.id)
     return opened
 
 
-def _child(spec, proc, channel, join_fds, console_socket, preserve_fds, allow_setgroups, state_root):
-    """Stage 1 joins the namespaces; its child (in the pid namespace) execs. Never returns.
-    allow_setgroups: read from the host's /proc by the caller (see process.setgroups_allowed)."""
-    run_child(channel, "exec", _join_and_exec, spec, proc, channel, join_fds, console_socket, preserve_fds,
-              allow_setgroups, state_root)
-
-
-def _join_and_exec(spec, proc, channel, join_fds, console_socket, preserve_fds, allow_setgroups, state_root):
-    from slruntime import lsm, seccomp
+def _join_and_exec(spec, proc, channel, join_fds, args):
+    """Stage 1 joins the namespaces; its child (in the pid namespace) execs."""
+    from slruntime import lsm
 
     libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)
-    libc.prctl(libc.PR_SET_DUMPABLE, 0)
-    go = channel.expect("go", "the runtime")
     lx = spec.linux
-    console = process.connect_unix(console_socket, "console socket") if proc.terminal and console_socket else None
-    # From the state root's cache: before joining the container's mount namespace, where
-    # that path would name a file of the container's.
-    seccomp_filter = seccomp.prepare(lx.seccomp, state_root, lx.seccomp_floor) if lx.seccomp else None
-    listener = None
-    if lx.seccomp and lx.seccomp.listener_path:
-        listener = (process.connect_unix(lx.seccomp.listener_path, "seccomp listener"), lx.seccomp.listener_metadata)
+    setup = process_setup.ProcessSetup(args, process_setup.prepare_seccomp(lx, args.state_root))
+    go = channel.expect(protocol.GO, "the runtime")
     lsm.check(proc, None)
-    lsm_attrs = lsm.open_exec_attrs(proc)
+    setup.open_host_handles(proc, lx, proc.terminal)
     namespaces.join(join_fds)
+    process_setup.forbid_imports()
     fork_and_report(channel)
-    if proc.exec_cpu_affinity:
-        process.set_cpu_affinity(proc.exec_cpu_affinity[0])
-    executable = process.find_executable(proc.args[0], proc.env, proc.cwd)
-    if proc.terminal:
-        if console is None:
-            raise SlrError("exec --tty needs --console-socket when detached")
-        master, slave = process.open_pty(proc.console_size)
-        process.send_console(console, master)
-        process.become_terminal(slave)
-    process.set_rlimits(proc.rlimits)
+    process_setup.run_on_initial_cpus(proc)
+    executable = setup.become_process(proc)
     state = go["state"]
-    channel.send({"type": "ready"})
+    channel.send({"type": protocol.READY})
     channel.close()
-    process.finalize_and_exec(proc, executable, seccomp_filter, listener, state, preserve_fds,
-                              allow_setgroups, lsm_attrs, go["new_session_keyring"])
+    setup.finalize(proc, state)
+    setup.load_seccomp(state)
+    setup.exec(proc, executable)

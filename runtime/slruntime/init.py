@@ -11,13 +11,15 @@ Without a user or time namespace, and with a pid namespace of its own (or none),
 runtime forks the init directly (namespaces.runtime_forks_init), already in its new pid
 namespace: direct_init joins/creates the other namespaces and goes on as the init.
 
-Both talk to the runtime over a sync.Channel; any failure is sent as one line and
-the process exits, so the runtime can clean up and report it.
+Both talk to the runtime over a sync.Channel (the messages and their order: protocol);
+any failure is sent as one line and the process exits, so the runtime can clean up and
+report it. The steps the init shares with exec processes and pool members (host
+handles, terminal, finalisation, exec) are process_setup's.
 """
 
 import os
 
-from slruntime import hooks, libc, namespaces, process, rootfs
+from slruntime import hooks, libc, namespaces, process, process_setup, protocol, rootfs
 from slruntime.errors import SlrError
 from slruntime.state import INIT_COMM
 from slruntime.sync import fork_and_report, run_child
@@ -25,37 +27,23 @@ from slruntime.sync import fork_and_report, run_child
 _SIGKILL = 9
 
 
-def stage1(spec, channel, join_fds, options):
-    """Never returns: exits once the init is forked."""
+def stage1(spec, channel, join_fds, args):
+    """Never returns: exits once the init is forked. args: an options.ProcessArgs."""
     libc.prctl(libc.PR_SET_PDEATHSIG, _SIGKILL)  # a dead runtime must not leave us behind
-    seccomp_filter = _build_seccomp(spec.linux, options)
-    go = channel.expect("go", "the runtime")
+    seccomp_filter = process_setup.prepare_seccomp(spec.linux, args.state_root)
+    go = channel.expect(protocol.GO, "the runtime")
     _enter_namespaces(spec.linux, channel, join_fds, ("user",))
     fork_and_report(channel)
-    run_child(channel, "container init", _setup_and_wait, spec, channel, go, options, seccomp_filter)
+    run_child(channel, "container init", _setup_and_wait, spec, channel, go, args, seccomp_filter)
 
 
-def direct_init(spec, channel, join_fds, options):
+def direct_init(spec, channel, join_fds, args):
     """The init, forked by the runtime into its new pid namespace (if any); does not return.
     (A runtime that dies during setup closes the channel: the init fails and exits.)"""
-    seccomp_filter = _build_seccomp(spec.linux, options)
-    go = channel.expect("go", "the runtime")
+    seccomp_filter = process_setup.prepare_seccomp(spec.linux, args.state_root)
+    go = channel.expect(protocol.GO, "the runtime")
     _enter_namespaces(spec.linux, channel, join_fds, ("user", "pid"))
-    _setup_and_wait(spec, channel, go, options, seccomp_filter)
-
-
-def _build_seccomp(lx, options):
-    """The filter program, prepared (not loaded) before waiting for the runtime's go:
-    from the state root's cache, or compiled (importing pyseccomp and adding hundreds of
-    rules take milliseconds, which then overlap with the runtime putting the process in
-    its cgroup, a write that waits for an RCU grace period). Before any namespace is
-    entered: in the container's mount namespace the cache's path would name a file the
-    image can provide."""
-    if not lx.seccomp:
-        return None
-    from slruntime import seccomp
-
-    return seccomp.prepare(lx.seccomp, options["state_root"], lx.seccomp_floor)
+    _setup_and_wait(spec, channel, go, args, seccomp_filter)
 
 
 def _enter_namespaces(lx, channel, join_fds, created_elsewhere):
@@ -63,8 +51,8 @@ def _enter_namespaces(lx, channel, join_fds, created_elsewhere):
     user_ns = lx.namespace("user")
     if user_ns is not None and user_ns.path is None:
         libc.unshare(libc.CLONE_NEWUSER)
-        channel.send({"type": "userns"})
-        channel.expect("mapped", "the runtime")
+        channel.send({"type": protocol.USERNS})
+        channel.expect(protocol.MAPPED, "the runtime")
         # Become the namespace's root (when mapped) to build the rootfs as it.
         if _maps_zero(lx.gid_mappings):
             os.setresgid(0, 0, 0)
@@ -80,73 +68,57 @@ def _maps_zero(mappings):
     return any(m.container_id == 0 for m in mappings)
 
 
-def _setup_and_wait(spec, channel, go, options, seccomp_filter):
+def _setup_and_wait(spec, channel, go, args, seccomp_filter):
     from slruntime import cgroups
 
-    # Keep /proc/PID/exe, mem and fds of this interpreter out of the container's
-    # reach until exec replaces it (the CVE-2019-5736 class); exec resets it.
-    libc.prctl(libc.PR_SET_DUMPABLE, 0)
+    setup = process_setup.ProcessSetup(args, seccomp_filter)
     libc.set_name(INIT_COMM)  # until execve: see container.start
     proc = spec.process
     lx = spec.linux
     in_userns = lx.namespace("user") is not None
-    if proc.exec_cpu_affinity:
-        process.set_cpu_affinity(proc.exec_cpu_affinity[0])
+    process_setup.run_on_initial_cpus(proc)
     cgroup = cgroups.from_state(go.get("cgroup"))
-    root = options.get("shared_root") or spec.root_path
+    root = args.shared_root or spec.root_path
     propagation, tree = rootfs.prepare(spec, in_userns, cgroup, root)
 
     if hooks.has_runtime_create_hooks(spec.hooks):
-        channel.send({"type": "hooks"})
-    state = channel.expect("ok", "the runtime")["state"]
+        channel.send({"type": protocol.HOOKS})
+    state = channel.expect(protocol.OK, "the runtime")["state"]
     hooks.run(spec.hooks, "createContainer", _seen_from_inside(state, "created"))
     rootfs.protect(tree, spec, in_userns)  # sysctls, masked and read-only paths
 
-    # Everything the host provides must be opened or imported before pivot_root.
-    pool_fd = options.get("pool_fd")
+    # Everything the host provides must be opened or imported before pivot_root
+    # (forbid_imports, right after it, makes a later import this process's error).
+    pool_fd = args.pool_fd
     if pool_fd is None:
-        fifo_fd = os.open(f"/proc/self/fd/{options['fifo_fd']}", os.O_RDWR | os.O_CLOEXEC)
-        os.close(options["fifo_fd"])
+        fifo_fd = os.open(f"/proc/self/fd/{args.fifo_fd}", os.O_RDWR | os.O_CLOEXEC)
+        os.close(args.fifo_fd)
         wants_console = proc.terminal
     else:
         from slruntime.pool import member  # the process comes from the pool manager
-        wants_console = False
-    console = process.connect_unix(options["console_socket"], "console socket") if wants_console and options.get("console_socket") else None
-    listener = None
-    if lx.seccomp and lx.seccomp.listener_path:
-        listener = (process.connect_unix(lx.seccomp.listener_path, "seccomp listener"), lx.seccomp.listener_metadata)
+        wants_console = False  # the pool's client asks for one, with its request
+    if wants_console and not args.console_socket:
+        raise SlrError("process.terminal needs --console-socket (or `slr run` in the foreground)")
+    setup.open_host_handles(proc, lx, wants_console)
     if spec.hooks.get("startContainer"):
         import subprocess  # noqa: F401  (hooks.run needs it after the pivot)
-    from slruntime import lsm
 
-    lsm_attrs = lsm.open_exec_attrs(proc)
-    allow_setgroups = process.setgroups_allowed()
-
-    rootfs.enter(root, options.get("no_pivot", False), shares_mounts=rootfs.shares_runtime_mounts(lx))
+    rootfs.enter(root, args.no_pivot, shares_mounts=rootfs.shares_runtime_mounts(lx))
+    process_setup.forbid_imports()
     rootfs.finish(spec, propagation)
     if spec.hostname is not None:
         libc.sethostname(spec.hostname)
     if spec.domainname is not None:
         libc.setdomainname(spec.domainname)
-    # As root, before finalize changes the user: the check of the program (and of its
-    # "#!" interpreters) reads files the container's user may not.
-    executable = process.find_executable(proc.args[0], proc.env, proc.cwd) if pool_fd is None else None
     for i, hook in enumerate(spec.hooks.get("startContainer", ())):  # run by us, in the container
         process.refuse_runtime_binary(hook.path, "/", f"startContainer hook #{i} ({hook.path})")
-    if wants_console:
-        if console is None:
-            raise SlrError("process.terminal needs --console-socket (or `slr run` in the foreground)")
-        master, slave = process.open_pty(proc.console_size or options.get("console_size"))
-        process.send_console(console, master)
-        process.become_terminal(slave)
-    process.set_rlimits(proc.rlimits)
+    executable = setup.become_process(proc, find_program=pool_fd is None)
     # The container's process from here on: whatever the host cannot grant fails create.
-    seccomp_filter = process.finalize(proc, seccomp_filter, listener, dict(state, status="creating"),
-                                      allow_setgroups, lsm_attrs, not options["no_new_keyring"])
+    setup.finalize(proc, dict(state, status="creating"))
 
-    channel.send({"type": "created"})
+    channel.send({"type": protocol.CREATED})
     channel.close()
-    channel.late_error_fd = options.get("error_fd")
+    channel.late_error_fd = args.error_fd
     if pool_fd is None:
         if os.read(fifo_fd, 1) != b"0":
             raise SlrError("exec.fifo: unexpected start signal")
@@ -155,11 +127,11 @@ def _setup_and_wait(spec, channel, go, options, seccomp_filter):
         proc, executable = member.receive_process(pool_fd, proc)
         process.enter_cwd(proc.cwd)  # the request's
     state["status"] = "running"
-    process.load_seccomp(seccomp_filter, listener, state)
     # In the container's namespaces, as its process: credentials, capabilities,
     # no_new_privs and seccomp (the spec's "after start, before the user program").
+    setup.load_seccomp(state)
     hooks.run(spec.hooks, "startContainer", _seen_from_inside(state, "created"))
-    process.exec_process(proc, executable, options.get("preserve_fds", 0))
+    setup.exec(proc, executable)
 
 
 def _seen_from_inside(state, status):

@@ -14,7 +14,7 @@ PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts
               "user": "user", "cgroup": "cgroup", "time": "time"}
 # Joining order: the user namespace first (it grants the rights to join the others),
 # the mount namespace last (it changes how the other paths resolve).
-_JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
+JOIN_ORDER = ("user", "pid", "network", "ipc", "uts", "cgroup", "time", "mount")
 
 
 def open_join_targets(namespaces, settings=None):
@@ -25,7 +25,7 @@ def open_join_targets(namespaces, settings=None):
     (the host's) must have none: a sysctl or hostname written there would change the
     host's (runc refuses net.* sysctls there too)."""
     opened = []
-    for ns_type in _JOIN_ORDER:
+    for ns_type in JOIN_ORDER:
         for i, ns in enumerate(namespaces):
             if ns.type == ns_type and ns.path:
                 try:  # a FIFO there would block the open forever, a device could act

@@ -1,11 +1,11 @@
 """The container process: terminal, user, rlimits, scheduling, capabilities, then exec.
 
-Called in the container (the init during create, or an `exec` process after setns)
-with every module it needs already imported: after pivot_root the host's files are
-gone. The order follows runc's: the process is finalised (finalize) before create
-reports success; no_new_privs before seccomp, seccomp last (loaded after start, before
-the startContainer hooks), and every descriptor but stdio and --preserve-fds closed on
-exec.
+The steps process_setup puts in order for the init, `exec` processes and pool members,
+called in the container with every module they need already imported: after
+pivot_root the host's files are gone. The order follows runc's: the process is
+finalised (finalize) before create reports success; no_new_privs before seccomp,
+seccomp last (loaded after start, before the startContainer hooks), and every
+descriptor but stdio and --preserve-fds closed on exec.
 """
 
 import errno
@@ -231,8 +231,8 @@ def setgroups_allowed(pid="self"):
         return True
 
 
-def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs=(),
-             new_session_keyring=True):
+def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs, new_session_keyring,
+             housekeeping_pinned):
     """Make this process the container's process as far as anything can fail: its own
     session, scheduling, umask, capabilities, user, cwd, no_new_privs, CPU affinity, LSM
     labels. The init calls it before `create` reports success, as runc and crun do, so a
@@ -268,7 +268,7 @@ def finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups
         libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
     if proc.exec_cpu_affinity and proc.exec_cpu_affinity[1]:
         set_cpu_affinity(proc.exec_cpu_affinity[1])
-    else:
+    elif housekeeping_pinned:
         config.release_housekeeping()
     lsm.apply_exec_attrs(lsm_attrs)
     return seccomp_filter
@@ -303,17 +303,6 @@ def exec_process(proc, executable, preserve_fds):
         os.execve(executable, proc.args, env)
     except OSError as exc:
         raise SlrError(f'exec: "{proc.args[0]}": {exc.strerror}') from None
-
-
-def finalize_and_exec(proc, executable, seccomp_filter, listener, state_for_listener, preserve_fds,
-                      allow_setgroups, lsm_attrs=(), new_session_keyring=True):
-    """An `exec` process's last steps, with nothing to wait for in between; does not
-    return. (rlimits are set earlier, by the caller, so a bad limit fails `exec`
-    before it reports the process started.)"""
-    seccomp_filter = finalize(proc, seccomp_filter, listener, state_for_listener, allow_setgroups, lsm_attrs,
-                              new_session_keyring)
-    load_seccomp(seccomp_filter, listener, state_for_listener)
-    exec_process(proc, executable, preserve_fds)
 
 
 def load_seccomp(seccomp_filter, listener, state):

@@ -1,12 +1,13 @@
 """The pipe pair between the runtime and the container's init during setup.
 
-Messages are one JSON object per line. An {"error": ...} message carries the
-one-line reason a child failed; end-of-file means it died without saying why.
+Messages are one JSON object per line, their types and order in `protocol`. An
+{"error": ...} message carries the one-line reason a child failed; end-of-file means
+it died without saying why.
 """
 
 import os
 
-from slruntime import jsonlite
+from slruntime import jsonlite, protocol
 from slruntime.errors import SlrError
 
 
@@ -100,6 +101,6 @@ def fork_and_report(channel):
         os.close(gate_r)
         return
     os.close(gate_r)
-    channel.send({"type": "pid", "pid": pid})
+    channel.send({"type": protocol.PID, "pid": pid})
     os.write(gate_w, b"1")
     os._exit(0)

@@ -26,6 +26,7 @@ import _socket
 
 from slruntime import container as lifecycle, jsonlite, libc
 from slruntime.errors import SlrError
+from slruntime.options import CreateOptions
 from slruntime.pool import POOLS_DIR, peer as peermod, pool_dir, socket_path, wire
 from slruntime.state import Container, check_root, process_start_time
 
@@ -128,7 +129,7 @@ class PoolManager:
             ours.close()
             try:
                 lifecycle.create(self.root, member_id, self.bundle,
-                                 {"pool_fd": theirs.fileno(), "pool": self.name})
+                                 CreateOptions(pool_fd=theirs.fileno(), pool=self.name))
                 os._exit(0)
             except SlrError as exc:
                 self.log.error(f"member {member_id}: {exc}")

@@ -1,13 +1,14 @@
 """The pool member's side: the container's init receives its process from the manager.
 
-Runs after pivot_root, so everything it uses is imported with this module, before.
+Runs after pivot_root, so everything it uses is imported with this module, before
+(process_setup.forbid_imports).
 """
 
 import os
 
 import _socket
 
-from slruntime import process, spec as specmod
+from slruntime import process, process_setup, spec as specmod
 from slruntime.errors import SlrError
 from slruntime.pool import wire
 
@@ -28,14 +29,16 @@ def receive_process(pool_fd, configured):
             if fd > 2:
                 os.close(fd)
         if proc.terminal:
-            master, slave = process.open_pty(proc.console_size)
-            wire.send(sock, {"pty": True}, [master])
-            os.close(master)
-            process.become_terminal(slave)
+            process_setup.attach_terminal(proc.console_size, lambda master: _send_pty(sock, master))
     except SlrError as exc:
         wire.send(sock, {"error": str(exc)})
         raise
     return proc, executable
+
+
+def _send_pty(sock, master):
+    wire.send(sock, {"pty": True}, [master])
+    os.close(master)
 
 
 def _merge(configured, request):
