@@ -155,6 +155,7 @@ def cmd_exec(root, values, args):
                           process_label=values["process_label"], cgroup=values["cgroup"],
                           console_socket=values["console_socket"], detach=values["detach"],
                           pid_file=values["pid_file"], preserve_fds=values["preserve_fds"] or 0,
+                          ignore_paused=values["ignore_paused"],
                           housekeeping_pinned=values.get("housekeeping_pinned", False))
     return execute.execute(container, options)
 

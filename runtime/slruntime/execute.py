@@ -21,59 +21,19 @@ def build_process(container, options):
     """The process to run: -p process.json, or the command line on top of the
     container's own process settings (as runc does). options: an options.ExecOptions."""
     base = lifecycle.effective_spec(container)
+    rootless = os.geteuid() != 0
     if options.process_file:
-        from slruntime import jsonlite
-
-        try:
-            raw = jsonlite.load_file(options.process_file)
-        except (OSError, ValueError) as exc:
-            raise SlrError(f"{options.process_file}: {exc}") from None
-        try:
-            return base, specmod.parse_process(raw, "", os.geteuid() != 0)
-        except specmod.SpecError as exc:
-            raise SlrError(exc.located(options.process_file)) from None
+        return base, specmod.load_process(options.process_file, rootless)
     if not options.args:
         raise SlrError("exec: a command to run is required")
-    raw = dict(base.raw["process"])
-    raw["args"] = options.args
-    raw["terminal"] = bool(options.tty)
-    if options.env:
-        raw["env"] = list(raw.get("env", [])) + options.env
-    if options.cwd:
-        raw["cwd"] = options.cwd
-    if options.user:
-        uid, _, gid = options.user.partition(":")
-        if not uid.isdigit() or (gid and not gid.isdigit()):
-            raise SlrError(f"exec: --user {options.user!r} must be UID[:GID]")
-        raw["user"] = {"uid": int(uid), "gid": int(gid or 0)}
-    # Flags that change who the process is or how it is confined are applied or refused,
-    # never ignored: a process run without the groups or profile asked for is a surprise.
-    if options.additional_gids:
-        gids = options.additional_gids
-        if not all(g.isdigit() for g in gids):
-            raise SlrError(f"exec: --additional-gids {','.join(gids)}: must be numeric group ids")
-        raw["user"] = dict(raw.get("user") or {}, additionalGids=[int(g) for g in gids])
-    if options.apparmor:
-        raw["apparmorProfile"] = options.apparmor
-    if options.process_label:
-        raw["selinuxLabel"] = options.process_label
-    if options.cgroup:
-        raise SlrError("exec: --cgroup is not supported: the process joins the container's cgroup")
-    if options.no_new_privs:
-        raw["noNewPrivileges"] = True
-    if options.cap:
-        caps = dict(raw.get("capabilities") or {})
-        for name in ("bounding", "effective", "permitted"):
-            caps[name] = list(caps.get(name, [])) + options.cap
-        raw["capabilities"] = caps
     try:
-        return base, specmod.parse_process(raw, "process", os.geteuid() != 0)
+        return base, specmod.exec_process(base, options, rootless)
     except specmod.SpecError as exc:
         raise SlrError(exc.located("exec")) from None
 
 
 def execute(container, options):
-    transitions.check("exec", container)
+    transitions.check("exec --ignore-paused" if options.ignore_paused else "exec", container)
     spec, proc = build_process(container, options)
     if spec.linux.namespace("mount") is None:
         # Its root is a chroot in the runtime's mount namespace, which joining the

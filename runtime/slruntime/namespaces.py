@@ -78,7 +78,7 @@ def join(opened):
         try:
             libc.setns(fd, CLONE_FLAGS[ns_type])
         except OSError as exc:
-            raise SlrError(f"namespace {ns_type}: setns: {exc.strerror}") from None
+            raise SlrError(f"namespace {ns_type}: {exc.strerror}") from None  # "setns: ..."
         finally:
             os.close(fd)
 
@@ -105,7 +105,7 @@ def fork_into_new_pid_namespace():
         try:
             libc.unshare(libc.CLONE_NEWPID)
         except OSError as exc:
-            raise SlrError(f"namespace pid: unshare: {exc.strerror}") from None
+            raise SlrError(f"namespace pid: {exc.strerror}") from None  # "unshare: ..."
         child = -1
         try:
             child = os.fork()

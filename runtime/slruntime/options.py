@@ -35,11 +35,11 @@ class ExecOptions:
 
     __slots__ = ("args", "process_file", "tty", "env", "cwd", "user", "additional_gids", "cap", "no_new_privs",
                  "apparmor", "process_label", "cgroup", "console_socket", "detach", "pid_file", "preserve_fds",
-                 "housekeeping_pinned")
+                 "ignore_paused", "housekeeping_pinned")
 
     def __init__(self, args=(), process_file=None, tty=False, env=(), cwd=None, user=None, additional_gids=(), cap=(),
                  no_new_privs=False, apparmor=None, process_label=None, cgroup=None, console_socket=None, detach=False,
-                 pid_file=None, preserve_fds=0, housekeeping_pinned=False):
+                 pid_file=None, preserve_fds=0, ignore_paused=False, housekeeping_pinned=False):
         self.args = list(args)
         self.process_file = process_file
         self.tty = tty
@@ -56,6 +56,7 @@ class ExecOptions:
         self.detach = detach
         self.pid_file = pid_file
         self.preserve_fds = preserve_fds
+        self.ignore_paused = ignore_paused  # exec in a paused container too (runc's --ignore-paused)
         self.housekeeping_pinned = housekeeping_pinned
 
 

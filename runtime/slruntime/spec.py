@@ -10,7 +10,7 @@ import os
 import stat
 
 from slruntime import files, jsonlite
-from slruntime.errors import SpecError
+from slruntime.errors import SlrError, SpecError
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
@@ -988,6 +988,57 @@ def check_rootfs(spec):
         raise SpecError("root.path", f"{spec.root_path} is not a directory")
     if os.path.realpath(spec.root_path) == "/":
         raise SpecError("root.path", "the host's / cannot be a container's rootfs")
+
+
+def load_process(path, rootless):
+    """`slr exec -p FILE`: the process document FILE, read and validated."""
+    try:
+        raw = jsonlite.load_file(path)
+    except (OSError, ValueError) as exc:
+        raise SlrError(f"{path}: {exc}") from None
+    try:
+        return parse_process(raw, "", rootless)
+    except SpecError as exc:
+        raise SlrError(exc.located(path)) from None
+
+
+def exec_process(base, overrides, rootless):
+    """`slr exec`'s process without -p: the container's own process (`base`, its saved
+    config.json) with the command line's settings (`overrides`, an options.ExecOptions)
+    on top, as runc builds it. Errors are SpecErrors of the command: located("exec")."""
+    raw = dict(base.raw["process"])
+    raw["args"] = overrides.args
+    raw["terminal"] = bool(overrides.tty)
+    if overrides.env:
+        raw["env"] = list(raw.get("env", [])) + overrides.env
+    if overrides.cwd:
+        raw["cwd"] = overrides.cwd
+    if overrides.user:
+        uid, _, gid = overrides.user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise SpecError("", f"--user {overrides.user!r} must be UID[:GID]")
+        raw["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+    # Flags that change who the process is or how it is confined are applied or refused,
+    # never ignored: a process run without the groups or profile asked for is a surprise.
+    if overrides.additional_gids:
+        gids = overrides.additional_gids
+        if not all(g.isdigit() for g in gids):
+            raise SpecError("", f"--additional-gids {','.join(gids)}: must be numeric group ids")
+        raw["user"] = dict(raw.get("user") or {}, additionalGids=[int(g) for g in gids])
+    if overrides.apparmor:
+        raw["apparmorProfile"] = overrides.apparmor
+    if overrides.process_label:
+        raw["selinuxLabel"] = overrides.process_label
+    if overrides.cgroup:
+        raise SpecError("", "--cgroup is not supported: the process joins the container's cgroup")
+    if overrides.no_new_privs:
+        raw["noNewPrivileges"] = True
+    if overrides.cap:
+        caps = dict(raw.get("capabilities") or {})
+        for name in ("bounding", "effective", "permitted"):
+            caps[name] = list(caps.get(name, [])) + overrides.cap
+        raw["capabilities"] = caps
+    return parse_process(raw, "process", rootless)
 
 
 def load_bundle(bundle, rootless=False):

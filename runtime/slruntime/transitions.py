@@ -29,6 +29,8 @@ TRANSITIONS = {
     "update": {"creating": "creating", "created": "created", "running": "running", "paused": "paused"},
     "events": {"creating": "creating", "created": "created", "running": "running", "paused": "paused"},
     "exec": {"created": "created", "running": "running"},
+    # The process joins the frozen cgroup: it starts once the container is resumed.
+    "exec --ignore-paused": {"created": "created", "running": "running", "paused": "paused"},
     "delete": {"created": DELETED, "stopped": DELETED},
     "delete --force": {"creating": DELETED, "created": DELETED, "running": DELETED, "paused": DELETED,
                        "stopped": DELETED},
@@ -48,7 +50,9 @@ REFUSALS = {
     ("resume", None): "container not paused: {status}",
     ("update", "stopped"): "container not running",
     ("events", "stopped"): "container with id {id} is not running",
+    ("exec", "paused"): "cannot exec in a paused container (use --ignore-paused to override)",
     ("exec", None): "cannot exec in a {status} container",
+    ("exec --ignore-paused", None): "cannot exec in a {status} container",
     ("delete", "creating"): "cannot delete container {id} that is being created",
     ("delete", None): "cannot delete container {id} that is not stopped: {status}",
 }

@@ -1,6 +1,7 @@
 """The lifecycle state machine (slruntime/transitions.py): the table itself, then the
 commands that had their own status checks before it, on a real container."""
 
+import subprocess
 import time
 
 import pytest
@@ -49,7 +50,8 @@ def test_refusals_in_runc_words():
              ("start", "paused"): "cannot start a container in the paused state",
              ("events", "stopped"): "container with id c1 is not running",
              ("kill", "stopped"): "container not running",
-             ("exec", "paused"): "cannot exec in a paused container",
+             ("exec", "paused"): "cannot exec in a paused container (use --ignore-paused to override)",
+             ("exec --ignore-paused", "stopped"): "cannot exec in a stopped container",
              ("delete", "running"): "cannot delete container c1 that is not stopped: running"}
     for (operation, status), expected in cases.items():
         assert str(transitions.refusal(operation, status, "c1")) == expected
@@ -63,7 +65,7 @@ def test_operations_of_a_running_paused_and_stopped_container(slr, bundle):
     slr("run", "-d", "-b", bundle(["sleep", "1000"]), "c1", check=True)
     slr("pause", "c1", check=True)
     assert slr.state("c1")["status"] == "paused"
-    refused("cannot exec in a paused container", "exec", "c1", "true")
+    refused("cannot exec in a paused container (use --ignore-paused to override)", "exec", "c1", "true")
     refused("cannot start a container in the paused state", "start", "c1")
     refused("container not running: paused", "pause", "c1")
     refused("cannot delete container c1 that is not stopped: paused", "delete", "c1")
@@ -78,3 +80,21 @@ def test_operations_of_a_running_paused_and_stopped_container(slr, bundle):
     refused("container not running", "update", "--pids-limit", "10", "c1")
     refused("container not paused: stopped", "resume", "c1")
     slr("delete", "c1", check=True)
+
+
+def test_exec_ignore_paused_runs_once_the_container_resumes(slr, bundle):
+    # runc's --ignore-paused (accepted and ignored before): the process joins the frozen
+    # cgroup, so it runs when the container is resumed, not before.
+    slr("run", "-d", "-b", bundle(["sleep", "1000"]), "c1", check=True)
+    slr("pause", "c1", check=True)
+    process = subprocess.Popen(slr.cmd("exec", "--ignore-paused", "c1", "echo", "ran"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        assert process.poll() is None, process.communicate()
+        slr("resume", "c1", check=True)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert (process.returncode, out) == (0, "ran\n"), err
+    slr("delete", "--force", "c1", check=True)
