@@ -2,10 +2,13 @@
 child's error or death as the one-line error of the parent. Two processes are not
 needed: both ends live in this process."""
 
+import os
+import re
 import socket
 
 import pytest
 
+from slruntime import protocol
 from slruntime.errors import SlrError
 from slruntime.sync import Channel
 
@@ -75,3 +78,21 @@ def test_a_message_split_across_reads_is_reassembled():
     finally:
         ours.close()
         theirs.close()
+
+
+def test_every_setup_message_is_a_protocol_name_both_sent_and_expected():
+    # protocol.py is the written protocol: each message type is one of its names, sent
+    # by one side and expected by the other; no message type is spelt out elsewhere.
+    names = {name: value for name, value in vars(protocol).items() if name.isupper()}
+    assert names and len(set(names.values())) == len(names)
+    package = os.path.dirname(protocol.__file__)
+    source = ""
+    for directory, _, files in os.walk(package):
+        for name in files:
+            if name.endswith(".py") and name != "protocol.py":
+                with open(os.path.join(directory, name), encoding="utf-8") as stream:
+                    source += stream.read()
+    for name in names:
+        assert f'"type": protocol.{name}' in source, f"{name} is never sent"
+        assert re.search(rf"expect\(protocol\.{name}\b", source), f"{name} is never expected"
+    assert not re.search(r'(send\(\{"type": "|expect\(")', source)
