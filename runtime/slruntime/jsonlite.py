@@ -188,7 +188,13 @@ def write_file_atomic(path, value, indent=None, mode=0o600):
     import os
 
     tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    # A new file, never through a link planted at this predictable name.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, mode)
+    except FileExistsError:  # left by a process of the same pid that died mid-write, or planted
+        os.unlink(tmp)
+        fd = os.open(tmp, flags, mode)
     try:
         os.write(fd, dumps(value, indent).encode())
     finally:
