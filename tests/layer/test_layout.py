@@ -176,9 +176,9 @@ def run_under_default_profile(code):
     seccomp module; returns the child's stdout."""
     program = f"""
 import ctypes, json, os, sys
-from slruntime import seccomp
+from slruntime import seccomp, spec
 profile = json.load(open({os.path.join(LAYOUT_DIR, 'seccomp-default.json')!r}))
-flt = seccomp.build(profile)
+flt = seccomp.build(spec.parse_seccomp(profile, "linux.seccomp"))
 libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: unprivileged filters need it
 seccomp.load(flt)
