@@ -395,9 +395,36 @@ def _reap_if_child(pid):
         pass
 
 
+# How long `delete --force` lets a `create` in progress (another slr) finish before it
+# forgets the container under it: a create stuck in a hook is not waited for forever.
+_CREATE_GRACE_SECONDS = 10
+
+
 def delete(container, force=False):
-    transitions.check("delete --force" if force else "delete", container)
+    status = transitions.check("delete --force" if force else "delete", container)
+    if status == "creating":
+        container = _after_create(container)
+        if container is None:
+            return  # the create failed and removed what it made
     destroy(container)
+
+
+def _after_create(container):
+    """The container once its create is over (created, or gone: None). Forgotten while
+    its create still runs, a second create of the id ran beside the first, and a cgroup
+    directory one of them made was removed by neither (found by the CLI fuzzer)."""
+    import time
+
+    from slruntime.errors import ContainerNotFound
+
+    deadline = time.monotonic() + _CREATE_GRACE_SECONDS
+    while container.status() == "creating" and time.monotonic() < deadline:
+        time.sleep(0.01)
+        try:
+            container = Container.load(container.root, container.id)
+        except ContainerNotFound:
+            return None
+    return container
 
 
 def wait_exit_code(pid):

@@ -1,6 +1,8 @@
 """The lifecycle state machine (slruntime/transitions.py) on real containers: the commands
 that had their own status checks before it (the table itself: unit/test_transitions_table.py)."""
 
+import glob
+import os
 import subprocess
 import time
 
@@ -46,3 +48,33 @@ def test_exec_ignore_paused_runs_once_the_container_resumes(slr, bundle):
         process.kill()
     assert (process.returncode, out) == (0, "ran\n"), err
     slr("delete", "--force", "c1", check=True)
+
+
+def test_delete_force_waits_for_a_create_in_progress(slr, bundle, tmp_path):
+    # delete --force of a container still being created forgot it under its create,
+    # which went on: a second create of the id then ran beside the first, and a cgroup
+    # directory one of them made was left (the CLI fuzzer's race). It now lets the
+    # create finish (up to a grace period), then deletes what was created.
+    started = tmp_path / "hook-started"
+    marker = "slrwait" + str(os.getpid())
+
+    def edit(config):
+        config["linux"]["cgroupsPath"] = f"/{marker}/c"
+        config["hooks"] = {"createRuntime": [{"path": "/bin/sh",
+                                              "args": ["sh", "-c", f"touch {started}; sleep 2"]}]}
+
+    create = subprocess.Popen(slr.cmd("create", "-b", bundle(["sleep", "1000"], edit=edit), "c1"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert slr.state("c1")["status"] == "creating"
+        slr("delete", "--force", "c1", check=True)
+        assert create.poll() is not None, "delete --force returned while the create was still running"
+        create.communicate(timeout=30)
+    finally:
+        create.kill()
+        create.wait()
+    assert slr("state", "c1").returncode == 1
+    assert not [d for d in glob.glob(f"/sys/fs/cgroup/*/{marker}") + glob.glob(f"/sys/fs/cgroup/unified/{marker}")]
