@@ -49,19 +49,33 @@ def _results(out):
 
 
 class KernelLog:
-    """The kernel log from now on (a marker line written to /dev/kmsg)."""
+    """The kernel log from now on (a marker line written to /dev/kmsg), for one
+    container whose busybox has a name of its own: the audit records of another run
+    (another suite running these tests at the same time) name another exe."""
 
     def __init__(self):
         self.marker = f"slr-test-{uuid.uuid4()}"
+        self.busybox = f"busybox-{uuid.uuid4().hex[:12]}"
         with open("/dev/kmsg", "w") as f:
             f.write(self.marker + "\n")
 
+    def renaming_busybox(self, edit):
+        """`edit` plus: the bundle's private rootfs gets its busybox under this log's
+        name (/bin/busybox, which the applets link to, links to it)."""
+        def rename(config):
+            edit(config)
+            binaries = os.path.join(config["root"]["path"], "bin")
+            os.rename(os.path.join(binaries, "busybox"), os.path.join(binaries, self.busybox))
+            os.symlink(self.busybox, os.path.join(binaries, "busybox"))
+        return rename
+
     def seccomp_codes(self):
-        """syscall number -> the seccomp action codes audited for /bin/busybox since the marker."""
+        """syscall number -> the seccomp action codes audited for this log's busybox since the marker."""
         text = subprocess.run(["dmesg"], capture_output=True, text=True, check=True).stdout
         codes = {}
+        exe = re.escape(f'exe="/bin/{self.busybox}"')
         for line in text.split(self.marker, 1)[1].splitlines():
-            match = re.search(r'type=1326 .*exe="/bin/busybox".* syscall=(\d+) .*code=(0x[0-9a-f]+)', line)
+            match = re.search(r'type=1326 .*' + exe + r'.* syscall=(\d+) .*code=(0x[0-9a-f]+)', line)
             if match:
                 codes.setdefault(int(match.group(1)), set()).add(int(match.group(2), 16))
         return codes
@@ -115,12 +129,12 @@ def test_kill_kill_process_trap_and_log_actions(slr, bundle):
     log = KernelLog()
     script = ("touch /dev/shm/f; " + _try("mkdir /dev/shm/a") + _try("rmdir /dev/shm") + _try("ln -s x /dev/shm/s")
               + _try("ln /dev/shm/f /dev/shm/l") + "ls /dev/shm | tr '\\n' ' '")
-    out = script_output(slr, bundle, script, edit=_seccomp([
+    out = script_output(slr, bundle, script, edit=log.renaming_busybox(_seccomp([
         _rule(["mkdir"], "SCMP_ACT_KILL"),
         _rule(["rmdir"], "SCMP_ACT_KILL_PROCESS"),
         _rule(["symlink"], "SCMP_ACT_TRAP"),
         _rule(["link"], "SCMP_ACT_LOG"),
-    ]))
+    ])))
     results = _results(out)
     assert [rc for _, rc in results] == [SIGSYS_EXIT, SIGSYS_EXIT, SIGSYS_EXIT, "0"]
     assert out.rsplit("\n", 1)[-1] == "f l "  # only the logged link happened
@@ -134,11 +148,11 @@ def test_kill_kill_process_trap_and_log_actions(slr, bundle):
 @needs_legacy_syscalls
 def test_log_flag_audits_errno_and_trap_and_spec_allow(slr, bundle, tmp_path):
     script = _try("mkdir /dev/shm/a") + _try("ln -s x /dev/shm/s") + "grep Speculation_Store /proc/self/status"
-    b = bundle(["sh", "-c", script], edit=_seccomp(
+    log = KernelLog()
+    b = bundle(["sh", "-c", script], edit=log.renaming_busybox(_seccomp(
         [_rule(["mkdir"], "SCMP_ACT_ERRNO"), _rule(["symlink"], "SCMP_ACT_TRAP")],
         flags=["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
-        architectures=["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]))
-    log = KernelLog()
+        architectures=["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])))
     if SSB_BY_SECCOMP:
         run = slr("run", "-b", b, "c1")
     else:
