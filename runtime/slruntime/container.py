@@ -8,11 +8,10 @@ mount or process survives a failed create.
 
 import os
 
-from slruntime import files, hooks, jsonlite, libc, protocol, signals, spec as specmod, transitions
+from slruntime import files, hooks, libc, protocol, signals, spec as specmod, transitions
 from slruntime.errors import SlrError
 from slruntime.options import ProcessArgs
-from slruntime.state import (CONFIG_FILE, INIT_COMM, INIT_ERROR, SECCOMP_FILE, SHARED_ROOT, Container, exec_outcome,
-                             process_start_time)
+from slruntime.state import INIT_COMM, INIT_ERROR, SHARED_ROOT, Container, exec_outcome, process_start_time
 from slruntime.sync import Channel, run_child
 
 SIGKILL = 9
@@ -58,12 +57,11 @@ def _create(container, spec, options, rootless):
     from slruntime.cgroups import devices
 
     device_policy = devices.Policy(devices.rules(spec.linux.resources.devices, spec.linux.devices))
-    jsonlite.write_file_atomic(os.path.join(container.dir, CONFIG_FILE), spec.raw)
+    container.save_config(spec.raw)
     if spec.linux.seccomp is not None:
         # The profile may come from elsewhere than config.json (load_for_create): exec
         # and every later process get what the init got (effective_spec).
-        jsonlite.write_file_atomic(os.path.join(container.dir, SECCOMP_FILE),
-                                   specmod.seccomp_record(spec.linux))
+        container.save_seccomp(specmod.seccomp_record(spec.linux))
     os.mkfifo(container.fifo, 0o600)
     lx = spec.linux
     _give_to_container_root(container.fifo, lx)
@@ -219,21 +217,16 @@ def write_pid_file(path, pid):
 
 def saved_spec(container):
     """The validated config the container was created with."""
-    config = jsonlite.load_file(os.path.join(container.dir, CONFIG_FILE))
-    return specmod.parse(config, container.record.bundle)
+    return specmod.parse(container.saved_config(), container.record.bundle)
 
 
 def effective_spec(container):
     """The saved config with the seccomp profile the container's init got (recorded at
     create): what another process of the container must get too."""
     spec = saved_spec(container)
-    try:
-        recorded = jsonlite.load_file(os.path.join(container.dir, SECCOMP_FILE))
-    except FileNotFoundError:
-        return spec  # no profile (or created before the record existed: config.json's)
-    except (OSError, ValueError) as exc:
-        raise SlrError(f"container {container.id}: unreadable seccomp record: {exc}") from None
-    specmod.apply_seccomp_record(spec.linux, recorded)
+    recorded = container.saved_seccomp()
+    if recorded is not None:
+        specmod.apply_seccomp_record(spec.linux, recorded)
     return spec
 
 

@@ -2,11 +2,8 @@
 events. (create, start, run, kill and delete, which build and tear down the container,
 are in container.py; which status allows which operation is transitions.py's.)"""
 
-import os
-
-from slruntime import jsonlite, transitions
+from slruntime import transitions
 from slruntime.errors import SlrError
-from slruntime.state import CONFIG_FILE
 
 
 def pause(container):
@@ -48,8 +45,7 @@ def update(container, resources_json):
     cgroup.apply(resources)
     if device_policy is not None:
         cgroup.set_devices(device_policy)
-    config_path = os.path.join(container.dir, CONFIG_FILE)
-    jsonlite.write_file_atomic(config_path, specmod.merge_resources(jsonlite.load_file(config_path), resources_json))
+    container.save_config(specmod.merge_resources(container.saved_config(), resources_json))
 
 def events(container, interval, once, emit):
     """Hand emit() runc's stats event every `interval` seconds (once: a single one)

@@ -212,6 +212,33 @@ class Container:
     def save(self):
         jsonlite.write_file_atomic(os.path.join(self.dir, STATE_FILE), self.record.to_json())
 
+    # --- what create saved beside the record -------------------------------------------
+
+    def saved_config(self):
+        """config.json as it was when create validated it (spec.parse reads it)."""
+        return self._load_saved(CONFIG_FILE, "saved config")
+
+    def save_config(self, config):
+        jsonlite.write_file_atomic(os.path.join(self.dir, CONFIG_FILE), config)
+
+    def saved_seccomp(self):
+        """The seccomp profile the init got (spec.seccomp_record), or None: no profile,
+        or a container created before the record existed (its config.json has it)."""
+        return self._load_saved(SECCOMP_FILE, "seccomp record", missing_ok=True)
+
+    def save_seccomp(self, record):
+        jsonlite.write_file_atomic(os.path.join(self.dir, SECCOMP_FILE), record)
+
+    def _load_saved(self, name, what, missing_ok=False):
+        try:
+            return jsonlite.load_file(os.path.join(self.dir, name))
+        except FileNotFoundError:
+            if missing_ok:
+                return None
+            raise SlrError(f"container {self.id}: no {what}") from None
+        except (OSError, ValueError) as exc:
+            raise SlrError(f"container {self.id}: unreadable {what}: {exc}") from None
+
     # --- derived status ---------------------------------------------------------------
 
     @property

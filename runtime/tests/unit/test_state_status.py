@@ -97,3 +97,14 @@ def test_a_create_whose_runtime_died_is_stopped(root, capsys):
 def test_an_unknown_container_is_one_line(root, capsys):
     assert cli.main(["--root", str(root), "state", "nope"]) == 1
     assert capsys.readouterr().err == "slr: container does not exist: nope\n"
+
+
+@pytest.mark.parametrize("config", [None, "{not json"], ids=["missing", "corrupt"])
+def test_a_missing_or_corrupt_saved_config_is_one_line(root, init, capsys, config):
+    directory = write_record(root, "c1", "running", pid=init.pid, start_time=state.process_start_time(init.pid))
+    if config is not None:
+        (directory / "config.json").write_text(config)
+    assert cli.main(["--root", str(root), "exec", "c1", "true"]) == 1
+    what = "no saved config" if config is None else "unreadable saved config: "
+    err = capsys.readouterr().err
+    assert err.startswith(f"slr: container c1: {what}") and err.count("\n") == 1, err
