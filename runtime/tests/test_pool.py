@@ -289,3 +289,17 @@ def test_a_users_own_pool_takes_any_of_its_files(slr_bin, open_tmp, busybox_root
             assert f.read() == "hello\n"
     finally:
         subprocess.run(slr + ["pool", "delete", "mine"], timeout=60, cwd="/")
+
+
+@pytest.mark.parametrize("name", ["../..", "..", "a/b", "", "x" * 201])
+@pytest.mark.parametrize("command", ["create", "run", "delete"])
+def test_a_pool_name_is_one_path_component(slr, command, name):
+    """`pool delete ../..` unlinked every file in the state root's parent directory."""
+    os.makedirs(os.path.join(slr.root, "pools"), exist_ok=True)  # as after any pool create
+    victim = os.path.join(os.path.dirname(slr.root), "victim")
+    open(victim, "w").close()
+    options = {"create": ["--bundle", "/nonexistent"], "run": [], "delete": []}[command]
+    result = slr("pool", command, *options, name, *(["--", "true"] if command == "run" else []))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"slr: invalid pool name {name!r}: ") and result.stderr.count("\n") == 1, result.stderr
+    assert os.path.exists(victim)

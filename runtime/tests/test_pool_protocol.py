@@ -261,8 +261,14 @@ def test_unknown_pool(tmp_path):
     results = _each(str(tmp_path), "nope", "--", "true")
     assert _outcome(results["python"]) == (1, "", "slr: pool nope is not running\n")
     _assert_alike(results)
-    results = _each(str(tmp_path), "nöpe\nx", "--", "true")  # still one line, the name as given
-    assert _outcome(results["python"]) == (1, "", "slr: pool nöpe\\nx is not running\n")
+
+
+@pytest.mark.parametrize("name", ["nöpe\nx", "../..", "a/b", "..", "x" * 201])
+def test_invalid_pool_name(tmp_path, name):
+    """A pool's name is one path component (pool create's rule): anything else names no pool."""
+    results = _each(str(tmp_path), name, "--", "true")
+    assert _outcome(results["python"]) == (
+        1, "", f"slr: invalid pool name {name!r}: use up to 200 letters, digits and _+-.\n")
     _assert_alike(results)
 
 

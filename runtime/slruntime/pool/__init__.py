@@ -8,10 +8,25 @@ The wire protocol is documented in PROTOCOL.md beside this file.
 
 import os
 
+from slruntime.errors import SlrError
+
 POOLS_DIR = "pools"
+# The members' ids are NAME-PID-N, container ids of at most 255 characters.
+MAX_NAME = 200
+
+
+def valid_name(name):
+    """A pool's name is one path component under <root>/pools (its directory and
+    socket): a container id's characters, so never "..", "/" or empty."""
+    from slruntime.state import valid_id
+
+    return len(name) <= MAX_NAME and valid_id(name)
 
 
 def pool_dir(root, name):
+    """The pool's directory; every path of a pool is made here, from a checked name."""
+    if not valid_name(name):
+        raise SlrError(f"invalid pool name {name!r}: use up to {MAX_NAME} letters, digits and _+-.")
     return os.path.join(root, POOLS_DIR, name)
 
 

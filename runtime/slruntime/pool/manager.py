@@ -27,7 +27,7 @@ import _socket
 from slruntime import container as lifecycle, jsonlite, libc
 from slruntime.errors import SlrError
 from slruntime.options import CreateOptions
-from slruntime.pool import POOLS_DIR, peer as peermod, pool_dir, socket_path, wire
+from slruntime.pool import POOLS_DIR, peer as peermod, pool_dir, socket_path, valid_name, wire
 from slruntime.state import Container, check_root, process_start_time
 
 HANDOFF_TIMEOUT_MS = 10000
@@ -415,9 +415,7 @@ def start_daemon(root, name, bundle, size, socket_group=None):
     """Start a manager in the background; returns once a member is ready.
     socket_group: a gid whose members may use the pool too (socket 0660)."""
     from slruntime import log as logmod
-    from slruntime.state import check_id
 
-    check_id(name)
     if size < 1:
         raise SlrError("pool size must be at least 1")
     record = read_record(root, name)
@@ -528,7 +526,7 @@ def list_pools(root):
     except FileNotFoundError:
         return []
     pools = []
-    for name in names:
+    for name in filter(valid_name, names):  # not made by `pool create`: not a pool
         record = read_record(root, name) or {"name": name}
         ready = sum(1 for c in Container.all(root) if c.record.pool == name and c.status() == "created")
         pools.append({"name": name, "bundle": record.get("bundle", ""), "size": record.get("size", 0),
