@@ -105,10 +105,10 @@ class StateRecord:
     every later command. The JSON keys are the OCI state's where it has the field."""
 
     __slots__ = ("oci_version", "id", "status", "pid", "bundle", "annotations", "created", "owner",
-                 "creator_pid", "init_start_time", "cgroup", "rootfs", "no_new_keyring", "pool")
+                 "creator_pid", "creator_start_time", "init_start_time", "cgroup", "rootfs", "no_new_keyring", "pool")
 
     def __init__(self, container_id, bundle, annotations, oci_version=OCI_VERSION, status="creating", pid=0,
-                 created="", owner="", creator_pid=0, init_start_time=None, cgroup=None, rootfs="",
+                 created="", owner="", creator_pid=0, creator_start_time=None, init_start_time=None, cgroup=None, rootfs="",
                  no_new_keyring=False, pool=None):
         self.oci_version = oci_version
         self.id = container_id
@@ -119,6 +119,7 @@ class StateRecord:
         self.created = created  # RFC 3339
         self.owner = owner
         self.creator_pid = creator_pid  # the `create` that owns a "creating" container
+        self.creator_start_time = creator_start_time  # None in the records of older releases
         self.init_start_time = init_start_time  # tells the init from a later process with its pid
         self.cgroup = cgroup  # the cgroup's own record (Cgroup.to_state), None without one
         self.rootfs = rootfs
@@ -129,6 +130,7 @@ class StateRecord:
         data = {"slrStateVersion": SCHEMA_VERSION, "ociVersion": self.oci_version, "id": self.id,
                 "status": self.status, "pid": self.pid, "bundle": self.bundle, "annotations": self.annotations,
                 "created": self.created, "owner": self.owner, "creator_pid": self.creator_pid,
+                "creator_start_time": self.creator_start_time,
                 "init_start_time": self.init_start_time, "cgroup": self.cgroup, "rootfs": self.rootfs}
         if self.no_new_keyring:
             data["no_new_keyring"] = True
@@ -147,7 +149,8 @@ class StateRecord:
         try:
             return cls(data["id"], data["bundle"], data.get("annotations"), oci_version=data["ociVersion"],
                        status=data["status"], pid=data["pid"], created=data["created"], owner=data.get("owner", ""),
-                       creator_pid=data["creator_pid"], init_start_time=data["init_start_time"],
+                       creator_pid=data["creator_pid"], creator_start_time=data.get("creator_start_time"),
+                       init_start_time=data["init_start_time"],
                        cgroup=data.get("cgroup"), rootfs=data.get("rootfs", ""),
                        no_new_keyring=bool(data.get("no_new_keyring")), pool=data.get("pool"))
         except KeyError as exc:
@@ -176,7 +179,9 @@ class Container:
             os.mkdir(directory, 0o711)
         except FileExistsError:
             raise ContainerExists(container_id) from None
-        record = StateRecord(container_id, bundle, annotations, created=rfc3339_now(), creator_pid=os.getpid())
+        creator = os.getpid()
+        record = StateRecord(container_id, bundle, annotations, created=rfc3339_now(), creator_pid=creator,
+                             creator_start_time=process_start_time(creator))
         container = cls(root, container_id, record)
         container.save()
         return container
@@ -255,10 +260,17 @@ class Container:
             return False
         return process_start_time(pid) == self.record.init_start_time
 
+    def creator_alive(self):
+        """The `create` that owns this "creating" container still runs (not merely its
+        pid: after a killed create, another process may have it)."""
+        started = process_start_time(self.record.creator_pid)
+        expected = self.record.creator_start_time
+        return started is not None and (expected is None or started == expected)
+
     def status(self):
         recorded = self.record.status
         if recorded == "creating":
-            if process_start_time(self.record.creator_pid) is not None:
+            if self.creator_alive():
                 return "creating"
             return "stopped"  # the creating runtime died: nothing runs
         if recorded == "stopped" or not self.init_alive():

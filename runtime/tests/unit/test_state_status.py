@@ -32,12 +32,14 @@ def init():
     process.wait()
 
 
-def write_record(root, container_id, status, pid=0, start_time=None, creator=0, cgroup=None):
+def write_record(root, container_id, status, pid=0, start_time=None, creator=0, cgroup=None,
+                 creator_start_time=None):
     directory = root / container_id
     directory.mkdir(mode=0o711)
     record = {"ociVersion": "1.2.0", "id": container_id, "status": status, "pid": pid,
               "bundle": "/bundles/" + container_id, "annotations": {},
               "created": "2026-01-01T00:00:00.000000000Z", "owner": "", "creator_pid": creator,
+              "creator_start_time": creator_start_time,
               "init_start_time": start_time, "cgroup": cgroup, "rootfs": ""}
     (directory / "state.json").write_text(json.dumps(record))
     return directory
@@ -92,6 +94,15 @@ def test_a_create_whose_runtime_died_is_stopped(root, capsys):
     creator.wait()
     write_record(root, "c1", "creating", creator=creator.pid)
     assert slr_state(root, "c1", capsys)["status"] == "stopped"
+
+
+def test_a_killed_creates_pid_taken_by_another_process_is_stopped(root, init, capsys):
+    """The creating runtime was killed and its pid reused: nothing creates the container."""
+    write_record(root, "c1", "creating", creator=init.pid,
+                 creator_start_time=state.process_start_time(init.pid) - 1)
+    assert slr_state(root, "c1", capsys)["status"] == "stopped"
+    write_record(root, "c2", "creating", creator=init.pid, creator_start_time=state.process_start_time(init.pid))
+    assert slr_state(root, "c2", capsys)["status"] == "creating"
 
 
 def test_an_unknown_container_is_one_line(root, capsys):
