@@ -146,6 +146,24 @@ scan_options(struct span options, const char **cwd, int *detach,
     return 1;
 }
 
+/* pool.valid_name: one path component of letters, digits and _+-., up to 200, not "." or
+ * "..". Another name gets Python's "invalid pool name" message. */
+static int
+valid_pool_name(const char *name)
+{
+    size_t length = strlen(name);
+    if (length == 0 || length > 200 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        return 0;
+    }
+    for (const char *c = name; *c != '\0'; c++) {
+        int alphanumeric = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+        if (!alphanumeric && strchr("_+-.", *c) == NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* 1 when the Python CLI would parse argv as a plain `pool run` this file serves; mirrors
  * cli.main's global options loop and pool/cli.py's parse_options(..., stop_at_positional). */
 static int
@@ -202,6 +220,9 @@ parse_command_line(int argc, char **argv, struct pool_run *run)
         dash_dash = name_at; /* the args follow the name */
     }
     run->name = argv[name_at];
+    if (!valid_pool_name(run->name)) {
+        return 0;
+    }
     if (dash_dash < argc) {
         run->args[1] = (struct span){argv + dash_dash + 1, argc - dash_dash - 1};
     }
