@@ -259,11 +259,7 @@ def _wait_for_exec(fifo_fd):
     waits): the init holds exec.fifo open close-on-exec until its execve, and a fifo's
     write end polls POLLERR once it has no reader. (Poststart hooks run after that, as
     the spec orders, and a failed exec is this start's error.)"""
-    import select
-
-    poller = select.poll()
-    poller.register(fifo_fd, 0)
-    poller.poll()
+    libc.wait_for_hangup(fifo_fd)
 
 
 def _check_init_reached_exec(container):
