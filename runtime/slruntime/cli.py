@@ -4,6 +4,7 @@ global options, the table of commands (parsed by args.py), dispatch to commands.
 needs.
 """
 
+import gc
 import os
 import sys
 
@@ -120,7 +121,24 @@ def default_root():
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    """Run one command; returns its exit code.
+
+    Without the cyclic garbage collector, unless the command stays resident
+    (_stays_resident): the imports and a container's setup make next to no reference
+    cycles, yet the collector, run every 700 allocations, walked every object of the start
+    path (~0.4 ms of the ~18 ms of CPU of a compact `slr run`), and in a forked init it
+    would write to the header of every object inherited (copy-on-write faults). Objects
+    without cycles are freed by reference counting as before."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv):
     from slruntime import log
 
     logger = log.setup()
@@ -148,6 +166,8 @@ def main(argv=None):
             raise SlrError("--systemd-cgroup is not supported: slr manages cgroups through cgroupfs "
                            "(set cgroupsPath to a path, or configure your engine for cgroupfs)")
         command, rest = argv[i], argv[i + 1:]
+        if _stays_resident(command, rest):
+            gc.enable()
         if command in ("profile", "fgac"):
             return _delegate(command, rest)
         if command == "pool":
@@ -177,6 +197,15 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _stays_resident(command, rest):
+    """Whether `command` runs on after its start (a server, a pool's manager, a loop) or
+    works through large data (profile): those keep the garbage collector. The foreground
+    waits of run, exec and pool run allocate little, and nothing cyclic."""
+    if command == "pool":
+        return rest[:1] != ["run"]
+    return command in ("fgac", "profile", "events")
 
 
 def entry():

@@ -244,6 +244,19 @@ def openat2(dirfd, path, flags, resolve, mode=0):
     return _check(_syscall(_nr["openat2"], dirfd, _b(path), how, _ULong(len(how))), f"open {path}")
 
 
+def wait_for_hangup(fd):
+    """Block until `fd` reports an error or hang-up (a FIFO's write end once no reader
+    holds it open; an invalid descriptor returns at once), through poll(2) with no events
+    asked: the `select` module would cost every `slr start` ~0.25 ms to import for this
+    one call. A signal's Python handler runs once poll returns EINTR; the wait then goes
+    on, as the select module's does."""
+    pollfd = (_UByte * 8)()  # struct pollfd { int fd; short events, revents; }
+    pollfd[:4] = list(fd.to_bytes(4, sys.byteorder, signed=True))
+    while _libc.poll(pollfd, _ULong(1), -1) <= 0:  # 0: no timeout was asked for
+        if _ctypes.get_errno() != errno.EINTR:
+            _check(-1, "poll")
+
+
 KEYCTL_JOIN_SESSION_KEYRING = 1
 
 

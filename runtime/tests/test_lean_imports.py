@@ -11,8 +11,12 @@ HEAVY = {"typing", "argparse", "ctypes.util", "subprocess", "json", "re", "enum"
          "dataclasses", "socket", "selectors", "threading", "logging", "tempfile", "signal"}
 
 PROBE = """
-import json as _j, sys
+import json as _j, os, sys
 before = set(sys.modules)
+def _report_child_imports(event, args):  # the forked container side imports its own modules
+    if event == "import" and args[0] not in before:
+        os.write(2, ("IMPORTED " + args[0] + "\\n").encode())
+sys.addaudithook(_report_child_imports)
 from slruntime.cli import main
 try:
     code = main(sys.argv[1:])
@@ -25,11 +29,13 @@ sys.__stderr__.write("MODULES " + _j.dumps(loaded) + "\\n")
 
 
 def _modules_loaded(args):
-    """Modules `slr ARGS` imports (the probe's own json is checked separately below)."""
+    """Modules `slr ARGS` imports, in its own process and in those it forks (the probe's
+    own json is checked separately below)."""
     result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
     line = [l for l in result.stderr.splitlines() if l.startswith("MODULES ")]
     assert line, result.stderr
-    return set(json.loads(line[0][len("MODULES "):])), result
+    imported = {l[len("IMPORTED "):] for l in result.stderr.splitlines() if l.startswith("IMPORTED ")}
+    return set(json.loads(line[0][len("MODULES "):])) | imported, result
 
 
 @pytest.mark.parametrize("command", [["features"], ["list"], ["state", "nope"], ["spec", "--bundle", "/nonexistent"],

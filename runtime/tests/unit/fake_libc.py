@@ -89,6 +89,9 @@ class FakeLibc:
         self._enter("openat2", dirfd, path, flags, resolve, mode)
         return os.open(path, flags, mode, dir_fd=None if dirfd == libc.AT_FDCWD else dirfd)
 
+    def wait_for_hangup(self, fd):
+        self._enter("wait_for_hangup", fd)
+
     def join_new_session_keyring(self):
         self._enter("join_new_session_keyring")
 
