@@ -92,6 +92,62 @@ def test_pool_socket_api_detached_and_errors(slr, pool, tmp_path):
     _wait(lambda: len(_members(slr, "created")) == 2, what="refill after a failed start")
 
 
+def test_pool_reports_what_fails_after_the_program_is_found(slr, pool):
+    # The request's cwd is entered (and the seccomp filter loaded) after the program is
+    # looked up: a failure there is the request's error, not a silent exit status 1 (the
+    # member's socket used to close before that, which the manager took for the exec).
+    _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+    with pytest.raises(Exception, match="process.cwd /no/such/dir: No such file or directory"):
+        client.start(pool, ["true"], cwd="/no/such/dir", stdio=())
+    result = slr("pool", "run", "--cwd", "/no/such/dir", "p1", "--", "true")
+    assert result.returncode == 1
+    assert result.stderr.endswith(": process.cwd /no/such/dir: No such file or directory\n"), result.stderr
+    _wait(lambda: len(_members(slr, "created")) == 2, what="refill after the failed starts")
+
+
+def test_pool_state_says_running_once_answered(slr, pool):
+    # The answer goes out before state.json is rewritten (slr state, slr list must still
+    # say running from then on: the exec fifo is gone before the answer).
+    _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+    started = client.start(pool, ["sleep", "5"], stdio=())
+    try:
+        state = json.loads(slr("state", started.id, check=True).stdout)
+        assert state["status"] == "running" and state["pid"] == started.pid
+        assert _members(slr)[started.id]["status"] == "running"
+        with open(os.path.join(slr.root, started.id, "state.json")) as f:
+            recorded = f.read
+            _wait(lambda: json.loads(recorded())["status"] == "running", what="state.json to record it")
+    finally:
+        os.kill(started.pid, signal.SIGKILL)
+        assert started.wait() == 128 + signal.SIGKILL
+
+
+def _mount_namespace_links(pid):
+    links = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass  # closed meanwhile
+    return [link for link in links if link.startswith("mnt:")]
+
+
+def test_pool_mount_namespaces_held_by_the_manager_only(slr, pool):
+    # The manager holds each member's mount namespace (its exit then skips the
+    # unmounting) and releases it once the member is deleted; no member, which forks
+    # from the manager, may hold another's.
+    manager = json.load(open(os.path.join(slr.root, "pools", "p1", "pool.json")))["pid"]
+    for _ in range(4):
+        _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+        assert client.start(pool, ["true"], stdio=()).wait() == 0
+    ready = _wait(lambda: len(_members(slr, "created")) == 2 and _members(slr, "created"), what="refill")
+    _wait(lambda: len(_members(slr)) == 2, what="the used members to be deleted")
+    for member in ready.values():
+        assert _mount_namespace_links(member["pid"]) == []
+    held = _mount_namespace_links(manager)
+    assert sorted(held) == sorted(os.readlink(f"/proc/{m['pid']}/ns/mnt") for m in ready.values())
+
+
 def test_stale_pool_is_cleaned_up(slr, bundle):
     b = bundle(["true"])
     slr("pool", "create", "-b", b, "--size", "1", "p2", check=True)
