@@ -122,6 +122,37 @@ def test_pool_state_says_running_once_answered(slr, pool):
         assert started.wait() == 128 + signal.SIGKILL
 
 
+def test_pool_hooks_of_start_around_the_answer(slr, bundle, tmp_path):
+    # poststart hooks run before the first answer (as `slr start` returns after them);
+    # a startContainer hook that fails is the request's error (it runs after the
+    # member received the request: it used to be a silent exit status 1).
+    log = tmp_path / "hooks"
+    log.mkdir()
+
+    def hooks(config):
+        config["hooks"] = {
+            "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {log}/poststart"]}],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "test ! -e /hooklog/fail"]}]}
+        config["mounts"].append({"destination": "/hooklog", "type": "bind", "source": str(log), "options": ["rbind"]})
+
+    slr("pool", "create", "--bundle", bundle(["true"], edit=hooks), "--size", "1", "hooked", check=True)
+    sock = os.path.join(slr.root, "pools", "hooked", "pool.sock")
+    try:
+        started = client.start(sock, ["sleep", "5"], stdio=())
+        try:
+            state = json.loads((log / "poststart").read_text())  # there already
+            assert state["status"] == "running" and state["id"] == started.id
+        finally:
+            os.kill(started.pid, signal.SIGKILL)
+            started.wait()
+        (log / "fail").write_text("")
+        _wait(lambda: len(_members(slr, "created")) == 1, what="a ready member")
+        with pytest.raises(Exception, match="startContainer hook #0"):
+            client.start(sock, ["true"], stdio=())
+    finally:
+        slr("pool", "delete", "hooked")
+
+
 def _mount_namespace_links(pid):
     links = []
     for fd in os.listdir(f"/proc/{pid}/fd"):
