@@ -105,6 +105,11 @@ def test_pool_reports_what_fails_after_the_program_is_found(slr, pool):
     _wait(lambda: len(_members(slr, "created")) == 2, what="refill after the failed starts")
 
 
+def _recorded_status(state_file):
+    with open(state_file) as f:  # replaced by a rename: opened each time
+        return json.load(f)["status"]
+
+
 def test_pool_state_says_running_once_answered(slr, pool):
     # The answer goes out before state.json is rewritten (slr state, slr list must still
     # say running from then on: the exec fifo is gone before the answer).
@@ -114,9 +119,8 @@ def test_pool_state_says_running_once_answered(slr, pool):
         state = json.loads(slr("state", started.id, check=True).stdout)
         assert state["status"] == "running" and state["pid"] == started.pid
         assert _members(slr)[started.id]["status"] == "running"
-        with open(os.path.join(slr.root, started.id, "state.json")) as f:
-            recorded = f.read
-            _wait(lambda: json.loads(recorded())["status"] == "running", what="state.json to record it")
+        state_file = os.path.join(slr.root, started.id, "state.json")
+        _wait(lambda: _recorded_status(state_file) == "running", what="state.json to record it")
     finally:
         os.kill(started.pid, signal.SIGKILL)
         assert started.wait() == 128 + signal.SIGKILL
