@@ -157,6 +157,20 @@ def test_pool_hooks_of_start_around_the_answer(slr, bundle, tmp_path):
         slr("pool", "delete", "hooked")
 
 
+def test_pool_survives_a_member_deleted_before_its_state_is_recorded(slr, pool):
+    # state.json is written after the answer: a member whose state directory is gone by
+    # then (an operator's `slr delete --force`) must not take the manager down.
+    import shutil
+
+    _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+    started = client.start(pool, ["sleep", "5"], stdio=())
+    shutil.rmtree(os.path.join(slr.root, started.id))
+    os.kill(started.pid, signal.SIGKILL)
+    assert started.wait() == 128 + signal.SIGKILL
+    _wait(lambda: len(_members(slr, "created")) == 2, what="refill")
+    assert client.start(pool, ["true"], stdio=()).wait() == 0
+
+
 def _mount_namespace_links(pid):
     links = []
     for fd in os.listdir(f"/proc/{pid}/fd"):

@@ -302,7 +302,7 @@ class PoolManager:
         if member.spec.hooks.get("poststart"):  # before the answer, as `slr start` runs them
             lifecycle.record_started(member.container, member.spec)
         else:  # status() does not read it: after the answer
-            self.later.append(lambda: lifecycle.record_started(member.container, member.spec))
+            self.later.append(lambda: self._record_started(member))
         self._reply(client, {"id": member.id, "pid": member.pid}, pty)
         for fd in pty:
             os.close(fd)
@@ -311,6 +311,12 @@ class PoolManager:
         else:
             client.close()
         self.later.append(lambda: self.log.info(f"started {request['args']!r} in {member.id}"))
+
+    def _record_started(self, member):
+        try:
+            lifecycle.record_started(member.container, member.spec)
+        except (OSError, SlrError) as exc:  # e.g. deleted meanwhile (`slr delete --force`)
+            self.log.warning(f"member {member.id}: state not recorded: {exc}")
 
     def _serve_waiting(self):
         while self.waiting and self.ready:
