@@ -101,8 +101,12 @@ def test_pool_reports_what_fails_after_the_program_is_found(slr, pool):
         client.start(pool, ["true"], cwd="/no/such/dir", stdio=())
     result = slr("pool", "run", "--cwd", "/no/such/dir", "p1", "--", "true")
     assert result.returncode == 1
+    # One line, from the client: the member, which had the client's stderr by then, is silent.
+    assert result.stderr.startswith("slr: p1-") and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.endswith(": process.cwd /no/such/dir: No such file or directory\n"), result.stderr
     _wait(lambda: len(_members(slr, "created")) == 2, what="refill after the failed starts")
+    with open(os.path.join(slr.root, "pools", "p1", "pool.log")) as log:
+        assert "failed in p1-" in log.read()
 
 
 def _recorded_status(state_file):

@@ -296,6 +296,8 @@ class PoolManager:
             self._reply(client, {"error": f"{member.id}: {exc}"})
             client.close()
             self._forget(member)
+            failure = f"request {request['args']!r} failed in {member.id}: {exc}"
+            self.later.append(lambda: self.log.warning(failure))
             return
         member.handed_at = time.monotonic()
         os.unlink(member.container.fifo)  # status() says "running" from here on

@@ -21,7 +21,7 @@ from slruntime.pool import wire
 def serve_request(pool_fd, configured, run_until_exec):
     """Wait for {"args", "env", "cwd", "terminal"} (+ stdio fds), then call
     run_until_exec(proc, executable), which does not return (it execs); its errors,
-    and those of the request, are the manager's too."""
+    and those of the request, go to the manager, which answers them to the client."""
     sock = _socket.socket(fileno=pool_fd)  # kept referenced until execve: see above
     os.set_inheritable(pool_fd, False)
     base_env = _env_dict(configured.env)  # while nothing waits for us
@@ -42,9 +42,9 @@ def serve_request(pool_fd, configured, run_until_exec):
     except (SlrError, OSError) as exc:
         try:
             wire.send(sock, {"error": str(exc)})
-        except OSError:
-            pass  # the manager is gone, or the seccomp filter denies sendmsg: it sees end-of-file
-        raise
+        except OSError:  # the manager is gone, or the seccomp filter denies sendmsg
+            raise exc from None  # the init reports it on stderr (the manager sees end-of-file)
+        os._exit(1)  # the client gets it from the manager, not also on the stderr it passed
 
 
 def _warm_up(configured, base_env):
