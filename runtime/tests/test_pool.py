@@ -175,6 +175,24 @@ def test_pool_survives_a_member_deleted_before_its_state_is_recorded(slr, pool):
     assert client.start(pool, ["true"], stdio=()).wait() == 0
 
 
+def test_pool_deferred_work_waits_for_quiet_but_not_forever():
+    # Deleting used members waits until no hand-off is recent, but a steady stream of
+    # hand-offs must not pile them up: the oldest waits at most MAX_DEFERRAL.
+    from slruntime.pool import manager as managermod, peer
+
+    pool = managermod.PoolManager("/nonexistent", "p", "/nonexistent", 2, None, peer.AllowList(0))
+    now = time.monotonic()
+    running = managermod.Member("p-1", None, None)
+    running.handed_at = now
+    pool.members[running.id] = running
+    pool.later.append((now, print))
+    assert pool._later_due() == pytest.approx(now + managermod.QUIET_AFTER_HANDOFF)
+    pool.later.insert(0, (now - managermod.MAX_DEFERRAL, print))
+    assert pool._later_due() <= now
+    pool.members.clear()  # the process exited: quiet at once
+    assert pool._later_due() <= now
+
+
 def _mount_namespace_links(pid):
     links = []
     for fd in os.listdir(f"/proc/{pid}/fd"):

@@ -36,6 +36,9 @@ RETRY_DELAY = 1.0  # after a failed member creation, so a broken bundle does not
 # members are ready, state file, log, deleting used members): a short process (the
 # common case) exits and gets its answer without them beside it on the CPUs.
 QUIET_AFTER_HANDOFF = 0.05
+# The longest that work waits for a quiet moment: a steady stream of hand-offs must not
+# pile up used containers (and their mount namespaces).
+MAX_DEFERRAL = 0.5
 # How much nicer than the manager the children creating members run. A
 # nice-0 task gets ~90% of a CPU it shares with a nice-10 one (CFS weights 1024:110), and
 # preempts it at wake-up; the refill still progresses on a busy machine.
@@ -86,7 +89,7 @@ class PoolManager:
         self.waiting = []  # (client, request, fds) that arrived while no member was ready
         # Work no answer waits for (state file, log, deleting used members), in order,
         # done when no client is waiting on the manager and no hand-off is recent (serve).
-        self.later = []
+        self.later = []  # (monotonic time queued, callable)
         self.mount_namespaces = set()  # the members' Member.mount_ns still open
         self.failures = 0  # member creations failed in a row
         self.priority = os.getpriority(os.PRIO_PROCESS, 0)
@@ -161,6 +164,14 @@ class PoolManager:
         return max((m.handed_at + QUIET_AFTER_HANDOFF for m in self.members.values() if m.handed_at is not None),
                    default=0.0)
 
+    def _defer(self, work):
+        self.later.append((time.monotonic(), work))
+
+    def _later_due(self):
+        """When the deferred work may run: once quiet, or once the oldest has waited
+        MAX_DEFERRAL."""
+        return min(self._quiet_until(), self.later[0][0] + MAX_DEFERRAL)
+
     def _refill_at(self):
         """When the next refill may start: at once when nothing is ready or a request
         waits, else once quiet."""
@@ -227,7 +238,7 @@ class PoolManager:
         if member.id in self.ready:
             self.ready.remove(member.id)
         member.sock.close()
-        self.later.append(lambda: self._destroy(member))
+        self._defer(lambda: self._destroy(member))
 
     def _destroy(self, member):
         if member.mount_ns is not None:
@@ -297,14 +308,14 @@ class PoolManager:
             client.close()
             self._forget(member)
             failure = f"request {request['args']!r} failed in {member.id}: {exc}"
-            self.later.append(lambda: self.log.warning(failure))
+            self._defer(lambda: self.log.warning(failure))
             return
         member.handed_at = time.monotonic()
         os.unlink(member.container.fifo)  # status() says "running" from here on
         if member.spec.hooks.get("poststart"):  # before the answer, as `slr start` runs them
             lifecycle.record_started(member.container, member.spec)
         else:  # status() does not read it: after the answer
-            self.later.append(lambda: self._record_started(member))
+            self._defer(lambda: self._record_started(member))
         self._reply(client, {"id": member.id, "pid": member.pid}, pty)
         for fd in pty:
             os.close(fd)
@@ -312,7 +323,7 @@ class PoolManager:
             member.client = client
         else:
             client.close()
-        self.later.append(lambda: self.log.info(f"started {request['args']!r} in {member.id}"))
+        self._defer(lambda: self.log.info(f"started {request['args']!r} in {member.id}"))
 
     def _record_started(self, member):
         try:
@@ -375,8 +386,8 @@ class PoolManager:
                 events = poller.poll(self._poll_timeout_ms())
             except InterruptedError:
                 events = []
-            if not events and self.later and time.monotonic() >= self._quiet_until():
-                self.later.pop(0)()  # one at a time: a client may come meanwhile
+            if not events and self.later and time.monotonic() >= self._later_due():
+                self.later.pop(0)[1]()  # one at a time: a client may come meanwhile
             for fd, _ in events:
                 if fd == wake_r:
                     _drain(wake_r)
@@ -399,7 +410,7 @@ class PoolManager:
         """Until the next background work is due (at most 1 s)."""
         due = []
         if self.later:
-            due.append(self._quiet_until())
+            due.append(self._later_due())
         pending = sum(1 for m in self.members.values() if m.pid is None)
         if len(self.ready) + pending < self.size:
             due.append(self._refill_at())
@@ -429,7 +440,7 @@ class PoolManager:
                 except ChildProcessError:
                     pass
             self._forget(member)
-        for work in self.later:
+        for _, work in self.later:
             work()
         for name in ("pool.sock", "pool.json"):
             try:
