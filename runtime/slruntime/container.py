@@ -306,6 +306,12 @@ def _check_init_reached_exec(container):
 def mark_started(container, spec=None):
     """The process was handed over: record it (no fifo: running) and run poststart hooks."""
     os.unlink(container.fifo)
+    record_started(container, spec)
+
+
+def record_started(container, spec=None):
+    """mark_started once the fifo is gone (status() says "running" from then on): the
+    state file, then poststart hooks. (A pool writes the file after its answer.)"""
     container.record.status = transitions.TRANSITIONS["start"]["created"]
     container.save()
     spec = spec or saved_spec(container)

@@ -119,13 +119,19 @@ def _setup_and_wait(spec, channel, go, args, seccomp_filter):
     channel.send({"type": protocol.CREATED})
     channel.close()
     channel.late_error_fd = args.error_fd
-    if pool_fd is None:
-        if os.read(fifo_fd, 1) != b"0":
-            raise SlrError("exec.fifo: unexpected start signal")
-        # fifo_fd stays open (close-on-exec): `slr start` waits for its closing.
-    else:
-        proc, executable = member.receive_process(pool_fd, proc)
-        process.enter_cwd(proc.cwd)  # the request's
+    if pool_fd is not None:
+        def start_requested(requested, program):
+            process.enter_cwd(requested.cwd)  # the request's
+            _start(spec, setup, state, requested, program)
+        member.serve_request(pool_fd, proc, start_requested)  # does not return
+    if os.read(fifo_fd, 1) != b"0":
+        raise SlrError("exec.fifo: unexpected start signal")
+    # fifo_fd stays open (close-on-exec): `slr start` waits for its closing.
+    _start(spec, setup, state, proc, executable)
+
+
+def _start(spec, setup, state, proc, executable):
+    """Does not return."""
     state["status"] = "running"
     # In the container's namespaces, as its process: credentials, capabilities,
     # no_new_privs and seccomp (the spec's "after start, before the user program").

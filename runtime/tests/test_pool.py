@@ -92,6 +92,133 @@ def test_pool_socket_api_detached_and_errors(slr, pool, tmp_path):
     _wait(lambda: len(_members(slr, "created")) == 2, what="refill after a failed start")
 
 
+def test_pool_reports_what_fails_after_the_program_is_found(slr, pool):
+    # The request's cwd is entered (and the seccomp filter loaded) after the program is
+    # looked up: a failure there is the request's error, not a silent exit status 1 (the
+    # member's socket used to close before that, which the manager took for the exec).
+    _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+    with pytest.raises(Exception, match="process.cwd /no/such/dir: No such file or directory"):
+        client.start(pool, ["true"], cwd="/no/such/dir", stdio=())
+    result = slr("pool", "run", "--cwd", "/no/such/dir", "p1", "--", "true")
+    assert result.returncode == 1
+    # One line, from the client: the member, which had the client's stderr by then, is silent.
+    assert result.stderr.startswith("slr: p1-") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.endswith(": process.cwd /no/such/dir: No such file or directory\n"), result.stderr
+    _wait(lambda: len(_members(slr, "created")) == 2, what="refill after the failed starts")
+    with open(os.path.join(slr.root, "pools", "p1", "pool.log")) as log:
+        assert "failed in p1-" in log.read()
+
+
+def _recorded_status(state_file):
+    with open(state_file) as f:  # replaced by a rename: opened each time
+        return json.load(f)["status"]
+
+
+def test_pool_state_says_running_once_answered(slr, pool):
+    # The answer goes out before state.json is rewritten (slr state, slr list must still
+    # say running from then on: the exec fifo is gone before the answer).
+    _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+    started = client.start(pool, ["sleep", "5"], stdio=())
+    try:
+        state = json.loads(slr("state", started.id, check=True).stdout)
+        assert state["status"] == "running" and state["pid"] == started.pid
+        assert _members(slr)[started.id]["status"] == "running"
+        state_file = os.path.join(slr.root, started.id, "state.json")
+        _wait(lambda: _recorded_status(state_file) == "running", what="state.json to record it")
+    finally:
+        os.kill(started.pid, signal.SIGKILL)
+        assert started.wait() == 128 + signal.SIGKILL
+
+
+def test_pool_hooks_of_start_around_the_answer(slr, bundle, tmp_path):
+    # poststart hooks run before the first answer (as `slr start` returns after them);
+    # a startContainer hook that fails is the request's error (it runs after the
+    # member received the request: it used to be a silent exit status 1).
+    log = tmp_path / "hooks"
+    log.mkdir()
+
+    def hooks(config):
+        config["hooks"] = {
+            "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {log}/poststart"]}],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "test ! -e /hooklog/fail"]}]}
+        config["mounts"].append({"destination": "/hooklog", "type": "bind", "source": str(log), "options": ["rbind"]})
+
+    slr("pool", "create", "--bundle", bundle(["true"], edit=hooks), "--size", "1", "hooked", check=True)
+    sock = os.path.join(slr.root, "pools", "hooked", "pool.sock")
+    try:
+        started = client.start(sock, ["sleep", "5"], stdio=())
+        try:
+            state = json.loads((log / "poststart").read_text())  # there already
+            assert state["status"] == "running" and state["id"] == started.id
+        finally:
+            os.kill(started.pid, signal.SIGKILL)
+            started.wait()
+        (log / "fail").write_text("")
+        _wait(lambda: len(_members(slr, "created")) == 1, what="a ready member")
+        with pytest.raises(Exception, match="startContainer hook #0"):
+            client.start(sock, ["true"], stdio=())
+    finally:
+        slr("pool", "delete", "hooked")
+
+
+def test_pool_survives_a_member_deleted_before_its_state_is_recorded(slr, pool):
+    # state.json is written after the answer: a member whose state directory is gone by
+    # then (an operator's `slr delete --force`) must not take the manager down.
+    import shutil
+
+    _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+    started = client.start(pool, ["sleep", "5"], stdio=())
+    shutil.rmtree(os.path.join(slr.root, started.id))
+    os.kill(started.pid, signal.SIGKILL)
+    assert started.wait() == 128 + signal.SIGKILL
+    _wait(lambda: len(_members(slr, "created")) == 2, what="refill")
+    assert client.start(pool, ["true"], stdio=()).wait() == 0
+
+
+def test_pool_deferred_work_waits_for_quiet_but_not_forever():
+    # Deleting used members waits until no hand-off is recent, but a steady stream of
+    # hand-offs must not pile them up: the oldest waits at most MAX_DEFERRAL.
+    from slruntime.pool import manager as managermod, peer
+
+    pool = managermod.PoolManager("/nonexistent", "p", "/nonexistent", 2, None, peer.AllowList(0))
+    now = time.monotonic()
+    running = managermod.Member("p-1", None, None)
+    running.handed_at = now
+    pool.members[running.id] = running
+    pool.later.append((now, print))
+    assert pool._later_due() == pytest.approx(now + managermod.QUIET_AFTER_HANDOFF)
+    pool.later.insert(0, (now - managermod.MAX_DEFERRAL, print))
+    assert pool._later_due() <= now
+    pool.members.clear()  # the process exited: quiet at once
+    assert pool._later_due() <= now
+
+
+def _mount_namespace_links(pid):
+    links = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass  # closed meanwhile
+    return [link for link in links if link.startswith("mnt:")]
+
+
+def test_pool_mount_namespaces_held_by_the_manager_only(slr, pool):
+    # The manager holds each member's mount namespace (its exit then skips the
+    # unmounting) and releases it once the member is deleted; no member, which forks
+    # from the manager, may hold another's.
+    manager = json.load(open(os.path.join(slr.root, "pools", "p1", "pool.json")))["pid"]
+    for _ in range(4):
+        _wait(lambda: len(_members(slr, "created")) == 2, what="ready members")
+        assert client.start(pool, ["true"], stdio=()).wait() == 0
+    ready = _wait(lambda: len(_members(slr, "created")) == 2 and _members(slr, "created"), what="refill")
+    _wait(lambda: len(_members(slr)) == 2, what="the used members to be deleted")
+    for member in ready.values():
+        assert _mount_namespace_links(member["pid"]) == []
+    held = _mount_namespace_links(manager)
+    assert sorted(held) == sorted(os.readlink(f"/proc/{m['pid']}/ns/mnt") for m in ready.values())
+
+
 def test_stale_pool_is_cleaned_up(slr, bundle):
     b = bundle(["true"])
     slr("pool", "create", "-b", b, "--size", "1", "p2", check=True)

@@ -32,6 +32,13 @@ from slruntime.state import Container, check_root, process_start_time
 
 HANDOFF_TIMEOUT_MS = 10000
 RETRY_DELAY = 1.0  # after a failed member creation, so a broken bundle does not spin
+# How long after a hand-off the manager does no background work (refill while other
+# members are ready, state file, log, deleting used members): a short process (the
+# common case) exits and gets its answer without them beside it on the CPUs.
+QUIET_AFTER_HANDOFF = 0.05
+# The longest that work waits for a quiet moment: a steady stream of hand-offs must not
+# pile up used containers (and their mount namespaces).
+MAX_DEFERRAL = 0.5
 # How much nicer than the manager the children creating members run. A
 # nice-0 task gets ~90% of a CPU it shares with a nice-10 one (CFS weights 1024:110), and
 # preempts it at wake-up; the refill still progresses on a busy machine.
@@ -43,7 +50,7 @@ MAX_FAILURES_BEFORE_READY = 3
 
 
 class Member:
-    __slots__ = ("id", "sock", "creator", "pid", "client", "container", "spec")
+    __slots__ = ("id", "sock", "creator", "pid", "client", "container", "spec", "handed_at", "mount_ns")
 
     def __init__(self, member_id, sock, creator):
         self.id = member_id
@@ -54,6 +61,12 @@ class Member:
         # Loaded once the member is ready, so that a hand-off reads no file.
         self.container = None
         self.spec = None
+        self.handed_at = None  # monotonic time of the hand-off
+        # The container's mount namespace, held open while it is ours: when its process
+        # exits, the kernel's teardown of its mounts (which waits for an RCU grace
+        # period, ~1-2 ms here) is then not part of that exit, which the client waits
+        # for; closing it after the answer (_destroy) does that work.
+        self.mount_ns = None
 
 
 class PoolManager:
@@ -74,6 +87,10 @@ class PoolManager:
         self.peers = {}  # fd -> its peer.Peer
         self.listener = None
         self.waiting = []  # (client, request, fds) that arrived while no member was ready
+        # Work no answer waits for (state file, log, deleting used members), in order,
+        # done when no client is waiting on the manager and no hand-off is recent (serve).
+        self.later = []  # (monotonic time queued, callable)
+        self.mount_namespaces = set()  # the members' Member.mount_ns still open
         self.failures = 0  # member creations failed in a row
         self.priority = os.getpriority(os.PRIO_PROCESS, 0)
         # Lower the children's priority only if the ready member can be given it back.
@@ -98,6 +115,8 @@ class PoolManager:
                     other.client.close()
             for client in list(self.clients.values()) + [w[0] for w in self.waiting]:
                 client.close()
+            for fd in self.mount_namespaces:  # members forgotten but not destroyed yet too
+                os.close(fd)
             return 0
         if self.refill_nice:
             # Here rather than in the child: a later _hurry must find the group, and
@@ -139,8 +158,29 @@ class PoolManager:
         theirs.close()
         self.members[member_id] = Member(member_id, ours, creator)
 
+    def _quiet_until(self):
+        """Background work waits until then (monotonic): QUIET_AFTER_HANDOFF after the
+        latest hand-off whose process still runs."""
+        return max((m.handed_at + QUIET_AFTER_HANDOFF for m in self.members.values() if m.handed_at is not None),
+                   default=0.0)
+
+    def _defer(self, work):
+        self.later.append((time.monotonic(), work))
+
+    def _later_due(self):
+        """When the deferred work may run: once quiet, or once the oldest has waited
+        MAX_DEFERRAL."""
+        return min(self._quiet_until(), self.later[0][0] + MAX_DEFERRAL)
+
+    def _refill_at(self):
+        """When the next refill may start: at once when nothing is ready or a request
+        waits, else once quiet."""
+        if not self.ready or self.waiting:
+            return self.retry_at
+        return max(self.retry_at, self._quiet_until())
+
     def _refill(self):
-        if time.monotonic() < self.retry_at:
+        if time.monotonic() < self._refill_at():
             return
         pending = sum(1 for m in self.members.values() if m.pid is None)
         while self.running and len(self.ready) + pending < self.size:
@@ -177,6 +217,9 @@ class PoolManager:
             member.container = Container.load(self.root, member.id)
             member.spec = lifecycle.saved_spec(member.container)
             member.pid = member.container.pid
+            member.mount_ns = _open_mount_namespace(member.pid)
+            if member.mount_ns is not None:
+                self.mount_namespaces.add(member.mount_ns)
             if self.refill_nice:
                 os.setpriority(os.PRIO_PROCESS, member.pid, self.priority)
         except (OSError, SlrError) as exc:  # e.g. killed in the meantime (ESRCH)
@@ -187,13 +230,20 @@ class PoolManager:
         self.failures = 0
 
     def _forget(self, member):
-        """Delete the member's container; it is never reused. A member whose creator
-        failed part-way was already cleaned up by create itself. (Inline: deleting in a
-        forked child, concurrently with the refill, made bursts of requests ~40% slower.)"""
+        """Delete the member's container (later: after the answers that wait); it is
+        never reused. A member whose creator failed part-way was already cleaned up by
+        create itself. (In the manager: deleting in a forked child, concurrently with the
+        refill, made bursts of requests ~40% slower.)"""
         self.members.pop(member.id, None)
         if member.id in self.ready:
             self.ready.remove(member.id)
         member.sock.close()
+        self._defer(lambda: self._destroy(member))
+
+    def _destroy(self, member):
+        if member.mount_ns is not None:
+            self.mount_namespaces.discard(member.mount_ns)
+            os.close(member.mount_ns)
         try:
             lifecycle.destroy(member.container or Container.load(self.root, member.id), member.spec)
         except SlrError:
@@ -257,8 +307,15 @@ class PoolManager:
             self._reply(client, {"error": f"{member.id}: {exc}"})
             client.close()
             self._forget(member)
+            failure = f"request {request['args']!r} failed in {member.id}: {exc}"
+            self._defer(lambda: self.log.warning(failure))
             return
-        lifecycle.mark_started(member.container, member.spec)
+        member.handed_at = time.monotonic()
+        os.unlink(member.container.fifo)  # status() says "running" from here on
+        if member.spec.hooks.get("poststart"):  # before the answer, as `slr start` runs them
+            lifecycle.record_started(member.container, member.spec)
+        else:  # status() does not read it: after the answer
+            self._defer(lambda: self._record_started(member))
         self._reply(client, {"id": member.id, "pid": member.pid}, pty)
         for fd in pty:
             os.close(fd)
@@ -266,7 +323,13 @@ class PoolManager:
             member.client = client
         else:
             client.close()
-        self.log.info(f"started {request['args']!r} in {member.id}")
+        self._defer(lambda: self.log.info(f"started {request['args']!r} in {member.id}"))
+
+    def _record_started(self, member):
+        try:
+            lifecycle.record_started(member.container, member.spec)
+        except (OSError, SlrError) as exc:  # e.g. deleted meanwhile (`slr delete --force`)
+            self.log.warning(f"member {member.id}: state not recorded: {exc}")
 
     def _serve_waiting(self):
         while self.waiting and self.ready:
@@ -320,9 +383,11 @@ class PoolManager:
                 poller.register(fd, select.POLLIN)
                 registered.add(fd)
             try:
-                events = poller.poll(1000)
+                events = poller.poll(self._poll_timeout_ms())
             except InterruptedError:
                 events = []
+            if not events and self.later and time.monotonic() >= self._later_due():
+                self.later.pop(0)[1]()  # one at a time: a client may come meanwhile
             for fd, _ in events:
                 if fd == wake_r:
                     _drain(wake_r)
@@ -340,6 +405,19 @@ class PoolManager:
                 os.close(ready_fd)
                 ready_fd = None
         self.shutdown()
+
+    def _poll_timeout_ms(self):
+        """Until the next background work is due (at most 1 s)."""
+        due = []
+        if self.later:
+            due.append(self._later_due())
+        pending = sum(1 for m in self.members.values() if m.pid is None)
+        if len(self.ready) + pending < self.size:
+            due.append(self._refill_at())
+        if not due:
+            return 1000
+        delay = min(due) - time.monotonic()
+        return 0 if delay <= 0 else min(1000, int(delay * 1000) + 1)
 
     def _reap(self):
         while True:
@@ -362,6 +440,8 @@ class PoolManager:
                 except ChildProcessError:
                     pass
             self._forget(member)
+        for _, work in self.later:
+            work()
         for name in ("pool.sock", "pool.json"):
             try:
                 os.unlink(os.path.join(self.dir, name))
@@ -376,6 +456,16 @@ def _has_capability(number):
         if line.startswith(b"CapEff:"):
             return bool(int(line.split()[1], 16) >> number & 1)
     return False
+
+
+def _open_mount_namespace(pid):
+    """A descriptor of the mount namespace of our child `pid` (reparented to us, the
+    subreaper, and not reaped: the pid is its), or None where we may not open it: an
+    unprivileged manager cannot, the member being non-dumpable (ptrace access mode)."""
+    try:
+        return os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except PermissionError:
+        return None
 
 
 def _drain(fd):

@@ -2,27 +2,35 @@
 
 Runs after pivot_root, so everything it uses is imported with this module, before
 (process_setup.forbid_imports).
+
+The member's end of the manager's socket stays open until execve closes it
+(close-on-exec): its end-of-file tells the manager that the process runs. Whatever
+fails before that (the program, the request's cwd, the seccomp filter, a
+startContainer hook) goes back to the manager as {"error": ...}, which the client gets.
 """
 
 import os
 
 import _socket
 
-from slruntime import process, process_setup, spec as specmod
+from slruntime import jsonlite, process, process_setup, spec as specmod
 from slruntime.errors import SlrError
 from slruntime.pool import wire
 
 
-def receive_process(pool_fd, configured):
-    """Wait for {"args", "env", "cwd", "terminal"} (+ stdio fds); returns the process
-    to exec and its resolved executable. Errors go back to the manager."""
-    sock = _socket.socket(fileno=pool_fd)
-    os.set_inheritable(pool_fd, False)  # end-of-file on exec tells the manager it worked
+def serve_request(pool_fd, configured, run_until_exec):
+    """Wait for {"args", "env", "cwd", "terminal"} (+ stdio fds), then call
+    run_until_exec(proc, executable), which does not return (it execs); its errors,
+    and those of the request, go to the manager, which answers them to the client."""
+    sock = _socket.socket(fileno=pool_fd)  # kept referenced until execve: see above
+    os.set_inheritable(pool_fd, False)
+    base_env = _env_dict(configured.env)  # while nothing waits for us
+    _warm_up(configured, base_env)
     request, fds = wire.recv(sock)
     if request is None:
         raise SlrError("pool member: the manager went away")
     try:
-        proc = _merge(configured, request)
+        proc = _merge(configured, base_env, request)
         executable = process.find_executable(proc.args[0], proc.env, proc.cwd)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -30,10 +38,25 @@ def receive_process(pool_fd, configured):
                 os.close(fd)
         if proc.terminal:
             process_setup.attach_terminal(proc.console_size, lambda master: _send_pty(sock, master))
-    except SlrError as exc:
-        wire.send(sock, {"error": str(exc)})
-        raise
-    return proc, executable
+        run_until_exec(proc, executable)
+    except (SlrError, OSError) as exc:
+        try:
+            wire.send(sock, {"error": str(exc)})
+        except OSError:  # the manager is gone, or the seccomp filter denies sendmsg
+            raise exc from None  # the init reports it on stderr (the manager sees end-of-file)
+        os._exit(1)  # the client gets it from the manager, not also on the stderr it passed
+
+
+def _warm_up(configured, base_env):
+    """Run the request's Python path once on the configured process, while nothing
+    waits: this process is a fork of the manager, and the first touch of each object
+    on that path (reference counts) copies its page, ~20 page faults that the request
+    then no longer pays."""
+    try:
+        proc = _merge(configured, base_env, jsonlite.loads(jsonlite.dumps({"args": configured.args})))
+        process.find_executable(proc.args[0], proc.env, proc.cwd)
+    except SlrError:
+        pass  # the configured args need not name a program: requests bring theirs
 
 
 def _send_pty(sock, master):
@@ -41,11 +64,11 @@ def _send_pty(sock, master):
     os.close(master)
 
 
-def _merge(configured, request):
+def _merge(configured, base_env, request):
     """The configured process with the request's args, env, cwd and terminal."""
     raw = {"args": request.get("args"), "cwd": request.get("cwd") or configured.cwd,
            "terminal": bool(request.get("terminal")),
-           "env": _merge_env(configured.env, request.get("env") or []),
+           "env": _merge_env(base_env, request.get("env") or []),
            "user": {"uid": configured.uid, "gid": configured.gid}}
     if request.get("consoleSize") is not None:
         raw["consoleSize"] = request["consoleSize"]
@@ -61,9 +84,23 @@ def _merge(configured, request):
     return merged
 
 
-def _merge_env(base, extra):
+def _env_dict(entries):
     env = {}
-    for entry in list(base) + list(extra):
+    for entry in entries:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    return env
+
+
+def _merge_env(base_env, extra):
+    if not extra:
+        return [f"{k}={v}" for k, v in base_env.items()]
+    if not isinstance(extra, list):
+        return extra  # parse_process names the problem
+    env = dict(base_env)
+    for entry in extra:
+        if not isinstance(entry, str):
+            return extra  # likewise
         key, _, value = entry.partition("=")
         env[key] = value
     return [f"{k}={v}" for k, v in env.items()]
