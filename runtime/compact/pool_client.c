@@ -1,9 +1,9 @@
 /*
- * `slr pool run` without the interpreter: the compact binary's main() calls
- * slr_pool_run() first; it serves the plain pool-run command line by speaking the pool
- * protocol (runtime/slruntime/pool/PROTOCOL.md) itself, and returns 0 for anything
- * else, before it has done anything observable, so the frozen Python CLI
- * then runs the same command line with exactly its own behaviour.
+ * `slr pool run` without the interpreter: the compact slr's static front (slr_front.c)
+ * calls slr_pool_run() first; it serves the plain pool-run command line by speaking the
+ * pool protocol (runtime/slruntime/pool/PROTOCOL.md) itself, and returns 0 for anything
+ * else, before it has done anything observable, so the frozen Python CLI the front then
+ * executes runs the same command line with exactly its own behaviour.
  *
  * Served: `slr [--root DIR] pool run [-d] [-e K=V]... [--cwd DIR] NAME [--] ARGS...`,
  * with /etc/slr/slr.conf (or $SLR_CONFIG) read for `root` as the Python CLI does.
@@ -871,8 +871,8 @@ write_all(int fd, const char *data, size_t length, int *failed)
 }
 
 /* cli._report_error: "slr: MESSAGE" on stderr, one line; prefix and text are joined. */
-static int
-report(const char *prefix, const char *text, size_t text_length)
+int
+slr_report(const char *prefix, const char *text, size_t text_length)
 {
     int failed = 0;
     write_all(2, "slr: ", 5, &failed);
@@ -898,7 +898,7 @@ report_with(const char *before, const char *user_text, size_t user_length, const
         }
     }
     put(&shown, after, strlen(after));
-    return report(before, shown.data, shown.length);
+    return slr_report(before, shown.data, shown.length);
 }
 
 /* client.start's message for a socket that cannot be made or connected to. */
@@ -914,7 +914,7 @@ static int
 report_errno(const char *prefix, int error)
 {
     const char *reason = strerror(error);
-    return report(prefix, reason, strlen(reason));
+    return slr_report(prefix, reason, strlen(reason));
 }
 
 static volatile pid_t container_pid;
@@ -1047,7 +1047,7 @@ serve(const struct pool_run *run, const char *path)
     }
     if (request.too_long) {
         close(sock);
-        report("pool: message too long: a pool message holds at most 65536 bytes", "", 0);
+        slr_report("pool: message too long: a pool message holds at most 65536 bytes", "", 0);
         return 1;
     }
     if (send_request(sock, &request) < 0 && errno != EPIPE && errno != ECONNRESET) {
@@ -1064,16 +1064,16 @@ serve(const struct pool_run *run, const char *path)
     }
     if (length == 0) {
         close(sock);
-        return report("pool: the manager closed the connection", "", 0);
+        return slr_report("pool: the manager closed the connection", "", 0);
     }
     if (!parse_answer(received, (size_t)length, &answer) || answer.error.present < 0
             || (!answer.error.present && (answer.id.present != 1 || !answer.has_pid || answer.pid <= 0))) {
         close(sock);
-        return report("pool: the manager's answer is not one of the protocol's", "", 0);
+        return slr_report("pool: the manager's answer is not one of the protocol's", "", 0);
     }
     if (answer.error.present) {
         close(sock);
-        return report("", answer.error.data, answer.error.length);
+        return slr_report("", answer.error.data, answer.error.length);
     }
     if (run->detach) {
         int failed = 0;

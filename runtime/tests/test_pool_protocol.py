@@ -2,11 +2,12 @@
 client of `slr pool run` and against the manager:
 
 - `python`: the venv's slr (slruntime/pool/cli.py, client.py, wire.py);
-- `c`: the compact binary, whose C entry serves `pool run` without starting the
-  interpreter (runtime/compact/pool_client.c), when built (COMPACT_SLR, else
-  build/compact/<machine>/slr);
+- `c`: the compact slr's static front, which serves `pool run` in C
+  (runtime/compact/slr_front.c, pool_client.c) and executes the frozen runtime for
+  everything else, when built (COMPACT_SLR, else build/compact/<machine>/slr);
 - `c-aarch64`: the aarch64 cross build of it (runtime/compact/cross_build.py) under
-  qemu-user, when built.
+  qemu-user, with a binfmt_misc instance of its own so that its frozen runtime runs too
+  (runtime/tests/qemu-aarch64-binfmt), when built.
 A client that is not built is left out, and test_c_clients_under_test says so (skip).
 
 Each case runs the same command line through each client and checks the stderr line, the
@@ -17,10 +18,12 @@ results must be the Python client's. The manager is then checked with raw socket
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -33,6 +36,12 @@ PYTHON_SLR = os.path.join(REPO, ".venv", "bin", "slr")
 COMPACT_SLR = os.environ.get("COMPACT_SLR") or os.path.join(REPO, "build", "compact", platform.machine(), "slr")
 AARCH64_SLR = os.path.join(REPO, "build", "compact", "aarch64", "slr")
 QEMU_AARCH64 = shutil.which("qemu-aarch64-static")
+QEMU_AARCH64_BINFMT = os.path.join(REPO, "runtime", "tests", "qemu-aarch64-binfmt")
+
+
+def _frozen_runtime(front):
+    """The frozen runtime a front executes, in build_compact.py's default layout."""
+    return os.path.join(os.path.dirname(front), "libexec", "slruntime", os.path.basename(front))
 
 
 def _commands():
@@ -45,7 +54,7 @@ def _commands():
     if platform.machine() == "aarch64":
         pass  # the native build is the aarch64 one
     elif os.access(AARCH64_SLR, os.X_OK) and QEMU_AARCH64:
-        commands["c-aarch64"] = [QEMU_AARCH64, "-L", "/usr/aarch64-linux-gnu", AARCH64_SLR]
+        commands["c-aarch64"] = [QEMU_AARCH64_BINFMT, AARCH64_SLR]
     else:
         missing["c-aarch64"] = (f"no aarch64 build in {AARCH64_SLR} (runtime/compact/cross_build.py) "
                                 "or no qemu-aarch64-static")
@@ -311,25 +320,51 @@ def test_usage_errors_are_the_python_clis(tmp_path):
         _assert_alike(results)
 
 
-# --- the C entry serves pool run without the interpreter, and only it ----------------------
+# --- the front serves pool run itself, and executes the frozen runtime for the rest -----
 
-def _starts_interpreter(argv):
-    """Whether the compact binary initialised CPython: it reads /proc/self/exe to set
-    sys.executable; the C client never does."""
-    traced = subprocess.run(["strace", "-f", "-e", "trace=readlink,readlinkat", *argv],
-                            capture_output=True, text=True, env=dict(os.environ, SLR_CONFIG=""), timeout=60)
-    return "/proc/self/exe" in traced.stderr
+FRONTS = {"c": COMPACT_SLR, "c-aarch64": AARCH64_SLR}
 
 
-def test_c_entry_serves_pool_run_and_nothing_else(tmp_path):
-    if "c" not in COMMANDS:
-        pytest.skip(MISSING["c"])
-    binary, root = COMMANDS["c"][0], str(tmp_path)
-    assert not _starts_interpreter([binary, "--root", root, "pool", "run", "nope", "--", "true"])
-    assert not _starts_interpreter([binary, "--root=" + root, "pool", "run", "-d", "-e", "A=1", "nope", "true"])
+def _execs(command, *args):
+    """(path, argv) of every successful execve of `command` + args and its children, as
+    bytes (strace -f)."""
+    with tempfile.NamedTemporaryFile() as trace:
+        subprocess.run(["strace", "-f", "-qq", "-xx", "-s", "65536", "-e", "trace=execve", "-e", "signal=none",
+                        "-o", trace.name, *command, *args], capture_output=True,
+                       env=dict(os.environ, SLR_CONFIG=""), timeout=120)
+        lines = trace.read().decode("ascii").splitlines()
+    hex_string = r'"((?:\\x[0-9a-f]{2})*)"'
+    calls = []
+    for line in lines:
+        found = re.search(rf'execve\({hex_string}, \[((?:{hex_string}(?:, )?)*)\].* = 0$', line)
+        if found:
+            calls.append((_unhex(found.group(1)), [_unhex(a) for a in re.findall(hex_string, found.group(2))]))
+    return calls
+
+
+def _unhex(text):
+    return bytes.fromhex(text.replace("\\x", ""))
+
+
+@pytest.mark.parametrize("kind", ["c", "c-aarch64"])
+def test_front_serves_pool_run_and_executes_the_runtime_once_for_the_rest(tmp_path, kind):
+    if kind not in COMMANDS:
+        pytest.skip(MISSING[kind])
+    front, root = os.fsencode(FRONTS[kind]), str(tmp_path)
+    frozen = os.fsencode(_frozen_runtime(FRONTS[kind]))
+    for served in (["--root", root, "pool", "run", "nope", "--", "true"],
+                   ["--root=" + root, "pool", "run", "-d", "-e", "A=1", "nope", "true"]):
+        calls = _execs(COMMANDS[kind], *served)
+        assert [path for path, _ in calls].count(front) == 1, calls
+        assert frozen not in [path for path, _ in calls], served
     for fallback in (["pool", "run", "-t", "nope", "true"], ["pool", "run", "--help"], ["pool", "list"],
-                     ["--debug", "pool", "run", "nope", "true"], ["pool", "run", "nope", b"\xff"]):
-        assert _starts_interpreter([binary, "--root", root, *fallback]), fallback
+                     ["--debug", "pool", "run", "nope", "true"], ["pool", "run", "nope", b"\xff"],
+                     ["--version"]):
+        argv = [os.fsencode(a) for a in ["--root", root, *fallback]]
+        calls = _execs(COMMANDS[kind], *argv)
+        front_argv = [args for path, args in calls if path == front]
+        assert front_argv == [[front, *argv]], calls
+        assert [args for path, args in calls if path == frozen] == front_argv, fallback
 
 
 # --- against a real pool ------------------------------------------------------------------
