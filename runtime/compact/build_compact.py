@@ -37,7 +37,7 @@ STARTUP_MODULES = ("encodings", "encodings.aliases", "encodings.utf_8", "encodin
 # import is guarded: the pure-Python fallbacks are slower (json) or absent (prctl).
 WANTED_NATIVE = ("_ctypes", "_json", "_prctl")
 PRCTL_VERSION = "1.8.1"
-# The front's (slr_front.c, pool_client.c) warnings; test_pool_client_c.py also compiles
+# The front's (slr_front.c, pool_client.c, terminal_relay.c) warnings; test_pool_client_c.py also compiles
 # it with -Werror (not done here: a newer target compiler's new warning should not fail a
 # product build).
 FRONT_WARNINGS = ["-std=c11", "-Wall", "-Wextra"]
@@ -46,7 +46,7 @@ FRONT_WARNINGS = ["-std=c11", "-Wall", "-Wextra"]
 # its own, the unused ones dropped by the linker.
 FRONT_FLAGS = ["-Os", "-ffunction-sections", "-fdata-sections"]
 FRONT_LINK_FLAGS = ["-static", "-Wl,--gc-sections"]
-FRONT_SOURCES = ("slr_front.c", "pool_client.c")
+FRONT_SOURCES = ("slr_front.c", "pool_client.c", "terminal_relay.c")
 # slr commands that run on a build host, not on the device, left out unless
 # --with-host-commands: they need what a frozen binary cannot carry.
 HOST_COMMAND_PACKAGES = {

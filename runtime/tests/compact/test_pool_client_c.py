@@ -14,7 +14,7 @@ STRICT = ["-std=c11", "-Os", "-Wall", "-Wextra", "-Werror", "-fsyntax-only"]
 
 
 @pytest.mark.parametrize("compiler", ["cc", "aarch64-linux-gnu-gcc"])
-@pytest.mark.parametrize("source", ["pool_client.c", "slr_front.c"])
+@pytest.mark.parametrize("source", ["pool_client.c", "slr_front.c", "terminal_relay.c"])
 def test_front_compiles_without_warnings(compiler, source, tmp_path):
     if shutil.which(compiler) is None:
         pytest.skip(f"{compiler} is not installed (tools/deps/compact.apt)")
