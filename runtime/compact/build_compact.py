@@ -37,9 +37,8 @@ STARTUP_MODULES = ("encodings", "encodings.aliases", "encodings.utf_8", "encodin
 # import is guarded: the pure-Python fallbacks are slower (json) or absent (prctl).
 WANTED_NATIVE = ("_ctypes", "_json", "_prctl")
 PRCTL_VERSION = "1.8.1"
-# The front's (slr_front.c, pool_client.c, terminal_relay.c) warnings; test_pool_client_c.py also compiles
-# it with -Werror (not done here: a newer target compiler's new warning should not fail a
-# product build).
+# The front's warnings; test_pool_client_c.py also compiles its files with -Werror (not
+# done here: a newer target compiler's new warning should not fail a product build).
 FRONT_WARNINGS = ["-std=c11", "-Wall", "-Wextra"]
 # The front is linked statically (no dynamic loader, no shared libc mapped: half the
 # memory of a dynamic link) and built for size: each function and object in a section of
@@ -61,7 +60,8 @@ class BuildError(Exception):
 
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(
-        description="Freeze slr and the stdlib modules it needs into one static executable.")
+        description="Freeze slr and the stdlib modules it needs into one executable, the "
+                    "frozen runtime, and build the static front that executes it.")
     parser.add_argument("--output", required=True,
                         help="path of the executable to write: the static front (slr_front.c), "
                         "the `slr` users run")

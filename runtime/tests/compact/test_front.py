@@ -50,3 +50,12 @@ def test_a_runtime_that_cannot_be_executed_is_one_line_and_status_1(tmp_path, pr
     # What the front serves itself does not need the runtime.
     result = run(front, "--root", str(tmp_path), "pool", "run", "p", "--", "true")
     assert (result.returncode, result.stderr) == (1, "slr: pool p is not running\n")
+
+
+def test_the_runtimes_path_is_built_in_byte_for_byte(tmp_path):
+    """build_compact.py writes the path as a C string: quotes, backslashes and non-ASCII
+    bytes arrive unchanged."""
+    frozen = tmp_path / 'a "quoted" \\ dir \u00e9' / "slr"
+    result = run(front_executing(tmp_path, str(frozen)), "--version")
+    assert (result.returncode, result.stderr) == (
+        1, f"slr: cannot execute the runtime {frozen}: No such file or directory\n")
