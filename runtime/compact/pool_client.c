@@ -5,9 +5,10 @@
  * else, before it has done anything observable, so the frozen Python CLI the front then
  * executes runs the same command line with exactly its own behaviour.
  *
- * Served: `slr [--root DIR] pool run [-d] [-e K=V]... [--cwd DIR] NAME [--] ARGS...`,
- * with /etc/slr/slr.conf (or $SLR_CONFIG) read for `root` as the Python CLI does.
- * Left to Python: every other command and flag (-t, --log, --debug, --help, ...),
+ * Served: `slr [--root DIR] pool run [-d] [-t] [-e K=V]... [--cwd DIR] NAME [--] ARGS...`,
+ * with /etc/slr/slr.conf (or $SLR_CONFIG) read for `root` as the Python CLI does; with
+ * -t the terminal is relayed by terminal_relay.c.
+ * Left to Python: every other command and flag (--log, --debug, --help, ...),
  * malformed or unusual input (a bad slr.conf, one that sets `log`, a flag without its
  * value, arguments that are not UTF-8, a socket path too long for sockaddr_un): the
  * Python CLI knows how to report those, and they are not the fast path.
