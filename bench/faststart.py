@@ -4,13 +4,14 @@ The pool is slruntime.pool (see runtime/slruntime/pool/PROTOCOL.md). Each varian
 its own pool of the benchmark's bundle (its config.json without linux.cgroupsPath), created before the first run and deleted after
 the last; every run hands it /bin/true:
   slr-fast-cli          `slr --root ROOT pool run NAME -- /bin/true`, a process per run
-  slr-fast-compact-cli  the same with the compact binary (runtime/compact), which also
-                        runs that variant's pool, through its Python CLI: the command
-                        line carries `--log-format text` (no effect on the run), which the
-                        binary's C client leaves to Python
-  slr-fast-compact-c    the compact binary's plain `pool run` command line, which its C
-                        entry serves without starting the interpreter (runtime/compact/
-                        pool_client.c): what embedded systems run
+  slr-fast-compact-cli  the same with the compact slr (runtime/compact), which also runs
+                        that variant's pool, through its Python CLI: the command line
+                        carries `--log-format text` (no effect on the run), which the
+                        static front leaves to the frozen runtime it executes
+  slr-fast-compact-c    the compact slr's plain `pool run` command line, which its static
+                        front serves itself, without executing the frozen runtime
+                        (runtime/compact/slr_front.c, pool_client.c): what embedded
+                        systems run
   slr-fast-socket       slruntime.pool.client.start(socket, ["/bin/true"]).wait(), called
                         from the driver itself, as a resident app manager would: no
                         process is started per run
@@ -50,7 +51,8 @@ def _socket_trigger(root, pool):
 
 
 def variants(venv_python, slr, root, bundle, compact=None, compact_missing=None):
-    """compact: the compact binary, or None with compact_missing saying why."""
+    """compact: the compact slr (its front, build/compact/<arch>/slr), or None with
+    compact_missing saying why."""
     names = (("slr-fast-cli", "slr fast start (CLI)"), ("slr-fast-compact-cli", "compact slr fast start (CLI)"),
              ("slr-fast-socket", "slr fast start (socket)"), ("slr-fast-compact-c", "compact slr fast start (C client)"))
     if not os.access(slr, os.X_OK) or not _has_pool(venv_python):

@@ -58,8 +58,11 @@ def test_cgroup2_has_the_controllers_slr_needs(guest):
 
 def test_slr_is_the_frozen_executable(guest):
     assert guest.text("command -v slr") == "/usr/bin/slr"
-    # An ELF executable, not a script run by an interpreter.
-    assert guest.text("head -c 4 /usr/bin/slr | od -An -c | tr -d ' '") == "177ELF"
+    # ELF executables, not scripts run by an interpreter: the compact slr's static front
+    # and the frozen runtime it executes (runtime/compact/README.md, "Two files").
+    for path in ("/usr/bin/slr", "/usr/libexec/slruntime/slr"):
+        assert guest.text(f"head -c 4 {path} | od -An -c | tr -d ' '") == "177ELF", path
+    assert guest.text("slr --version").startswith("slr version ")
     guest.run("test -x /usr/share/slr/bundles/busybox/rootfs/bin/busybox")
 
 

@@ -6,8 +6,9 @@ sources (`slr profile` runs on the build host), the compact binary, this
 builder's code, SOURCE_DATE_EPOCH); a stable link build/hwtests/image/<arch>
 points at the newest one.
 
-The product root (rootfs.squashfs) holds the compact frozen slr as /usr/bin/slr
-and no Python; overlay-bench.squashfs, a separate disk attached only for
+The product root (rootfs.squashfs) holds the compact slr as the Yocto recipe installs
+it, the static front as /usr/bin/slr and the frozen runtime it executes as
+/usr/libexec/slruntime/slr (runtime/compact/README.md, "Two files"), and no Python; overlay-bench.squashfs, a separate disk attached only for
 benchmark runs, holds runc and crun; overlay-tests.squashfs holds python3, pytest and
 the runtime's tests (hwtests/overlays.py mounts them in the guest).  The same
 inputs give the same bytes (tested by hwtests/test_image_build.py).
@@ -33,6 +34,10 @@ LAYOUT_FILES = os.environ.get("HWTESTS_LAYOUT_DIR") or os.path.join(
 RUNTIME_PACKAGE = os.path.join(REPO, "runtime/slruntime")
 RUNTIME_TESTS = os.path.join(REPO, "runtime/tests")
 BUILD_COMPACT = os.path.join(REPO, "tools/build-compact")
+COMPACT_TOOL = os.path.join(REPO, "runtime/compact")
+# The compiler of the image's front (built here: it has the image's path of the frozen
+# runtime built in); Debian's cross compilers, as runtime/compact/cross_build.py uses.
+FRONT_COMPILERS = {"x86_64": "x86_64-linux-gnu-gcc", "aarch64": "aarch64-linux-gnu-gcc"}
 
 # Overlays: separate squashfs disks the guest mounts under /run/hwtests (never
 # part of the product root), by name.
@@ -64,7 +69,8 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
           images=None, runtime_dir=RUNTIME_PACKAGE, compact=None):
     """Builds (or finds in the cache) the image of arch; `images` is where
     image directories go (default: cache_dir/image); `compact` is the
-    compact slr binary (default: tools/build-compact's, built when its inputs changed)."""
+    compact slr's frozen runtime (default: tools/build-compact's, built when its inputs
+    changed); the image's front is built from runtime/compact."""
     os.umask(0o022)
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", DEFAULT_EPOCH))
     apt = TargetApt(arch, cache_dir)
@@ -87,6 +93,7 @@ def build(arch, cache_dir=DEFAULT_CACHE, layout_dir=LAYOUT_FILES, refresh=False,
         "runtime_tests": _tree_digest(RUNTIME_TESTS),
         "pyseccomp": _sha256_file(wheel),
         "compact": _sha256_file(compact),
+        "compact_tool": _tree_digest(COMPACT_TOOL),
         "builder": _tree_digest(os.path.dirname(os.path.abspath(__file__))),
     }
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
@@ -124,7 +131,7 @@ def _assemble(work, arch, debs, overlay_debs, kernel_package, host_busybox, comp
     rootfs.unpack([p for n, p in debs.items() if n != kernel_package], root)
     rootfs.prune(root)
     rootfs.link_applets(root, rootfs.busybox_applets(host_busybox))
-    rootfs.install_slr(root, compact)
+    rootfs.install_slr(root, _front(work, arch), compact)
     rootfs.install_base_files(root, HOSTNAME, arch)
     layout = rootfs.install_layout(root, layout_dir)
     rootfs.install_bundle(root)
@@ -198,13 +205,28 @@ def _host_busybox(cache_dir, target_apt, target_deb):
 
 
 def compact_binary(arch):
-    """The compact frozen slr of arch, from tools/build-compact (which rebuilds it
-    only when its inputs changed; the first build fetches CPython's sources)."""
+    """The compact slr's frozen runtime of arch, from tools/build-compact (which
+    rebuilds it only when its inputs changed; the first build fetches CPython's
+    sources). It prints the front, then the frozen runtime."""
     built = subprocess.run([sys.executable, BUILD_COMPACT, "--arch", arch],
                            stdout=subprocess.PIPE, text=True)
     if built.returncode != 0:
         raise rootfs.ImageError(f"tools/build-compact --arch {arch} failed")
     return built.stdout.strip().splitlines()[-1]
+
+
+def _front(work, arch):
+    """The compact slr's static front for the image: executes the frozen runtime from
+    its path in the image (rootfs.FROZEN_RUNTIME)."""
+    front = os.path.join(work, "front", "slr")
+    compiler = "cc" if arch == platform.machine() else FRONT_COMPILERS[arch]
+    built = subprocess.run([sys.executable, os.path.join(COMPACT_TOOL, "build_compact.py"),
+                            "--front-only", "--output", front, "--cc", compiler,
+                            "--frozen-path", rootfs.FROZEN_RUNTIME],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if built.returncode != 0:
+        raise rootfs.ImageError(f"the compact slr's front: {built.stderr.strip()}")
+    return front
 
 
 def _sha256_file(path):

@@ -2,7 +2,7 @@
 
 Everything comes from Debian packages unpacked with `dpkg-deb -x`, the
 layer's layout files (read through its layout.manifest, never copied), the
-compact frozen slr (runtime/compact), and a few generated base files: no Python
+compact slr (runtime/compact: its static front and frozen runtime), and a few generated base files: no Python
 interpreter, stdlib or .py/.pyc file.  No
 target binary is executed: ELF files are only read (see elf.py).
 """
@@ -28,6 +28,10 @@ PRODUCT_PACKAGES = ["libc6", "busybox-static", "libseccomp2", "zlib1g"]
 # benchmark runs (hwtests/overlays.py).
 BENCH_PACKAGES = ["runc", "crun", "libyajl2", "libsystemd0", "libgcrypt20", "libgpg-error0",
                   "liblz4-1", "libzstd1", "liblzma5", "libcap2"]
+
+# Where the compact slr's front (/usr/bin/slr) executes the frozen runtime from: the
+# Yocto recipe's ${libexecdir}/slruntime/slr.
+FROZEN_RUNTIME = "/usr/libexec/slruntime/slr"
 
 # contents(): files at least this large are listed in the image's manifest.
 CONTENTS_THRESHOLD = 100 * 1024
@@ -88,13 +92,15 @@ def link_applets(root, applets):
         os.symlink(os.path.relpath(os.path.join(root, "bin/busybox"), os.path.dirname(path)), path)
 
 
-def install_slr(root, compact_binary):
-    """The compact frozen slr (runtime/compact) is the image's slr: one executable,
-    no interpreter, no Python files."""
-    target = os.path.join(root, "usr/bin/slr")
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    shutil.copyfile(compact_binary, target)
-    os.chmod(target, 0o755)
+def install_slr(root, front, frozen_runtime):
+    """The compact slr (runtime/compact) is the image's slr, as the Yocto recipe installs
+    it: the static front as /usr/bin/slr, executing the frozen runtime from
+    FROZEN_RUNTIME (its path is built into the front); no interpreter, no Python files."""
+    for binary, path in ((front, "/usr/bin/slr"), (frozen_runtime, FROZEN_RUNTIME)):
+        target = os.path.join(root, path.lstrip("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(binary, target)
+        os.chmod(target, 0o755)
 
 
 def install_layout(root, files_dir):

@@ -37,9 +37,15 @@ STARTUP_MODULES = ("encodings", "encodings.aliases", "encodings.utf_8", "encodin
 # import is guarded: the pure-Python fallbacks are slower (json) or absent (prctl).
 WANTED_NATIVE = ("_ctypes", "_json", "_prctl")
 PRCTL_VERSION = "1.8.1"
-# pool_client.c's warnings; test_pool_client_c.py also compiles it with -Werror (not done
-# here: a newer target compiler's new warning should not fail a product build).
-POOL_CLIENT_WARNINGS = ["-std=c11", "-Wall", "-Wextra"]
+# The front's warnings; test_pool_client_c.py also compiles its files with -Werror (not
+# done here: a newer target compiler's new warning should not fail a product build).
+FRONT_WARNINGS = ["-std=c11", "-Wall", "-Wextra"]
+# The front is linked statically (no dynamic loader, no shared libc mapped: half the
+# memory of a dynamic link) and built for size: each function and object in a section of
+# its own, the unused ones dropped by the linker.
+FRONT_FLAGS = ["-Os", "-ffunction-sections", "-fdata-sections"]
+FRONT_LINK_FLAGS = ["-static", "-Wl,--gc-sections"]
+FRONT_SOURCES = ("slr_front.c", "pool_client.c", "terminal_relay.c")
 # slr commands that run on a build host, not on the device, left out unless
 # --with-host-commands: they need what a frozen binary cannot carry.
 HOST_COMMAND_PACKAGES = {
@@ -54,8 +60,18 @@ class BuildError(Exception):
 
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(
-        description="Freeze slr and the stdlib modules it needs into one static executable.")
-    parser.add_argument("--output", required=True, help="path of the executable to write")
+        description="Freeze slr and the stdlib modules it needs into one executable, the "
+                    "frozen runtime, and build the static front that executes it.")
+    parser.add_argument("--output", required=True,
+                        help="path of the executable to write: the static front (slr_front.c), "
+                        "the `slr` users run")
+    parser.add_argument("--frozen-output", help="path of the frozen runtime to write "
+                        "(default: OUTPUT's directory/libexec/slruntime/OUTPUT's name)")
+    parser.add_argument("--frozen-path", help="absolute path the front executes the frozen "
+                        "runtime from, as installed (default: --frozen-output's absolute path)")
+    parser.add_argument("--front-only", action="store_true",
+                        help="build only the front (for a frozen runtime built before); "
+                        "needs --frozen-path")
     parser.add_argument("--package-dir", default=DEFAULT_PACKAGE_DIR,
                         help="the slruntime package directory (default: %(default)s)")
     parser.add_argument("--entry-point", default=DEFAULT_ENTRY_POINT,
@@ -258,6 +274,13 @@ def plan_c_modules(args, target, closure, in_libpython, prctl_src, cc, cflags):
 
 
 def build(args):
+    frozen_output, frozen_path = frozen_layout(args)
+    build_dir = os.path.abspath(args.build_dir or args.output + ".build")
+    if args.front_only:
+        if not args.frozen_path:
+            raise BuildError("--front-only needs --frozen-path (the runtime it executes)")
+        build_front(args, frozen_path, build_dir)
+        return
     cc, nm, cflags, ldflags = toolchain(args)
     target = Target(args)
     entry_module, entry_function = entry_point(args)
@@ -280,7 +303,6 @@ def build(args):
         if module.is_app:
             warn_about_file_use(module)
 
-    build_dir = os.path.abspath(args.build_dir or args.output + ".build")
     os.makedirs(build_dir, exist_ok=True)
     table_c = os.path.join(build_dir, "frozen_modules.c")
     blob_size = generate_c.write_frozen_table(
@@ -298,9 +320,6 @@ def build(args):
                          build_dir)]
     objects += [compile_c(cc, cflags + python_flags, source, build_dir)
                 for source in (table_c, inittab_c)]
-    # The C `pool run` client needs no Python header; it is held to POOL_CLIENT_WARNINGS.
-    objects.append(compile_c(cc, cflags + ["-O2"] + POOL_CLIENT_WARNINGS, os.path.join(HERE, "pool_client.c"),
-                             build_dir))
     for recipe in compiled:
         flags = cflags + python_flags + recipe.cflags
         if recipe.core:
@@ -310,17 +329,61 @@ def build(args):
     libraries = dict.fromkeys(lib for recipe in compiled for lib in recipe.libraries)
     # -no-pie: Debian's libpython3.11.a is not position independent. --as-needed: the
     # libraries of builtins libpython has but the inittab leaves out are not linked.
-    link = (cc + cflags + ldflags + ["-no-pie", "-o", args.output] + objects
+    link = (cc + cflags + ldflags + ["-no-pie", "-o", frozen_output] + objects
             + [target.libpython, "-Wl,--as-needed"]
             + native_modules.library_arguments(cc, cflags + ldflags, libraries)
             + native_modules.libpython_link_libraries(target.libpython)
             + ([] if args.no_strip else ["-s"]))
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(frozen_output)), exist_ok=True)
     run(link, "linking")
-    print(f"{args.output}: {len(frozen)} frozen modules ({blob_size // 1024} KiB bytecode), "
+    print(f"{frozen_output}: {len(frozen)} frozen modules ({blob_size // 1024} KiB bytecode), "
           f"{len(builtins)} builtins ({len(compiled)} compiled here: "
           f"{', '.join(r.name for r in compiled) or 'none'}), "
-          f"{os.path.getsize(args.output) // 1024} KiB; list in {build_dir}/modules.txt")
+          f"{os.path.getsize(frozen_output) // 1024} KiB; list in {build_dir}/modules.txt")
+    build_front(args, frozen_path, build_dir)
+
+
+def frozen_layout(args):
+    """(where the frozen runtime is written, the absolute path the front executes it
+    from). By default it sits in libexec/slruntime/ next to the front, the layout of an
+    installation (bin/slr, libexec/slruntime/slr), under the front's name: the process
+    name (`ps`, /proc/PID/comm) stays the front's."""
+    output, frozen_output = os.path.abspath(args.output), frozen_output_of(args)
+    frozen_path = args.frozen_path or os.path.abspath(frozen_output)
+    if not os.path.isabs(frozen_path):
+        raise BuildError(f"--frozen-path {frozen_path}: not an absolute path (the front "
+                         f"never searches for the runtime)")
+    if os.path.abspath(frozen_output) == output:
+        raise BuildError(f"--frozen-output {frozen_output} is the front's --output")
+    return frozen_output, frozen_path
+
+
+def frozen_output_of(args):
+    output = os.path.abspath(args.output)
+    return args.frozen_output or os.path.join(os.path.dirname(output), "libexec", "slruntime",
+                                              os.path.basename(output))
+
+
+def c_string(text):
+    """text as a C string literal: printable ASCII as is, every other byte escaped."""
+    escaped = "".join(chr(b) if 0x20 <= b < 0x7f and chr(b) not in '"\\?' else f"\\{b:03o}"
+                      for b in os.fsencode(text))
+    return f'"{escaped}"'
+
+
+def build_front(args, frozen_path, build_dir):
+    """The static front at --output, executing the frozen runtime from frozen_path."""
+    cc, _, cflags, ldflags = toolchain(args)
+    os.makedirs(build_dir, exist_ok=True)
+    with open(os.path.join(build_dir, "slr_front_path.h"), "w", encoding="ascii") as header:
+        header.write(f"/* build_compact.py --frozen-path */\n"
+                     f"#define SLR_FROZEN_PATH {c_string(frozen_path)}\n")
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    run(cc + cflags + FRONT_FLAGS + FRONT_WARNINGS + ["-I", build_dir] + ldflags + FRONT_LINK_FLAGS
+        + ["-o", args.output] + [os.path.join(HERE, source) for source in FRONT_SOURCES]
+        + ([] if args.no_strip else ["-s"]), "linking the front")
+    print(f"{args.output}: the static front, {os.path.getsize(args.output) // 1024} KiB; "
+          f"executes {frozen_path}")
 
 
 def compile_c(cc, flags, source, build_dir, prefix="slr"):
@@ -370,8 +433,11 @@ def main(argv=None):
         build(args)
     except BuildError as error:
         print(f"build_compact: {error}", file=sys.stderr)
-        if os.path.exists(args.output):
-            os.unlink(args.output)
+        # A failed build leaves no output; a front-only build never touches the runtime.
+        outputs = [args.output] if args.front_only else [args.output, frozen_output_of(args)]
+        for output in outputs:
+            if os.path.exists(output):
+                os.unlink(output)
         if new_build_dir:
             shutil.rmtree(build_dir, ignore_errors=True)
         return 1

@@ -3,8 +3,9 @@
 libpython3.X-dev, libffi-dev, libcap-dev (and the -dev packages of the libraries its
 libpython links) are downloaded with apt and unpacked into a sysroot in the cache, then
 build_compact.py runs with the Debian cross compiler (gcc-<triplet>, from
-tools/deps/compact.apt). Run the result with qemu-user: `qemu-aarch64-static -L
-/usr/aarch64-linux-gnu build/compact/aarch64/slr --version`.
+tools/deps/compact.apt). Run the result with qemu-user, through a binfmt_misc instance
+of its own so that the front can execute the frozen runtime:
+`runtime/tests/qemu-aarch64-binfmt build/compact/aarch64/slr --version` (README.md).
 
     cross_build.py --arch aarch64 --output PATH --sources-cache DIR [build_compact options]
 """

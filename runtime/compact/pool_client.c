@@ -1,13 +1,14 @@
 /*
- * `slr pool run` without the interpreter: the compact binary's main() calls
- * slr_pool_run() first; it serves the plain pool-run command line by speaking the pool
- * protocol (runtime/slruntime/pool/PROTOCOL.md) itself, and returns 0 for anything
- * else, before it has done anything observable, so the frozen Python CLI
- * then runs the same command line with exactly its own behaviour.
+ * `slr pool run` without the interpreter: the compact slr's static front (slr_front.c)
+ * calls slr_pool_run() first; it serves the plain pool-run command line by speaking the
+ * pool protocol (runtime/slruntime/pool/PROTOCOL.md) itself, and returns 0 for anything
+ * else, before it has done anything observable, so the frozen Python CLI the front then
+ * executes runs the same command line with exactly its own behaviour.
  *
- * Served: `slr [--root DIR] pool run [-d] [-e K=V]... [--cwd DIR] NAME [--] ARGS...`,
- * with /etc/slr/slr.conf (or $SLR_CONFIG) read for `root` as the Python CLI does.
- * Left to Python: every other command and flag (-t, --log, --debug, --help, ...),
+ * Served: `slr [--root DIR] pool run [-d] [-t] [-e K=V]... [--cwd DIR] NAME [--] ARGS...`,
+ * with /etc/slr/slr.conf (or $SLR_CONFIG) read for `root` as the Python CLI does; with
+ * -t the terminal is relayed by terminal_relay.c.
+ * Left to Python: every other command and flag (--log, --debug, --help, ...),
  * malformed or unusual input (a bad slr.conf, one that sets `log`, a flag without its
  * value, arguments that are not UTF-8, a socket path too long for sockaddr_un): the
  * Python CLI knows how to report those, and they are not the fast path.
@@ -19,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "pool_client.h"
+#include "terminal_relay.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +59,7 @@ struct pool_run {
     struct span args[2];   /* the process's args: before and after the first "--" */
     const char *cwd;
     int detach;
+    int terminal;          /* -t: the process gets a pty, relayed to the caller's terminal */
 };
 
 static int
@@ -114,9 +117,10 @@ is_inline_flag(const char *arg, const char *short_name, const char *long_name)
 }
 
 /* Calls `found` for each -e/--env value of the options, in order; 0 if an option is not
- * one of -d/--detach, -e/--env, --cwd (with their values) or is missing its value. */
+ * one of -d/--detach, -t/--tty, -e/--env, --cwd (with their values) or is missing its
+ * value. */
 static int
-scan_options(struct span options, const char **cwd, int *detach,
+scan_options(struct span options, const char **cwd, int *detach, int *terminal,
              int (*found)(const char *env, void *context), void *context)
 {
     for (int i = 0; i < options.count; i++) {
@@ -127,6 +131,10 @@ scan_options(struct span options, const char **cwd, int *detach,
             *detach = 1;
             continue;
         }
+        if (is_flag(arg, "-t", "--tty")) {
+            *terminal = 1;
+            continue;
+        }
         if (is_flag(arg, "-e", "--env") || strcmp(arg, "--cwd") == 0) {
             if (++i >= options.count) {
                 return 0;
@@ -135,7 +143,7 @@ scan_options(struct span options, const char **cwd, int *detach,
         } else if (is_env || starts_with(arg, "--cwd=")) {
             value = strchr(arg, '=') + 1;
         } else {
-            return 0; /* -t, --help, unknown flags, --detach=false, -detach... */
+            return 0; /* --help, unknown flags, --detach=false, -detach, -dt... */
         }
         if (!is_env) {
             *cwd = value; /* the last one wins, as in parse_options */
@@ -229,7 +237,7 @@ parse_command_line(int argc, char **argv, struct pool_run *run)
     if (run->args[0].count + run->args[1].count == 0) {
         return 0; /* no args: Python's usage error */
     }
-    return scan_options(run->options, &run->cwd, &run->detach, NULL, NULL);
+    return scan_options(run->options, &run->cwd, &run->detach, &run->terminal, NULL, NULL);
 }
 
 /* ---- slr.conf and the socket's path ----------------------------------------------------- */
@@ -489,12 +497,14 @@ count_env(const char *env, void *context)
     return 1;
 }
 
-/* client.start's request: {"args":[...],"wait":B[,"env":[...]][,"cwd":"..."]} */
+/* client.start's request: {"args":[...],"wait":B[,"consoleSize":{"height":H,"width":W}]
+ * [,"env":[...]][,"cwd":"..."][,"terminal":true]}; the console size is the caller's
+ * terminal's (cli._run), when stdin is one. */
 static void
 build_request(const struct pool_run *run, struct buffer *out)
 {
     const char *cwd = NULL;
-    int detach = 0, env_count = 0;
+    int detach = 0, terminal = 0, env_count = 0;
     append_text(out, "{\"args\":[");
     for (int part = 0, first = 1; part < 2; part++) {
         for (int k = 0; k < run->args[part].count; k++, first = 0) {
@@ -505,15 +515,25 @@ build_request(const struct pool_run *run, struct buffer *out)
         }
     }
     append_text(out, run->detach ? "],\"wait\":false" : "],\"wait\":true");
-    scan_options(run->options, &cwd, &detach, count_env, &env_count);
+    struct winsize size;
+    if (run->terminal && slr_window_size(0, &size)) {
+        char console_size[64];
+        snprintf(console_size, sizeof(console_size), ",\"consoleSize\":{\"height\":%u,\"width\":%u}",
+                 (unsigned int)size.ws_row, (unsigned int)size.ws_col);
+        append_text(out, console_size);
+    }
+    scan_options(run->options, &cwd, &detach, &terminal, count_env, &env_count);
     if (env_count > 0) {
         append_text(out, ",\"env\":[");
-        scan_options(run->options, &cwd, &detach, append_env, out);
+        scan_options(run->options, &cwd, &detach, &terminal, append_env, out);
         append(out, "]", 1);
     }
     if (run->cwd != NULL && run->cwd[0] != '\0') {
         append_text(out, ",\"cwd\":");
         append_string(out, run->cwd);
+    }
+    if (run->terminal) {
+        append_text(out, ",\"terminal\":true");
     }
     append(out, "}", 1);
 }
@@ -892,8 +912,8 @@ write_all(int fd, const char *data, size_t length, int *failed)
 }
 
 /* cli._report_error: "slr: MESSAGE" on stderr, one line; prefix and text are joined. */
-static int
-report(const char *prefix, const char *text, size_t text_length)
+int
+slr_report(const char *prefix, const char *text, size_t text_length)
 {
     int failed = 0;
     write_all(2, "slr: ", 5, &failed);
@@ -919,7 +939,7 @@ report_with(const char *before, const char *user_text, size_t user_length, const
         }
     }
     put(&shown, after, strlen(after));
-    return report(before, shown.data, shown.length);
+    return slr_report(before, shown.data, shown.length);
 }
 
 /* client.start's message for a socket that cannot be made or connected to. */
@@ -935,16 +955,29 @@ static int
 report_errno(const char *prefix, int error)
 {
     const char *reason = strerror(error);
-    return report(prefix, reason, strlen(reason));
+    return slr_report(prefix, reason, strlen(reason));
+}
+
+/* cli.main's line for an unexpected OSError: "slr: [Errno N] REASON". */
+static int
+report_os_error(int error)
+{
+    char number[32];
+    snprintf(number, sizeof(number), "[Errno %d] ", error);
+    return report_errno(number, error);
 }
 
 static volatile pid_t container_pid;
 
-/* signals.forward_signals' handler: a process that is gone already is no error. */
+/* signals.forward_signals' handler: a process that is gone already is no error. A
+ * resized terminal also resizes the pty being relayed (-t). */
 static void
 forward_signal(int signal_number)
 {
     int saved = errno;
+    if (signal_number == SIGWINCH) {
+        slr_copy_window_size();
+    }
     kill(container_pid, signal_number);
     errno = saved;
 }
@@ -969,10 +1002,11 @@ set_handler(int signal_number, void (*handler)(int))
     sigaction(signal_number, &action, NULL);
 }
 
-/* recvmsg of one answer; closes any descriptors that come with it (none without a
- * terminal). Returns its length, 0 at end-of-file, -1 with errno set. */
+/* recvmsg of one answer. With pty, the first descriptor that comes with it is kept
+ * there (-1 if none: the pty master of a terminal request); any other is closed.
+ * Returns its length, 0 at end-of-file, -1 with errno set. */
 static ssize_t
-receive(int sock, char *data, size_t size)
+receive(int sock, char *data, size_t size, int *pty)
 {
     union {
         char space[CMSG_SPACE(MAX_FDS * sizeof(int))];
@@ -985,6 +1019,9 @@ receive(int sock, char *data, size_t size)
     message.msg_control = control.space;
     message.msg_controllen = sizeof(control.space);
     ssize_t length;
+    if (pty != NULL) {
+        *pty = -1;
+    }
     do {
         length = recvmsg(sock, &message, MSG_CMSG_CLOEXEC);
     } while (length < 0 && errno == EINTR);
@@ -996,7 +1033,11 @@ receive(int sock, char *data, size_t size)
                 for (size_t k = 0; k < count; k++) {
                     int fd;
                     memcpy(&fd, CMSG_DATA(header) + k * sizeof(int), sizeof(int));
-                    close(fd);
+                    if (pty != NULL && *pty < 0) {
+                        *pty = fd;
+                    } else {
+                        close(fd);
+                    }
                 }
             }
         }
@@ -1004,9 +1045,10 @@ receive(int sock, char *data, size_t size)
     return length;
 }
 
-/* The request with stdin, stdout and stderr as SCM_RIGHTS (wire.send). */
+/* The request, with stdin, stdout and stderr as SCM_RIGHTS unless it asks for a
+ * terminal (wire.send). */
 static ssize_t
-send_request(int sock, const struct buffer *request)
+send_request(int sock, const struct buffer *request, int terminal)
 {
     static const int stdio[MAX_FDS] = {0, 1, 2};
     union {
@@ -1017,13 +1059,15 @@ send_request(int sock, const struct buffer *request)
     struct msghdr message = {0};
     message.msg_iov = &iov;
     message.msg_iovlen = 1;
-    message.msg_control = control.space;
-    message.msg_controllen = sizeof(control.space);
-    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(stdio));
-    memcpy(CMSG_DATA(header), stdio, sizeof(stdio));
+    if (!terminal) {
+        message.msg_control = control.space;
+        message.msg_controllen = sizeof(control.space);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(stdio));
+        memcpy(CMSG_DATA(header), stdio, sizeof(stdio));
+    }
     ssize_t sent;
     do {
         sent = sendmsg(sock, &message, MSG_NOSIGNAL);
@@ -1068,16 +1112,17 @@ serve(const struct pool_run *run, const char *path)
     }
     if (request.too_long) {
         close(sock);
-        report("pool: message too long: a pool message holds at most 65536 bytes", "", 0);
+        slr_report("pool: message too long: a pool message holds at most 65536 bytes", "", 0);
         return 1;
     }
-    if (send_request(sock, &request) < 0 && errno != EPIPE && errno != ECONNRESET) {
+    if (send_request(sock, &request, run->terminal) < 0 && errno != EPIPE && errno != ECONNRESET) {
         /* EPIPE, ECONNRESET: refused; the answer saying why is queued behind the reset */
         int error = errno;
         close(sock);
         return report_errno("pool: ", error);
     }
-    ssize_t length = receive(sock, received, MAX_MESSAGE);
+    int pty = -1; /* left open on the ways out below, as the Python client does: the process ends */
+    ssize_t length = receive(sock, received, MAX_MESSAGE, run->terminal ? &pty : NULL);
     if (length < 0) {
         int error = errno;
         close(sock);
@@ -1085,16 +1130,16 @@ serve(const struct pool_run *run, const char *path)
     }
     if (length == 0) {
         close(sock);
-        return report("pool: the manager closed the connection", "", 0);
+        return slr_report("pool: the manager closed the connection", "", 0);
     }
     if (!parse_answer(received, (size_t)length, &answer) || answer.error.present < 0
             || (!answer.error.present && (answer.id.present != 1 || !answer.has_pid || answer.pid <= 0))) {
         close(sock);
-        return report("pool: the manager's answer is not one of the protocol's", "", 0);
+        return slr_report("pool: the manager's answer is not one of the protocol's", "", 0);
     }
     if (answer.error.present) {
         close(sock);
-        return report("", answer.error.data, answer.error.length);
+        return slr_report("", answer.error.data, answer.error.length);
     }
     if (run->detach) {
         int failed = 0;
@@ -1107,13 +1152,18 @@ serve(const struct pool_run *run, const char *path)
     for (size_t k = 0; k < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); k++) {
         set_handler(forwarded_signals[k], forward_signal);
     }
-    length = receive(sock, received, MAX_MESSAGE);
+    if (run->terminal && pty >= 0) {
+        int error = slr_relay_terminal(pty);
+        if (error != 0) {
+            close(sock);
+            return report_os_error(error);
+        }
+    }
+    length = receive(sock, received, MAX_MESSAGE, NULL);
     int error = errno;
     close(sock);
     if (length < 0) {
-        char number[32];
-        snprintf(number, sizeof(number), "[Errno %d] ", error);
-        return report_errno(number, error);
+        return report_os_error(error);
     }
     if (length == 0 || !parse_answer(received, (size_t)length, &finished) || !finished.has_exit) {
         return report_with("pool: lost the manager while ", answer.id.data, answer.id.length, " ran");

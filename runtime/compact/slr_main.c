@@ -9,8 +9,10 @@
  *   - sys.path empty and the path-based finder removed: every import is a builtin or a
  *     frozen module, so nothing on disk can shadow or complement the binary,
  *   - never writes bytecode.
- * `slr pool run` is served before any of this, in C (pool_client.c), when its command
- * line is one that client handles; everything else reaches the interpreter.
+ * This binary is the Python CLI, for every command line it is given. The `slr` users
+ * run is the static front (slr_front.c), which serves `slr pool run` in C and executes
+ * this binary for everything else; run directly, this one answers every command itself
+ * (`pool run` through the Python client), as the venv's slr does.
  * Exit skips the interpreter's teardown (module and object deallocation, ~3 ms) after doing
  * what a program can observe: joining non-daemon threads, running atexit callbacks and
  * flushing sys.stdout/sys.stderr. The kernel frees the rest.
@@ -22,8 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "pool_client.h"
 
 /* Defined by the generated frozen_modules.c. */
 extern const struct _frozen slr_frozen_modules[];
@@ -228,11 +228,6 @@ finish(int status)
 int
 main(int argc, char **argv)
 {
-    int status;
-    if (slr_pool_run(argc, argv, &status)) {
-        fflush(NULL);
-        _exit(status); /* served without the interpreter: the fast start's command line */
-    }
     PyImport_FrozenModules = slr_frozen_modules;
     configure(argc, argv);
     finish(run_entry_point());

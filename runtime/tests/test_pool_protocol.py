@@ -2,11 +2,12 @@
 client of `slr pool run` and against the manager:
 
 - `python`: the venv's slr (slruntime/pool/cli.py, client.py, wire.py);
-- `c`: the compact binary, whose C entry serves `pool run` without starting the
-  interpreter (runtime/compact/pool_client.c), when built (COMPACT_SLR, else
-  build/compact/<machine>/slr);
+- `c`: the compact slr's static front, which serves `pool run` in C
+  (runtime/compact/slr_front.c, pool_client.c) and executes the frozen runtime for
+  everything else, when built (COMPACT_SLR, else build/compact/<machine>/slr);
 - `c-aarch64`: the aarch64 cross build of it (runtime/compact/cross_build.py) under
-  qemu-user, when built.
+  qemu-user, with a binfmt_misc instance of its own so that its frozen runtime runs too
+  (runtime/tests/qemu-aarch64-binfmt), when built.
 A client that is not built is left out, and test_c_clients_under_test says so (skip).
 
 Each case runs the same command line through each client and checks the stderr line, the
@@ -14,13 +15,20 @@ exit status and (against a scripted manager) the exact request bytes; the C clie
 results must be the Python client's. The manager is then checked with raw sockets.
 """
 
+import fcntl
 import json
 import os
 import platform
+import pty
+import re
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
+import tempfile
+import termios
 import threading
 import time
 
@@ -33,6 +41,12 @@ PYTHON_SLR = os.path.join(REPO, ".venv", "bin", "slr")
 COMPACT_SLR = os.environ.get("COMPACT_SLR") or os.path.join(REPO, "build", "compact", platform.machine(), "slr")
 AARCH64_SLR = os.path.join(REPO, "build", "compact", "aarch64", "slr")
 QEMU_AARCH64 = shutil.which("qemu-aarch64-static")
+QEMU_AARCH64_BINFMT = os.path.join(REPO, "runtime", "tests", "qemu-aarch64-binfmt")
+
+
+def _frozen_runtime(front):
+    """The frozen runtime a front executes, in build_compact.py's default layout."""
+    return os.path.join(os.path.dirname(front), "libexec", "slruntime", os.path.basename(front))
 
 
 def _commands():
@@ -45,7 +59,7 @@ def _commands():
     if platform.machine() == "aarch64":
         pass  # the native build is the aarch64 one
     elif os.access(AARCH64_SLR, os.X_OK) and QEMU_AARCH64:
-        commands["c-aarch64"] = [QEMU_AARCH64, "-L", "/usr/aarch64-linux-gnu", AARCH64_SLR]
+        commands["c-aarch64"] = [QEMU_AARCH64_BINFMT, AARCH64_SLR]
     else:
         missing["c-aarch64"] = (f"no aarch64 build in {AARCH64_SLR} (runtime/compact/cross_build.py) "
                                 "or no qemu-aarch64-static")
@@ -149,6 +163,8 @@ REQUEST_CASES = [
     ("--", "f", "ünïcödé", "\u2028", "\U0001f600", "\x7f\x01"),
     ("--detach", "--cwd", "/a", "--cwd=/b", "f", "-", "a"),
     ("f", ""),
+    ("-t", "-e", "A=1", "--cwd", "/x", "f", "--", "sh"),  # stdin is no terminal: no consoleSize
+    ("--tty", "--cwd=/w", "f", "true"),
 ]
 
 
@@ -175,7 +191,8 @@ def test_every_client_sends_the_same_request(tmp_path, scripted, argv):
                                 lambda command: _run(command, str(tmp_path), *argv))
     python_request, python_fds = scripted.requests[0]
     assert scripted.requests == [(python_request, python_fds)] * len(COMMANDS)
-    assert python_fds == ["/dev/null", "pipe", "pipe"]  # stdin, stdout, stderr
+    with_pty = "-t" in argv or "--tty" in argv
+    assert python_fds == ([] if with_pty else ["/dev/null", "pipe", "pipe"])  # stdin, stdout, stderr
     _assert_alike(results)
     detach = argv[0] in ("-d", "--detach")
     assert results["python"].returncode == (0 if detach else 3)
@@ -317,25 +334,144 @@ def test_usage_errors_are_the_python_clis(tmp_path):
         _assert_alike(results)
 
 
-# --- the C entry serves pool run without the interpreter, and only it ----------------------
+# --- the front serves pool run itself, and executes the frozen runtime for the rest -----
 
-def _starts_interpreter(argv):
-    """Whether the compact binary initialised CPython: it reads /proc/self/exe to set
-    sys.executable; the C client never does."""
-    traced = subprocess.run(["strace", "-f", "-e", "trace=readlink,readlinkat", *argv],
-                            capture_output=True, text=True, env=dict(os.environ, SLR_CONFIG=""), timeout=60)
-    return "/proc/self/exe" in traced.stderr
+FRONTS = {"c": COMPACT_SLR, "c-aarch64": AARCH64_SLR}
 
 
-def test_c_entry_serves_pool_run_and_nothing_else(tmp_path):
-    if "c" not in COMMANDS:
-        pytest.skip(MISSING["c"])
-    binary, root = COMMANDS["c"][0], str(tmp_path)
-    assert not _starts_interpreter([binary, "--root", root, "pool", "run", "nope", "--", "true"])
-    assert not _starts_interpreter([binary, "--root=" + root, "pool", "run", "-d", "-e", "A=1", "nope", "true"])
-    for fallback in (["pool", "run", "-t", "nope", "true"], ["pool", "run", "--help"], ["pool", "list"],
-                     ["--debug", "pool", "run", "nope", "true"], ["pool", "run", "nope", b"\xff"]):
-        assert _starts_interpreter([binary, "--root", root, *fallback]), fallback
+def _execs(command, *args):
+    """(path, argv) of every successful execve of `command` + args and its children, as
+    bytes (strace -f)."""
+    with tempfile.NamedTemporaryFile() as trace:
+        subprocess.run(["strace", "-f", "-qq", "-xx", "-s", "65536", "-e", "trace=execve", "-e", "signal=none",
+                        "-o", trace.name, *command, *args], capture_output=True,
+                       env=dict(os.environ, SLR_CONFIG=""), timeout=120)
+        lines = trace.read().decode("ascii").splitlines()
+    hex_string = r'"((?:\\x[0-9a-f]{2})*)"'
+    calls = []
+    for line in lines:
+        found = re.search(rf'execve\({hex_string}, \[((?:{hex_string}(?:, )?)*)\].* = 0$', line)
+        if found:
+            calls.append((_unhex(found.group(1)), [_unhex(a) for a in re.findall(hex_string, found.group(2))]))
+    return calls
+
+
+def _unhex(text):
+    return bytes.fromhex(text.replace("\\x", ""))
+
+
+@pytest.mark.parametrize("kind", ["c", "c-aarch64"])
+def test_front_serves_pool_run_and_executes_the_runtime_once_for_the_rest(tmp_path, kind):
+    if kind not in COMMANDS:
+        pytest.skip(MISSING[kind])
+    front, root = os.fsencode(FRONTS[kind]), str(tmp_path)
+    frozen = os.fsencode(_frozen_runtime(FRONTS[kind]))
+    for served in (["--root", root, "pool", "run", "nope", "--", "true"],
+                   ["--root=" + root, "pool", "run", "-d", "-e", "A=1", "nope", "true"],
+                   ["--root", root, "pool", "run", "-t", "nope", "true"]):
+        calls = _execs(COMMANDS[kind], *served)
+        assert [path for path, _ in calls].count(front) == 1, calls
+        assert frozen not in [path for path, _ in calls], served
+    for fallback in (["pool", "run", "-dt", "nope", "true"], ["pool", "run", "--help"], ["pool", "list"],
+                     ["--debug", "pool", "run", "nope", "true"], ["pool", "run", "nope", b"\xff"],
+                     ["--version"]):
+        argv = [os.fsencode(a) for a in ["--root", root, *fallback]]
+        calls = _execs(COMMANDS[kind], *argv)
+        front_argv = [args for path, args in calls if path == front]
+        assert front_argv == [[front, *argv]], calls
+        assert [args for path, args in calls if path == frozen] == front_argv, fallback
+
+
+# --- a terminal (-t) ------------------------------------------------------------------------
+
+class Terminal:
+    """A pty whose slave is a client's stdin, stdout and stderr, of ROWS x COLUMNS."""
+
+    def __init__(self, rows, columns):
+        self.master, self.slave = pty.openpty()
+        self.resize(rows, columns)
+        self.output = b""
+
+    def resize(self, rows, columns):
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    def start(self, argv):
+        return subprocess.Popen(argv, stdin=self.slave, stdout=self.slave, stderr=self.slave,
+                                env=dict(os.environ, SLR_CONFIG=""))
+
+    def read_until(self, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.output and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.1)[0]:
+                self.output += os.read(self.master, 65536)
+        return text.encode() in self.output
+
+    def close(self):
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def test_every_client_sends_the_terminals_size(tmp_path, scripted):
+    """With -t and a terminal as stdin, the request asks for a pty of its size."""
+    terminals = []
+
+    def run(command):
+        terminals.append(Terminal(33, 99))
+        process = terminals[-1].start([*command, "--root", str(tmp_path), "pool", "run", "-t", "f", "true"])
+        return process.wait(timeout=60)
+    try:
+        statuses = _through_scripted(scripted, [b'{"id": "f-1-1", "pid": PID}', b'{"exit": 4}'], run)
+    finally:
+        for terminal in terminals:
+            terminal.close()
+    assert statuses == dict.fromkeys(COMMANDS, 4)
+    requests = [request for request, _ in scripted.requests]
+    assert json.loads(requests[0])["consoleSize"] == {"height": 33, "width": 99}
+    assert requests == [requests[0]] * len(COMMANDS)
+    assert [kinds for _, kinds in scripted.requests] == [[]] * len(COMMANDS)  # no stdio with a pty
+
+
+def test_real_pool_relays_a_terminal_and_restores_it(real_pool):
+    """The process gets a pty of the caller's size; keys typed reach it, its output comes
+    back; the client's terminal is raw meanwhile and as it was after; the exit status is
+    the process's."""
+    for kind, command in COMMANDS.items():
+        terminal = Terminal(33, 99)
+        try:
+            before = termios.tcgetattr(terminal.slave)
+            process = terminal.start([*command, "--root", real_pool, "pool", "run", "-t", "conf", "--", "sh", "-c",
+                                      "stty size; echo ready; read line; echo got:$line; exit 3"])
+            assert terminal.read_until("ready"), (kind, terminal.output)
+            raw = termios.tcgetattr(terminal.slave)
+            assert not raw[3] & (termios.ICANON | termios.ECHO | termios.ISIG), kind
+            os.write(terminal.master, b"hello\r")  # the container's pty turns CR into NL
+            assert terminal.read_until("got:hello"), (kind, terminal.output)
+            assert process.wait(timeout=60) == 3, (kind, terminal.output)
+            assert b"33 99" in terminal.output, (kind, terminal.output)
+            assert termios.tcgetattr(terminal.slave) == before, kind
+        finally:
+            terminal.close()
+
+
+def test_c_client_resizes_the_pty_on_sigwinch(real_pool):
+    """SIGWINCH (the caller's terminal resized) gives the pty the new size. The Python
+    client only forwards the signal to the process: this is the C client's own."""
+    for kind in ("c", "c-aarch64"):
+        if kind not in COMMANDS:
+            continue
+        terminal = Terminal(33, 99)
+        try:
+            process = terminal.start([*COMMANDS[kind], "--root", real_pool, "pool", "run", "-t", "conf", "--", "sh",
+                                      "-c", "stty size; echo ready; read line; stty size; exit 5"])
+            assert terminal.read_until("ready"), (kind, terminal.output)
+            terminal.resize(40, 120)
+            process.send_signal(signal.SIGWINCH)
+            time.sleep(0.5)  # the handler runs before the line below reaches the process
+            os.write(terminal.master, b"\r")
+            assert process.wait(timeout=60) == 5, (kind, terminal.output)
+            assert terminal.read_until("40 120"), (kind, terminal.output)
+        finally:
+            terminal.close()
 
 
 # --- against a real pool ------------------------------------------------------------------

@@ -101,6 +101,10 @@ def test_image_features_keep_extra_image_features():
 def test_slr_is_the_compact_binary_and_the_python_command_is_slr_python():
     compact = read(COMPACT)
     assert "install -D -m 0755 ${B}/slr ${D}${bindir}/slr\n" in compact
+    # The front executes the frozen runtime from where it is installed.
+    assert "--frozen-path ${libexecdir}/slruntime/slr" in compact
+    assert "install -D -m 0755 ${B}/libexec/slruntime/slr ${D}${libexecdir}/slruntime/slr\n" in compact
+    assert conf_assignments(COMPACT)["FILES:${PN}"] == "${libexecdir}/slruntime/slr"
     assert "slr-compact" not in compact
     python = read(RECIPES["slruntime"])
     assert "mv ${D}${bindir}/slr ${D}${bindir}/slr-python" in python
@@ -141,11 +145,12 @@ def test_runtime_license_file_is_the_declared_apache_license():
 
 def test_compact_license_is_what_the_binary_links():
     values = conf_assignments(COMPACT)
-    assert values["LICENSE"] == "Apache-2.0 AND GPL-3.0-only AND PSF-2.0 AND (BSD-3-Clause OR GPL-2.0-only)"
+    assert values["LICENSE"] == ("Apache-2.0 AND GPL-3.0-only AND PSF-2.0 AND (BSD-3-Clause OR GPL-2.0-only)"
+                                 " AND LGPL-2.1-or-later")  # the front links glibc statically
     files = values["LIC_FILES_CHKSUM"].split()
     assert files[0] == "${SLRUNTIME_LICENSE_CHKSUM}"
     for needed in ("/Python-${SLRUNTIME_CPYTHON_PV}/LICENSE;md5=", "/python-prctl/COPYING;md5=",
-                   "${COMMON_LICENSE_DIR}/BSD-3-Clause;md5="):
+                   "${COMMON_LICENSE_DIR}/BSD-3-Clause;md5=", "${COMMON_LICENSE_DIR}/LGPL-2.1-or-later;md5="):
         assert any(needed in f for f in files), needed
 
 

@@ -1,9 +1,12 @@
 SUMMARY = "slr, the slruntime OCI runtime frozen into one executable"
-DESCRIPTION = "/usr/bin/slr: the slr command with the slruntime package, its pure-Python \
-               dependencies and the standard-library modules they import frozen into \
-               one executable linked against the static libpython: no interpreter, no \
-               .py/.pyc files and no stdlib directory on the target.  slruntime-compact-runc \
-               adds /usr/bin/runc for stacks that call runc (virtual-runc)."
+DESCRIPTION = "The slr command as two executables: /usr/libexec/slruntime/slr, the \
+               slruntime package, its pure-Python dependencies and the standard-library \
+               modules they import frozen into one executable linked against the static \
+               libpython (no interpreter, no .py/.pyc files and no stdlib directory on the \
+               target), and /usr/bin/slr, a small static C front that serves `slr pool run` \
+               itself and executes the frozen runtime for every other command line. \
+               slruntime-compact-runc adds /usr/bin/runc for stacks that call runc \
+               (virtual-runc)."
 
 require slruntime.inc
 
@@ -11,18 +14,24 @@ require slruntime.inc
 # libpython and CPython's _json and _ctypes compiled from its sources (PSF-2.0),
 # python-prctl's _prctlmodule.c (GPL-3.0-only), and libcap, which the toolchain links
 # statically when its archive is in the sysroot, as oe-core's libcap installs it
-# (BSD-3-Clause or GPL-2.0-only).  libffi, libseccomp and the C library stay shared.
-LICENSE = "Apache-2.0 AND GPL-3.0-only AND PSF-2.0 AND (BSD-3-Clause OR GPL-2.0-only)"
+# (BSD-3-Clause or GPL-2.0-only).  libffi, libseccomp and the C library stay shared in
+# the frozen runtime; the front links the C library statically (glibc's libc.a:
+# LGPL-2.1-or-later).
+LICENSE = "Apache-2.0 AND GPL-3.0-only AND PSF-2.0 AND (BSD-3-Clause OR GPL-2.0-only) AND LGPL-2.1-or-later"
 LIC_FILES_CHKSUM = "${SLRUNTIME_LICENSE_CHKSUM} \
                     file://${UNPACKDIR}/Python-${SLRUNTIME_CPYTHON_PV}/LICENSE;md5=${SLRUNTIME_CPYTHON_LICENSE_MD5} \
                     file://${UNPACKDIR}/python-prctl/COPYING;md5=1475481f9ec754d758859bd2c75f6f6f \
-                    file://${COMMON_LICENSE_DIR}/BSD-3-Clause;md5=550794465ba0ec5312d6919e203a55f9"
+                    file://${COMMON_LICENSE_DIR}/BSD-3-Clause;md5=550794465ba0ec5312d6919e203a55f9 \
+                    file://${COMMON_LICENSE_DIR}/LGPL-2.1-or-later;md5=2a4f4fd2128ea2f65047ee63fbca9f68"
 
 # The static libpython comes from the python3 bbappend of this layer, which is gated on
 # the distro feature.
 inherit features_check python3native
 REQUIRED_DISTRO_FEATURES = "slruntime"
 
+# The front's static link needs nothing more: the C library's libc.a is in every target
+# recipe's sysroot (virtual/libc is a base dependency, and oe-core's glibc stages
+# ${libdir}/*.a; glibc-staticdev only packages it for images and SDKs).
 DEPENDS += "libcap libffi python3 python3-prctl python3-pyseccomp"
 
 # slr as the system's OCI runtime, the way meta-virtualization selects runc: its stacks
@@ -90,8 +99,11 @@ do_configure() {
 do_compile() {
     # Native python3 has the target's major.minor (oe-core builds both from one recipe):
     # the frozen bytecode it writes runs on the target.
+    # The front (${B}/slr) executes the frozen runtime from its installed path.
     ${PYTHON} ${S}/compact/build_compact.py \
         --output ${B}/slr \
+        --frozen-output ${B}/libexec/slruntime/slr \
+        --frozen-path ${libexecdir}/slruntime/slr \
         --build-dir ${B}/slr.build \
         --cc "${CC}" --nm "${NM}" \
         --python-include ${STAGING_INCDIR}/python${PYTHON_BASEVERSION} \
@@ -107,10 +119,14 @@ do_compile() {
 
 do_install() {
     install -D -m 0755 ${B}/slr ${D}${bindir}/slr
+    install -D -m 0755 ${B}/libexec/slruntime/slr ${D}${libexecdir}/slruntime/slr
     ln -s slr ${D}${bindir}/runc
 }
 
 PACKAGES =+ "${PN}-runc"
+# The front (${bindir}/slr, in the default FILES) and the frozen runtime it executes: one
+# package, never one without the other.
+FILES:${PN} += "${libexecdir}/slruntime/slr"
 FILES:${PN}-runc += "${bindir}/runc"
 
 # ctypes opens libseccomp.so.2 by soname at run time.

@@ -64,3 +64,17 @@ def test_newest_python_builder_without_such_a_series(tmp_path):
     assert result.stderr == "build_cpython: Debian trixie has no source package python3.99\n"
     assert result.stdout == ""
     assert sorted(os.listdir(tmp_path)) == ["apt-trixie"]
+
+
+def test_relative_frozen_path(tmp_path):
+    """The front never searches for the runtime: the path it executes must be absolute."""
+    output = str(tmp_path / "slr")
+    result = build_compact(output, "--frozen-path", "libexec/slruntime/slr")
+    assert_clean_failure(result, output, "--frozen-path", "absolute")
+    assert not os.path.exists(tmp_path / "libexec")
+
+
+def test_front_only_without_the_runtimes_path(tmp_path):
+    output = str(tmp_path / "slr")
+    result = build_compact(output, "--front-only")
+    assert_clean_failure(result, output, "--front-only", "--frozen-path")

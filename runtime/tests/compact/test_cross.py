@@ -13,6 +13,7 @@ from compact_build import HERE, REPO, SOURCES_CACHE, assert_every_module_imports
 
 CROSS_TOOL = os.path.join(REPO, "runtime", "compact", "cross_build.py")
 VENV_SLR = os.path.join(REPO, ".venv", "bin", "slr")
+QEMU_AARCH64_BINFMT = os.path.join(REPO, "runtime", "tests", "qemu-aarch64-binfmt")
 EM_AARCH64 = 183
 
 # cross_build.py's arm64 sysroot holds the host Debian release's libpythonX.Y-dev, of the
@@ -32,13 +33,13 @@ def cross_build(output, *extra):
 
 
 def qemu(binary, *args, cwd=None):
-    """Runs an aarch64 binary; its C library from the cross toolchain, libseccomp from
-    the sysroot cross_build.py unpacked (qemu falls back to host paths)."""
+    """Runs an aarch64 build (its front, which executes its frozen runtime) under
+    qemu-user; the C library from the cross toolchain, libseccomp from the sysroot
+    cross_build.py unpacked (qemu falls back to host paths)."""
     env = {"LD_LIBRARY_PATH": os.path.join(SOURCES_CACHE, "sysroot-arm64", "usr", "lib",
                                            "aarch64-linux-gnu"), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu", binary,
-                           *args], capture_output=True, text=True, timeout=120, env=env,
-                          cwd=cwd)
+    return subprocess.run([QEMU_AARCH64_BINFMT, binary, *args], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +52,12 @@ def aarch64_probe(tmp_path_factory):
 
 def test_aarch64_binary_answers_like_the_native_slr(tmp_path):
     binary = cross_build(str(tmp_path / "slr"))
-    with open(binary, "rb") as elf:
-        header = elf.read(20)
-    assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64
-    for args in (["--version"], ["features"], ["--help"], ["no-such-command"]):
+    for built in (binary, os.path.join(tmp_path, "libexec", "slruntime", "slr")):  # front, runtime
+        with open(built, "rb") as elf:
+            header = elf.read(20)
+        assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64
+    for args in (["--version"], ["features"], ["--help"], ["no-such-command"],
+                 ["--root", str(tmp_path), "pool", "run", "p", "true"]):
         cross, native = qemu(binary, *args), subprocess.run(
             [VENV_SLR, *args], capture_output=True, text=True, timeout=60)
         assert (cross.returncode, cross.stdout, cross.stderr) == (
