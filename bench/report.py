@@ -23,6 +23,9 @@ TARGETS = (
     ("slr-fast-compact-cli", "crun", "wall_median", 1.0, "fast start via the compact binary's CLI <= 1.0x crun"),
     ("slr-fast-compact-c", "crun", "wall_median", 0.5,
      "fast start via the compact binary's C client <= 0.5x crun (issue 14; also max RSS <= 1 MiB)"),
+    ("slr-fast-socket", "crun", "wall_median", 0.25, "fast start via socket <= 0.25x crun (issue 14)"),
+    ("slr-compact", "runc", "wall_median", 0.8, "compact `slr run` wall time <= 0.8x runc (issue 14)"),
+    ("slr-compact", "runc", "max_rss_median", 0.8, "compact `slr run` max RSS <= 0.8x runc (issue 14)"),
     ("slr-compact-start", "python-floor", "wall_median", 1.2,
      "compact binary start (`--version`) <= 1.2x `python3 -I -S -c pass`"),
 )
