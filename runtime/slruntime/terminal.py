@@ -44,9 +44,21 @@ class ConsoleProxy:
         import tty
 
         if os.isatty(0):
+            import _signal
+
             self._saved_tty = termios.tcgetattr(0)
             tty.setraw(0)
             self._copy_window_size()
+            # The caller's terminal resized: the pty gets its size (runc's console does
+            # the same; forwarding SIGWINCH alone left the pty's size as it was), then
+            # the signal goes on as before (forward_signals), as the C client does.
+            forward = _signal.getsignal(_signal.SIGWINCH)
+
+            def resized(signum, frame):
+                self._copy_window_size()
+                if callable(forward):
+                    forward(signum, frame)
+            _signal.signal(_signal.SIGWINCH, resized)
         sources = [self.master, 0]
         while True:
             try:
@@ -72,8 +84,11 @@ class ConsoleProxy:
         import fcntl
         import termios
 
-        size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+        try:
+            size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+        except OSError:
+            pass  # the pty closed meanwhile (the process exited), or stdin is no terminal now
 
     def close(self):
         if self._saved_tty is not None:

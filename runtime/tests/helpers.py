@@ -1,9 +1,15 @@
 """Shared helpers for the runtime tests (importable from test modules)."""
 
+import fcntl
 import json
 import os
+import pty
+import select
+import struct
 import subprocess
 import tempfile
+import termios
+import time
 
 BUSYBOX = "/bin/busybox"
 
@@ -139,3 +145,30 @@ def cgroup2_view(slr_bin, directory):
                 f"'{slr_bin}' \"$@\"\n")
     os.chmod(wrapper, 0o755)
     return wrapper, "/sys/fs/cgroup/unified"
+
+
+class Terminal:
+    """A pty whose slave is a client's stdin, stdout and stderr, of ROWS x COLUMNS."""
+
+    def __init__(self, rows, columns):
+        self.master, self.slave = pty.openpty()
+        self.resize(rows, columns)
+        self.output = b""
+
+    def resize(self, rows, columns):
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    def start(self, argv):
+        return subprocess.Popen(argv, stdin=self.slave, stdout=self.slave, stderr=self.slave,
+                                env=dict(os.environ, SLR_CONFIG=""))
+
+    def read_until(self, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.output and time.monotonic() < deadline:
+            if select.select([self.master], [], [], 0.1)[0]:
+                self.output += os.read(self.master, 65536)
+        return text.encode() in self.output
+
+    def close(self):
+        os.close(self.master)
+        os.close(self.slave)

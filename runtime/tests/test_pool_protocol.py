@@ -15,17 +15,13 @@ exit status and (against a scripted manager) the exact request bytes; the C clie
 results must be the Python client's. The manager is then checked with raw sockets.
 """
 
-import fcntl
 import json
 import os
 import platform
-import pty
 import re
-import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import termios
@@ -33,6 +29,7 @@ import threading
 import time
 
 import pytest
+from helpers import Terminal
 
 from slruntime.pool import wire
 
@@ -384,33 +381,6 @@ def test_front_serves_pool_run_and_executes_the_runtime_once_for_the_rest(tmp_pa
 
 # --- a terminal (-t) ------------------------------------------------------------------------
 
-class Terminal:
-    """A pty whose slave is a client's stdin, stdout and stderr, of ROWS x COLUMNS."""
-
-    def __init__(self, rows, columns):
-        self.master, self.slave = pty.openpty()
-        self.resize(rows, columns)
-        self.output = b""
-
-    def resize(self, rows, columns):
-        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-
-    def start(self, argv):
-        return subprocess.Popen(argv, stdin=self.slave, stdout=self.slave, stderr=self.slave,
-                                env=dict(os.environ, SLR_CONFIG=""))
-
-    def read_until(self, text, timeout=30):
-        deadline = time.monotonic() + timeout
-        while text.encode() not in self.output and time.monotonic() < deadline:
-            if select.select([self.master], [], [], 0.1)[0]:
-                self.output += os.read(self.master, 65536)
-        return text.encode() in self.output
-
-    def close(self):
-        os.close(self.master)
-        os.close(self.slave)
-
-
 def test_every_client_sends_the_terminals_size(tmp_path, scripted):
     """With -t and a terminal as stdin, the request asks for a pty of its size."""
     terminals = []
@@ -453,12 +423,10 @@ def test_real_pool_relays_a_terminal_and_restores_it(real_pool):
             terminal.close()
 
 
-def test_c_client_resizes_the_pty_on_sigwinch(real_pool):
-    """SIGWINCH (the caller's terminal resized) gives the pty the new size. The Python
-    client only forwards the signal to the process: this is the C client's own."""
-    for kind in ("c", "c-aarch64"):
-        if kind not in COMMANDS:
-            continue
+def test_sigwinch_resizes_the_pty(real_pool):
+    """SIGWINCH (the caller's terminal resized) gives the pty the new size, as runc's
+    console does (the Python client used to forward the signal only)."""
+    for kind in COMMANDS:
         terminal = Terminal(33, 99)
         try:
             process = terminal.start([*COMMANDS[kind], "--root", real_pool, "pool", "run", "-t", "conf", "--", "sh",

@@ -2,9 +2,11 @@
 env/cwd, and the uts/sysctl settings, each observed from inside a real container."""
 
 import os
+import signal
+import time
 
 import pytest
-from helpers import cap_mask, edits, run_script, script_output, status_fields
+from helpers import Terminal, cap_mask, edits, run_script, script_output, status_fields
 
 
 def _process(**settings):
@@ -248,3 +250,23 @@ def test_a_process_the_host_cannot_set_up_fails_create(slr, bundle, state_root, 
                 assert b.encode() not in f.read(), f"process {pid} of the failed create is left"
         except OSError:
             pass
+
+
+def test_run_with_a_terminal_follows_the_callers_window_size(slr, bundle):
+    """`run -t`: the pty starts with the caller's size, and SIGWINCH (the caller's
+    terminal resized) gives it the new one, as runc's console does."""
+    b = bundle(["sh", "-c", "stty size; echo ready; read line; stty size; exit 5"],
+               edit=lambda c: c["process"].update(terminal=True))
+    terminal = Terminal(33, 99)
+    try:
+        process = terminal.start(slr.cmd("run", "-b", b, "tty1"))
+        assert terminal.read_until("ready"), terminal.output
+        assert b"33 99" in terminal.output
+        terminal.resize(40, 120)
+        process.send_signal(signal.SIGWINCH)
+        time.sleep(0.5)  # the handler runs before the line below reaches the process
+        os.write(terminal.master, b"\r")
+        assert process.wait(timeout=60) == 5, terminal.output
+        assert terminal.read_until("40 120"), terminal.output
+    finally:
+        terminal.close()
