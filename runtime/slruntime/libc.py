@@ -250,8 +250,8 @@ def wait_for_hangup(fd):
     asked: the `select` module would cost every `slr start` ~0.25 ms to import for this
     one call. A signal's Python handler runs once poll returns EINTR; the wait then goes
     on, as the select module's does."""
-    pollfd = (_UByte * 8)()  # struct pollfd { int fd; short events, revents; }
-    pollfd[:4] = list(fd.to_bytes(4, sys.byteorder, signed=True))
+    # struct pollfd { int fd; short events, revents; }, writable: the kernel sets revents
+    pollfd = (_UByte * 8).from_buffer_copy(_packed((fd, 4), (0, 2), (0, 2)))
     while _libc.poll(pollfd, _ULong(1), -1) <= 0:  # 0: no timeout was asked for
         if _ctypes.get_errno() != errno.EINTR:
             _check(-1, "poll")
